@@ -1,0 +1,71 @@
+"""The ``odist`` command. User errors become one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from odist import __version__
+from odist.errors import OdistError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="odist", description="Online model distillation for video.")
+    parser.add_argument("--version", action="version", version=f"odist {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_distill(commands)
+    return parser
+
+
+def _add_distill(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "distill", help="distill a student online on one video or synthetic stream",
+        description="Train a per-camera student online on one stream against a teacher on keyframes; "
+                    "write per-frame records, masks, the student checkpoint and summary.json into --out.")
+    p.add_argument("input", metavar="INPUT", help="a video file, or synthetic:SCENARIO "
+                   "(static_easy, traffic, nonstationary, ...)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--teacher", default=None,
+                   help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI (default: the config's, oracle)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="score the student on every frame against the teacher (cost reported apart)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    p.add_argument("--config", default=None, help="YAML/JSON config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set distill.max_updates=4 (repeatable)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT", help="warm-start the student from a checkpoint")
+    p.add_argument("--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
+    p.add_argument("--height", type=int, default=None, help="frame height")
+    p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
+    p.add_argument("--frames", type=int, default=None, help="length of a synthetic stream (default 900)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
+    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_distill)
+
+
+def _run_distill(args: argparse.Namespace) -> int:
+    from odist.distill.job import DistillJob
+
+    job = DistillJob.from_args(args)
+    summary_path = job.run(progress=not args.quiet)
+    print(job.describe_result(summary_path))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except OdistError as exc:
+        print(f"odist: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("odist: interrupted; results so far are in completed segments only", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

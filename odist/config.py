@@ -1,0 +1,286 @@
+"""The one typed configuration tree, with the paper's defaults.
+
+Sources, in increasing precedence: defaults < a YAML/JSON file (``--config``) < environment
+variables ``ODIST__SECTION__KEY=value`` < command-line ``--set section.key=value``.
+Every value is validated once, in ``OdistConfig.validate``; a bad value is a ``ConfigError``
+naming the key and the allowed range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from odist.errors import ConfigError
+
+DEFAULT_CLASSES: tuple[str, ...] = ("background", "person", "vehicle", "bike")
+DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
+    "person": ["person"],
+    "vehicle": ["car", "bus", "truck"],
+    "bike": ["bicycle", "motorcycle"],
+}
+ENV_PREFIX = "ODIST__"
+
+
+@dataclass
+class StudentConfig:
+    """JITNet knobs (PAPER.md: width multiplier, units per block, input scale)."""
+
+    width: float = 1.0
+    units: int = 1
+    input_scale: float = 1.0
+    # Normalise with each frame's own batch statistics at inference as in training, which keeps
+    # inference consistent with the single-frame updates and robust to lighting drift.
+    batch_stats_at_inference: bool = True
+
+
+@dataclass
+class DistillConfig:
+    """The online distillation schedule and optimiser (PAPER.md defaults)."""
+
+    strides: tuple[int, ...] = (8, 16, 32, 64)
+    max_updates: int = 8
+    accuracy_threshold: float = 0.8
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 4e-5
+    optimizer: str = "sgd"
+    foreground_weight: float = 10.0
+    box_dilation: float = 0.15
+    replay_buffer_size: int = 0
+    replay_samples: int = 0
+    # Stop asking the teacher after this many keyframes (0 = never): the "frozen student" baseline.
+    freeze_after_keyframes: int = 0
+    seed: int = 0
+
+
+@dataclass
+class TeacherConfig:
+    """Which teacher labels keyframes and how its output becomes class maps."""
+
+    name: str = "oracle"
+    weights: str | None = None
+    arch: str = "v2"
+    score_threshold: float = 0.5
+    mask_threshold: float = 0.5
+    class_groups: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_CLASS_GROUPS))
+    # What a simulated teacher (oracle, replay) charges per frame: the paper's Mask R-CNN cost.
+    charged_ms: float = 300.0
+    charged_gflops: float = 520.0
+    batch_size: int = 4
+
+
+@dataclass
+class CostModelConfig:
+    """The authors' GPU cost model, in ms per frame (PAPER.md)."""
+
+    teacher_ms: float = 300.0
+    student_inference_ms: float = 7.0
+    student_update_ms: float = 30.0
+
+
+@dataclass
+class OdistConfig:
+    """Everything a run needs; printed into every run's outputs."""
+
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    device: str = "cpu"
+    threads: int = 0
+    student: StudentConfig = field(default_factory=StudentConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    cost_model: CostModelConfig = field(default_factory=CostModelConfig)
+
+    def validate(self) -> OdistConfig:
+        """Check every value; return self so calls chain."""
+        _check(len(self.classes) >= 2 and self.classes[0] == "background", "classes",
+               "a list starting with 'background' and naming at least one other class")
+        _check(len(set(self.classes)) == len(self.classes), "classes", "distinct names")
+        _check(len(self.classes) <= 255, "classes", "at most 255 classes (labels are uint8)")
+        _check(self.device == "cpu" or self.device.startswith("cuda"), "device", "'cpu' or 'cuda[:N]'")
+        _check(self.threads >= 0, "threads", "0 (torch default) or a positive thread count")
+        s = self.student
+        _check(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
+        _check(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
+        _check(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
+        d = self.distill
+        _check(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
+               and list(d.strides) == sorted(set(d.strides)), "distill.strides",
+               "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
+        _check(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
+        _check(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
+        _check(d.lr > 0, "distill.lr", "a positive learning rate")
+        _check(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
+        _check(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
+        _check(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")
+        _check(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
+        _check(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
+        _check(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",
+               "non-negative sizes")
+        _check(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
+               "at most distill.replay_buffer_size samples per update")
+        _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
+        t = self.teacher
+        _check(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")
+        _check(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
+               "thresholds in [0, 1]")
+        _check(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
+        _check(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
+        unknown = sorted(set(t.class_groups) - set(self.classes[1:]))
+        _check(not unknown, "teacher.class_groups",
+               f"groups named after the stream's classes {list(self.classes[1:])}, not {unknown}")
+        c = self.cost_model
+        _check(min(c.teacher_ms, c.student_inference_ms, c.student_update_ms) >= 0, "cost_model",
+               "non-negative costs in ms")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _check(ok: bool, key: str, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid config value for {key}", f"expected {expected}")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> OdistConfig:
+    """Build a validated config from defaults, a file, the environment and ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        data = _read_file(Path(path))
+    environ = os.environ if environ is None else environ
+    for name, value in sorted(environ.items()):
+        if name.startswith(ENV_PREFIX):
+            key = name[len(ENV_PREFIX):].lower().replace("__", ".")
+            _set_dotted(data, key, _parse_scalar(value), origin=f"environment variable {name}")
+    for item in overrides or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} is not key=value", "write e.g. --set distill.max_updates=4")
+        _set_dotted(data, key.strip(), _parse_scalar(value.strip()), origin=f"override {item!r}")
+    return config_from_dict(data)
+
+
+def config_from_dict(data: Mapping[str, Any]) -> OdistConfig:
+    """Build and validate a config from nested plain data (as written into run outputs).
+
+    Default class groups follow the stream's classes: groups of classes it lacks are dropped.
+    """
+    config = _build(OdistConfig, data, "")
+    if "class_groups" not in (data.get("teacher") or {}):
+        groups = config.teacher.class_groups
+        config.teacher.class_groups = {k: v for k, v in groups.items() if k in config.classes}
+    return config.validate()
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist", "pass an existing YAML or JSON file to --config")
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            loaded = yaml.safe_load(text) or {}
+        else:
+            loaded = json.loads(text)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise ConfigError(f"config file {path} cannot be parsed: {exc}", "fix its YAML/JSON syntax") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping", "write sections like 'distill: {max_updates: 4}'")
+    return loaded
+
+
+def _parse_scalar(text: str) -> Any:
+    """Parse an override value as JSON (numbers, lists, true/false/null), else keep it a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:
+    parts = [p for p in key.split(".") if p]
+    if not parts:
+        raise ConfigError(f"{origin} names no config key", "write section.key=value")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: {part!r} is not a section", "check the key path")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'} must be a mapping")
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}", f"known keys here: {', '.join(sorted(names))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        hint = hints[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value, key + ".")
+        else:
+            kwargs[name] = _coerce(value, hint, key)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    text = str(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            raise TypeError
+        if hint is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise TypeError
+            return float(value)
+        if hint is str:
+            if not isinstance(value, str):
+                raise TypeError
+            return value
+        if text.startswith("str | None"):
+            return None if value is None else str(value)
+        if text.startswith("tuple[int"):
+            return tuple(int(v) for v in _as_list(value))
+        if text.startswith("tuple[str"):
+            return tuple(str(v) for v in _as_list(value))
+        if text.startswith("dict[str, list[str]]"):
+            if not isinstance(value, Mapping):
+                raise TypeError
+            return {str(k): [str(x) for x in _as_list(v)] for k, v in value.items()}
+    except (TypeError, ValueError):
+        pass
+    else:
+        return value
+    raise ConfigError(f"invalid config value for {key}: {value!r}", f"expected {text}")
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str):
+        value = [v for v in value.split(",") if v]
+    if not isinstance(value, list | tuple):
+        raise TypeError
+    return list(value)

@@ -1,0 +1,1 @@
+"""The online distillation loop for one stream: schedule, loss, metrics, cost accounting."""

@@ -1,0 +1,228 @@
+"""Online distillation of one stream (PAPER.md, "Online distillation"), with no Ray in it.
+
+For every frame: on a keyframe, ask the teacher, take up to ``max_updates`` SGD steps until the
+student's minimum per-class IoU on that keyframe exceeds the threshold, and move the stride ladder;
+on every other frame, run the student only.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from odist.config import OdistConfig
+from odist.distill.ledger import CostLedger
+from odist.distill.loss import distillation_loss, foreground_weights
+from odist.distill.metrics import confusion, min_class_iou
+from odist.distill.schedule import StrideLadder
+from odist.errors import TeacherError
+from odist.models.flops import count_gflops
+from odist.models.jitnet import JITNet, jitnet
+from odist.models.teachers.base import Labels, Teacher
+from odist.video.frame import Frame
+
+IMAGE_MEAN = (0.485, 0.456, 0.406)
+IMAGE_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass
+class FrameResult:
+    """What the distiller did with one frame."""
+
+    index: int
+    prediction: np.ndarray
+    keyframe: bool
+    updates: int
+    stride: int
+    keyframe_accuracy: float | None
+    student_seconds: float
+    teacher_seconds: float
+    teacher_labels: Labels | None
+
+
+@dataclass
+class _Example:
+    image: torch.Tensor
+    target: torch.Tensor
+    weights: torch.Tensor
+
+
+class OnlineDistiller:
+    """Holds one stream's student, optimiser, stride ladder and cost ledger."""
+
+    def __init__(self, config: OdistConfig, teacher: Teacher, student: JITNet | None = None) -> None:
+        self.config = config
+        self.teacher = teacher
+        self.device = torch.device(config.device)
+        self.num_classes = len(config.classes)
+        d = config.distill
+        torch.manual_seed(d.seed)
+        self._rng = random.Random(d.seed)
+        s = config.student
+        self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference)
+        self.student.to(self.device)
+        self.optimizer = self._make_optimizer()
+        self.ladder = StrideLadder.from_strides(d.strides)
+        self.ledger = CostLedger()
+        self._replay: deque[_Example] = deque(maxlen=max(d.replay_buffer_size, 1))
+        self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(IMAGE_STD, device=self.device).view(1, 3, 1, 1)
+        self._gflops: tuple[int, int, float, float] | None = None
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        d = self.config.distill
+        params = self.student.parameters()
+        if d.optimizer == "adam":
+            return torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay)
+        return torch.optim.SGD(params, lr=d.lr, momentum=d.momentum, weight_decay=d.weight_decay)
+
+    # -- per frame -------------------------------------------------------------------------------
+
+    def step(self, frame: Frame) -> FrameResult:
+        """Process one frame: keyframe work when the ladder says so, else student inference."""
+        self._account_flops(frame)
+        image = self._to_tensor(frame.image)
+        self.ledger.frames += 1
+        if not self._is_keyframe(frame.index):
+            start = self._now()
+            prediction = self._infer(image)
+            seconds = self._now() - start
+            self.ledger.student_inference_seconds += seconds
+            self.ledger.student_inference_gflops += self._gflops[2]
+            return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None)
+        return self._keyframe(frame, image)
+
+    def _is_keyframe(self, frame_index: int) -> bool:
+        freeze = self.config.distill.freeze_after_keyframes
+        if freeze and self.ledger.keyframes >= freeze:
+            return False
+        return self.ladder.is_keyframe(frame_index)
+
+    def _keyframe(self, frame: Frame, image: torch.Tensor) -> FrameResult:
+        answer = self.teacher.label([frame])
+        labels = answer.labels[0]
+        if labels.classes.shape != (frame.height, frame.width):
+            raise TeacherError(
+                f"teacher label for frame {frame.index} is {labels.classes.shape}, frame is "
+                f"{(frame.height, frame.width)}", "labels must be computed at the decoded frame size")
+        self.ledger.keyframes += 1
+        self.ledger.teacher_frames += 1
+        self.ledger.teacher_seconds += answer.seconds
+        self.ledger.teacher_gflops += answer.gflops
+        start = self._now()
+        accuracy, updates, prediction = self._learn(self._example(image, labels))
+        seconds = self._now() - start
+        self.ledger.updates += updates
+        self.ledger.student_update_seconds += seconds
+        self.ledger.student_update_gflops += updates * self._gflops[3] + (updates + 1) * self._gflops[2]
+        stride = self.ladder.after_keyframe(frame.index, accuracy > self.config.distill.accuracy_threshold)
+        return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds, labels)
+
+    def _learn(self, example: _Example) -> tuple[float, int, np.ndarray]:
+        """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent."""
+        d = self.config.distill
+        batch = [example, *self._replay_samples()]
+        images = torch.cat([e.image for e in batch])
+        targets = torch.stack([e.target for e in batch])
+        weights = torch.stack([e.weights for e in batch])
+        self.student.train()
+        updates = 0
+        while True:
+            logits = self._logits(images, targets.shape[-2:])
+            predicted = logits[0].argmax(0)
+            accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes))
+            if accuracy > d.accuracy_threshold or updates >= d.max_updates:
+                break
+            loss = distillation_loss(logits, targets, weights)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            updates += 1
+        if d.replay_buffer_size > 0:
+            self._replay.append(example)
+        return accuracy, updates, predicted.to(torch.uint8).cpu().numpy()
+
+    def _replay_samples(self) -> list[_Example]:
+        n = min(self.config.distill.replay_samples, len(self._replay))
+        return self._rng.sample(list(self._replay), n) if n else []
+
+    def _infer(self, image: torch.Tensor) -> np.ndarray:
+        self.student.eval()
+        with torch.inference_mode():
+            logits = self._logits(image, image.shape[-2:])
+        return logits[0].argmax(0).to(torch.uint8).cpu().numpy()
+
+    # -- tensors ---------------------------------------------------------------------------------
+
+    def _logits(self, images: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
+        scale = self.config.student.input_scale
+        if scale != 1.0:
+            images = F.interpolate(images, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
+        logits = self.student(images)
+        if logits.shape[-2:] != size:
+            logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
+        return logits
+
+    def _to_tensor(self, image: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
+        x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255)
+        return (x - self._mean) / self._std
+
+    def _example(self, image: torch.Tensor, labels: Labels) -> _Example:
+        if int(labels.classes.max(initial=0)) >= self.num_classes:
+            raise TeacherError(f"teacher returned class id {int(labels.classes.max())} but the stream has "
+                               f"{self.num_classes} classes", "check the teacher's class groups")
+        target = torch.from_numpy(labels.classes.astype(np.int64)).to(self.device)
+        d = self.config.distill
+        h, w = labels.classes.shape
+        weights = foreground_weights(labels.boxes, h, w, weight=d.foreground_weight, dilation=d.box_dilation,
+                                     device=self.device)
+        return _Example(image, target, weights)
+
+    def _now(self) -> float:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter()
+
+    def _account_flops(self, frame: Frame) -> None:
+        h, w = frame.height, frame.width
+        if self._gflops is None or self._gflops[:2] != (h, w):
+            scale = self.config.student.input_scale
+            sh, sw = max(32, round(h * scale)), max(32, round(w * scale))
+            self._gflops = (h, w, count_gflops(self.student, sh, sw),
+                            count_gflops(self.student, sh, sw, backward=True))
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(height, width) of the frames seen so far; (0, 0) before the first."""
+        return self._gflops[:2] if self._gflops else (0, 0)
+
+    @property
+    def student_gflops_per_frame(self) -> float:
+        return self._gflops[2] if self._gflops else float("nan")
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue this stream exactly: weights, optimiser, ladder, ledger."""
+        return {
+            "student": self.student.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "ladder": self.ladder.state_dict(),
+            "ledger": self.ledger.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict, *, weights_only: bool = False) -> None:
+        """Restore a saved state; ``weights_only`` warm-starts the student and keeps the rest fresh."""
+        self.student.load_state_dict(state["student"])
+        if weights_only:
+            return
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.ladder = StrideLadder.from_state_dict(state["ladder"])
+        self.ledger = CostLedger.from_state_dict(state["ledger"])

@@ -1,0 +1,57 @@
+"""What a stream's processing cost: counts, measured seconds, FLOPs, and the speed-ups they imply."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from odist.config import CostModelConfig
+
+
+@dataclass
+class CostLedger:
+    """Running totals for one stream.
+
+    Student inference covers the frames between keyframes; a keyframe's student work (its accuracy
+    checks and SGD steps) is counted as update time, as in the paper's cost model. Teacher work done
+    only to evaluate the student (``evaluation_*``) is kept apart and never enters the speed-up.
+    """
+
+    frames: int = 0
+    keyframes: int = 0
+    updates: int = 0
+    teacher_frames: int = 0
+    student_inference_seconds: float = 0.0
+    student_update_seconds: float = 0.0
+    teacher_seconds: float = 0.0
+    student_inference_gflops: float = 0.0
+    student_update_gflops: float = 0.0
+    teacher_gflops: float = 0.0
+    evaluation_teacher_frames: int = 0
+    evaluation_teacher_seconds: float = 0.0
+
+    def speedup_cost_model(self, model: CostModelConfig) -> float:
+        """N*T / ((N-K)*S + K*T + U*U_cost): the paper's cost model over this stream."""
+        n, k, u = self.frames, self.keyframes, self.updates
+        spent = (n - k) * model.student_inference_ms + k * model.teacher_ms + u * model.student_update_ms
+        return n * model.teacher_ms / spent if spent > 0 else math.nan
+
+    def teacher_seconds_per_frame(self) -> float:
+        return self.teacher_seconds / self.teacher_frames if self.teacher_frames else math.nan
+
+    def speedup_measured(self) -> float:
+        """Teacher-on-every-frame time (at the measured per-frame teacher time) over the time spent."""
+        spent = self.student_inference_seconds + self.student_update_seconds + self.teacher_seconds
+        baseline = self.frames * self.teacher_seconds_per_frame()
+        return baseline / spent if spent > 0 and not math.isnan(baseline) else math.nan
+
+    def speedup_flops(self, teacher_gflops_per_frame: float) -> float:
+        spent = self.student_inference_gflops + self.student_update_gflops + self.teacher_gflops
+        return self.frames * teacher_gflops_per_frame / spent if spent > 0 else math.nan
+
+    def state_dict(self) -> dict[str, float | int]:
+        return asdict(self)
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> CostLedger:
+        return cls(**state)

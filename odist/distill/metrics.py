@@ -1,0 +1,61 @@
+"""Confusion-matrix IoU, accumulated over a stream (PAPER.md: TP/FP/FN per class over all frames)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def confusion(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, num_classes: int) -> np.ndarray:
+    """(num_classes, num_classes) int64 counts, rows = target class, columns = predicted class."""
+    p = torch.as_tensor(pred).reshape(-1).long()
+    t = torch.as_tensor(target).reshape(-1).long().to(p.device)
+    if p.numel() != t.numel():
+        raise ValueError(f"prediction has {p.numel()} pixels but target has {t.numel()}")
+    counts = torch.bincount(t * num_classes + p, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes).cpu().numpy().astype(np.int64)
+
+
+def class_iou(matrix: np.ndarray) -> np.ndarray:
+    """IoU per class; NaN for a class that is neither in the target nor predicted."""
+    tp = np.diag(matrix).astype(np.float64)
+    union = matrix.sum(0) + matrix.sum(1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+
+
+def min_class_iou(matrix: np.ndarray) -> float:
+    """The paper's keyframe accuracy: the lowest IoU over classes present (background included)."""
+    ious = class_iou(matrix)
+    present = ious[~np.isnan(ious)]
+    return float(present.min()) if present.size else 1.0
+
+
+def mean_iou(matrix: np.ndarray, *, include_background: bool = True) -> float:
+    """Mean IoU over classes that occur; NaN when none does."""
+    ious = class_iou(matrix)
+    if not include_background:
+        ious = ious[1:]
+    present = ious[~np.isnan(ious)]
+    return float(present.mean()) if present.size else float("nan")
+
+
+class ConfusionMeter:
+    """Streaming confusion matrix of a whole stream."""
+
+    def __init__(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        self.matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+
+    def add(self, matrix: np.ndarray) -> None:
+        self.matrix += matrix
+
+    @property
+    def frames_seen(self) -> bool:
+        return bool(self.matrix.any())
+
+    def miou(self, include_background: bool = True) -> float:
+        return mean_iou(self.matrix, include_background=include_background)
+
+    def class_iou(self) -> np.ndarray:
+        return class_iou(self.matrix)

@@ -1,0 +1,132 @@
+"""Drive one stream from source through the distiller into a result sink, with evaluation and progress."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from odist.distill.distiller import FrameResult, OnlineDistiller
+from odist.distill.metrics import ConfusionMeter, class_iou, confusion, mean_iou
+from odist.errors import InputError
+from odist.models.teachers.base import Teacher
+from odist.video.frame import Frame
+
+
+class ResultSink(Protocol):
+    def add(self, record: dict[str, Any], mask: np.ndarray) -> None: ...
+
+
+@dataclass
+class Progress:
+    """What a progress display shows after each frame."""
+
+    frames: int
+    total: int | None
+    stride: int
+    miou: float
+    keyframes: int
+
+
+class StreamRunner:
+    """Runs a distiller over frames; with ``evaluator`` set, scores every frame against its labels.
+
+    The evaluator's cost is booked apart in the ledger (``evaluation_*``) and never enters the speed-up.
+    """
+
+    def __init__(self, distiller: OnlineDistiller, sink: ResultSink, evaluator: Teacher | None = None) -> None:
+        self.distiller = distiller
+        self.sink = sink
+        self.evaluator = evaluator
+        self.meter = ConfusionMeter(distiller.num_classes)
+        self.keyframe_meter = ConfusionMeter(distiller.num_classes)
+        self.wall_seconds = 0.0
+
+    def run(self, frames: Iterable[Frame], total: int | None = None,
+            on_progress: Callable[[Progress], None] | None = None) -> None:
+        start = time.perf_counter()
+        seen = 0
+        for frame in frames:
+            result = self.distiller.step(frame)
+            self._record(frame, result)
+            seen += 1
+            if on_progress is not None:
+                shown = self.meter if self.evaluator is not None else self.keyframe_meter
+                on_progress(Progress(seen, total, result.stride, shown.miou(), self.distiller.ledger.keyframes))
+        self.wall_seconds += time.perf_counter() - start
+        if seen == 0:
+            raise InputError("the input produced no frames", "check the video file or the --max-frames value")
+
+    def _record(self, frame: Frame, result: FrameResult) -> None:
+        frame_miou = frame_miou_fg = math.nan
+        if result.teacher_labels is not None:
+            self.keyframe_meter.add(confusion(result.prediction, result.teacher_labels.classes,
+                                              self.distiller.num_classes))
+        if self.evaluator is not None:
+            matrix = confusion(result.prediction, self._reference(frame, result), self.distiller.num_classes)
+            self.meter.add(matrix)
+            frame_miou = mean_iou(matrix)
+            frame_miou_fg = mean_iou(matrix, include_background=False)
+        record = {
+            "frame_index": frame.index,
+            "timestamp": frame.timestamp,
+            "keyframe": result.keyframe,
+            "updates": result.updates,
+            "stride": result.stride,
+            "keyframe_accuracy": result.keyframe_accuracy,
+            "student_seconds": result.student_seconds,
+            "teacher_seconds": result.teacher_seconds,
+            "miou": frame_miou,
+            "miou_foreground": frame_miou_fg,
+        }
+        self.sink.add(record, result.prediction)
+
+    def _reference(self, frame: Frame, result: FrameResult) -> np.ndarray:
+        if result.teacher_labels is not None:
+            return result.teacher_labels.classes
+        answer = self.evaluator.label([frame])
+        ledger = self.distiller.ledger
+        ledger.evaluation_teacher_frames += 1
+        ledger.evaluation_teacher_seconds += answer.seconds
+        return answer.labels[0].classes
+
+    def summary(self, class_names: tuple[str, ...]) -> dict[str, Any]:
+        """The stream's headline numbers (``summary.json``)."""
+        ledger = self.distiller.ledger
+        cost_model = self.distiller.config.cost_model
+        evaluated = self.evaluator is not None
+        teacher_gflops = self.distiller.teacher.gflops_per_frame(*self._frame_size())
+        keyframe_ious = class_iou(self.keyframe_meter.matrix)
+        ious = class_iou(self.meter.matrix) if evaluated else None
+        return {
+            "frames": ledger.frames,
+            "keyframes": ledger.keyframes,
+            "updates": ledger.updates,
+            "keyframe_fraction": ledger.keyframes / ledger.frames if ledger.frames else math.nan,
+            "final_stride": self.distiller.ladder.stride,
+            "evaluated": evaluated,
+            "miou": self.meter.miou() if evaluated else None,
+            "miou_foreground": self.meter.miou(include_background=False) if evaluated else None,
+            "class_iou": _by_name(ious, class_names) if evaluated else None,
+            "keyframe_miou": self.keyframe_meter.miou(),
+            "keyframe_class_iou": _by_name(keyframe_ious, class_names),
+            "speedup_cost_model": ledger.speedup_cost_model(cost_model),
+            "speedup_measured": ledger.speedup_measured(),
+            "speedup_flops": ledger.speedup_flops(teacher_gflops),
+            "student_gflops_per_frame": self.distiller.student_gflops_per_frame,
+            "teacher_gflops_per_frame": teacher_gflops,
+            "wall_seconds": self.wall_seconds,
+            "frames_per_second": ledger.frames / self.wall_seconds if self.wall_seconds else math.nan,
+            "ledger": ledger.state_dict(),
+        }
+
+    def _frame_size(self) -> tuple[int, int]:
+        return self.distiller.frame_size
+
+
+def _by_name(ious: np.ndarray, class_names: tuple[str, ...]) -> dict[str, float | None]:
+    return {name: (None if math.isnan(v) else float(v)) for name, v in zip(class_names, ious, strict=True)}

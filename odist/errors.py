@@ -1,0 +1,38 @@
+"""Error types that carry what failed and how to fix it.
+
+The CLI prints an ``OdistError`` as one line and exits non-zero; anything else is a bug
+and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class OdistError(Exception):
+    """Base class of every user-facing odist error."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, fix: str | None = None) -> None:
+        self.what = what
+        self.fix = fix
+        super().__init__(f"{what} ({fix})" if fix else what)
+
+
+class ConfigError(OdistError):
+    """A configuration value, file or override is invalid."""
+
+
+class InputError(OdistError):
+    """A video, scenario or label input cannot be read or is unsuitable."""
+
+
+class TeacherError(OdistError):
+    """A teacher cannot be built or cannot label a frame."""
+
+
+class CheckpointError(OdistError):
+    """A student checkpoint is missing, corrupt or does not fit the configuration."""
+
+
+class OutputError(OdistError):
+    """Results cannot be written to the requested location."""

@@ -1,0 +1,1 @@
+"""The JITNet student and the teachers that label its keyframes."""

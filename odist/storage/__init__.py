@@ -1,0 +1,1 @@
+"""Where results go: per-frame records, masks, checkpoints and summaries."""

@@ -1,0 +1,1 @@
+"""Frame sources: archived video files, synthetic scenes with ground truth."""

@@ -1,0 +1,33 @@
+import math
+
+import numpy as np
+
+from odist.distill.metrics import ConfusionMeter, class_iou, confusion, mean_iou, min_class_iou
+
+
+def test_confusion_counts_rows_target_columns_prediction():
+    target = np.array([[0, 0, 1, 1]])
+    pred = np.array([[0, 1, 1, 1]])
+    m = confusion(pred, target, 3)
+    assert m.tolist() == [[1, 1, 0], [0, 2, 0], [0, 0, 0]]
+
+
+def test_iou_per_class_and_absent_class_is_nan():
+    m = confusion(np.array([0, 1, 1, 1]), np.array([0, 0, 1, 1]), 3)
+    ious = class_iou(m)
+    assert ious[0] == 0.5 and math.isclose(ious[1], 2 / 3) and math.isnan(ious[2])
+    assert math.isclose(mean_iou(m), (0.5 + 2 / 3) / 2)
+    assert math.isclose(mean_iou(m, include_background=False), 2 / 3)
+    assert min_class_iou(m) == 0.5
+
+
+def test_missed_class_gives_zero_min_iou():
+    m = confusion(np.zeros(4, int), np.array([0, 0, 0, 2]), 3)
+    assert min_class_iou(m) == 0.0
+
+
+def test_meter_accumulates_over_frames_not_mean_of_frames():
+    meter = ConfusionMeter(2)
+    meter.add(confusion(np.array([1]), np.array([1]), 2))
+    meter.add(confusion(np.array([0, 0, 0]), np.array([1, 1, 1]), 2))
+    assert math.isclose(meter.class_iou()[1], 0.25)

@@ -1,0 +1,53 @@
+import json
+
+import pytest
+
+from odist.config import OdistConfig, config_from_dict, load_config
+from odist.errors import ConfigError
+
+
+def test_defaults_are_the_papers():
+    c = load_config(environ={})
+    assert c.distill.strides == (8, 16, 32, 64)
+    assert (c.distill.max_updates, c.distill.accuracy_threshold, c.distill.lr) == (8, 0.8, 0.01)
+    assert (c.distill.momentum, c.distill.weight_decay, c.distill.foreground_weight) == (0.9, 4e-5, 10.0)
+
+
+def test_precedence_file_then_env_then_overrides(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("distill:\n  max_updates: 2\n  lr: 0.1\nstudent: {width: 0.5}\n")
+    c = load_config(path, ["distill.lr=0.2"], environ={"ODIST__DISTILL__MAX_UPDATES": "3", "ODIST__DISTILL__LR": "9"})
+    assert (c.distill.max_updates, c.distill.lr, c.student.width) == (3, 0.2, 0.5)
+
+
+def test_lists_parse_from_overrides():
+    c = load_config(overrides=["distill.strides=[4,8]", "classes=background,person"], environ={})
+    assert c.distill.strides == (4, 8) and c.classes == ("background", "person")
+
+
+def test_round_trips_through_plain_data():
+    c = OdistConfig()
+    assert config_from_dict(json.loads(json.dumps(c.to_dict()))) == c
+
+
+@pytest.mark.parametrize("override, key", [
+    ("distill.lr=-1", "distill.lr"),
+    ("distill.strides=[16,8]", "distill.strides"),
+    ("distill.max_updates=1.5", "distill.max_updates"),
+    ("distill.nope=1", "distill.nope"),
+    ("student.width=wide", "student.width"),
+    ("classes=[person,car]", "classes"),
+    ("teacher.class_groups={\"dog\":[\"dog\"]}", "teacher.class_groups"),
+])
+def test_bad_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(overrides=[override], environ={})
+
+
+def test_missing_and_unparsable_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml", environ={})
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="cannot be parsed"):
+        load_config(bad, environ={})
