@@ -50,6 +50,9 @@ class DistillConfig:
     momentum: float = 0.9
     weight_decay: float = 4e-5
     optimizer: str = "sgd"
+    # Which keyframe accuracy moves the stride ladder: the paper's "after_updates" (can the student fit
+    # this keyframe within max_updates?) or "before_updates" (how well did it do on this unseen frame?).
+    stride_signal: str = "after_updates"
     foreground_weight: float = 10.0
     box_dilation: float = 0.15
     replay_buffer_size: int = 0
@@ -118,6 +121,8 @@ class OdistConfig:
         _check(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
         _check(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
         _check(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")
+        _check(d.stride_signal in ("after_updates", "before_updates"), "distill.stride_signal",
+               "'after_updates' (the paper's) or 'before_updates'")
         _check(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
         _check(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
         _check(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",

@@ -44,6 +44,7 @@ class FrameResult:
     student_seconds: float
     teacher_seconds: float
     teacher_labels: Labels | None
+    accuracy_before_updates: float | None = None
 
 
 @dataclass
@@ -116,16 +117,23 @@ class OnlineDistiller:
         self.ledger.teacher_seconds += answer.seconds
         self.ledger.teacher_gflops += answer.gflops
         start = self._now()
-        accuracy, updates, prediction = self._learn(self._example(image, labels))
+        before, accuracy, updates, prediction = self._learn(self._example(image, labels))
         seconds = self._now() - start
         self.ledger.updates += updates
         self.ledger.student_update_seconds += seconds
         self.ledger.student_update_gflops += updates * self._gflops[3] + (updates + 1) * self._gflops[2]
-        stride = self.ladder.after_keyframe(frame.index, accuracy > self.config.distill.accuracy_threshold)
-        return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds, labels)
+        d = self.config.distill
+        signal = before if d.stride_signal == "before_updates" else accuracy
+        stride = self.ladder.after_keyframe(frame.index, signal > d.accuracy_threshold)
+        return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds, labels,
+                           before)
 
-    def _learn(self, example: _Example) -> tuple[float, int, np.ndarray]:
-        """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent."""
+    def _learn(self, example: _Example) -> tuple[float, float, int, np.ndarray]:
+        """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent.
+
+        Returns the keyframe's min-class IoU before and after the updates, the update count and the
+        final prediction.
+        """
         d = self.config.distill
         batch = [example, *self._replay_samples()]
         images = torch.cat([e.image for e in batch])
@@ -133,10 +141,12 @@ class OnlineDistiller:
         weights = torch.stack([e.weights for e in batch])
         self.student.train()
         updates = 0
+        before = None
         while True:
             logits = self._logits(images, targets.shape[-2:])
             predicted = logits[0].argmax(0)
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes))
+            before = accuracy if before is None else before
             if accuracy > d.accuracy_threshold or updates >= d.max_updates:
                 break
             loss = distillation_loss(logits, targets, weights)
@@ -146,7 +156,7 @@ class OnlineDistiller:
             updates += 1
         if d.replay_buffer_size > 0:
             self._replay.append(example)
-        return accuracy, updates, predicted.to(torch.uint8).cpu().numpy()
+        return before, accuracy, updates, predicted.to(torch.uint8).cpu().numpy()
 
     def _replay_samples(self) -> list[_Example]:
         n = min(self.config.distill.replay_samples, len(self._replay))

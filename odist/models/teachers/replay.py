@@ -85,7 +85,12 @@ class DirectoryStore:
 
     def read(self, name: str) -> bytes | None:
         path = self.directory / name
-        return path.read_bytes() if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise TeacherError(f"cannot read replay label {path}: {exc}", "check the file's permissions") from None
 
     def describe(self, name: str) -> str:
         return str(self.directory / name)
