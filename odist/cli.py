@@ -25,7 +25,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
                     "write per-frame records, masks, the student checkpoint and summary.json into --out.")
     p.add_argument("input", metavar="INPUT", help="a video file, or synthetic:SCENARIO "
                    "(static_easy, traffic, nonstationary, ...)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
     p.add_argument("--teacher", default=None,
                    help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI (default: the config's, oracle)")
     p.add_argument("--evaluate", action="store_true",
@@ -41,7 +41,10 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
     p.add_argument("--frames", type=int, default=None, help="length of a synthetic stream (default 900)")
     p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
-    p.add_argument("--overwrite", action="store_true", help="replace results already in --out")
+    p.add_argument("--stream-id", default=None, help="the stream's id in the run (default: from INPUT)")
+    p.add_argument("--resume", action="store_true", help="continue the stream after its last commit")
+    p.add_argument("--overwrite", action="store_true", help="replace the stream's results already in --out")
+    p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_distill)
 
@@ -50,8 +53,8 @@ def _run_distill(args: argparse.Namespace) -> int:
     from odist.distill.job import DistillJob
 
     job = DistillJob.from_args(args)
-    summary_path = job.run(progress=not args.quiet)
-    print(job.describe_result(summary_path))
+    summary = job.run(progress=not args.quiet)
+    print(job.describe_result(summary))
     return 0
 
 

@@ -198,7 +198,7 @@ def _read_file(path: Path) -> dict[str, Any]:
             loaded = yaml.safe_load(text) or {}
         else:
             loaded = json.loads(text)
-    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+    except Exception as exc:
         raise ConfigError(f"config file {path} cannot be parsed: {exc}", "fix its YAML/JSON syntax") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping", "write sections like 'distill: {max_updates: 4}'")

@@ -36,3 +36,11 @@ class CheckpointError(OdistError):
 
 class OutputError(OdistError):
     """Results cannot be written to the requested location."""
+
+
+class StorageError(OdistError):
+    """An object store location cannot be reached, read or written."""
+
+    def __init__(self, what: str, fix: str | None = None, *, missing: bool = False) -> None:
+        super().__init__(what, fix)
+        self.missing = missing

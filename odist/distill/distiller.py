@@ -226,6 +226,8 @@ class OnlineDistiller:
             "optimizer": self.optimizer.state_dict(),
             "ladder": self.ladder.state_dict(),
             "ledger": self.ledger.state_dict(),
+            "replay": [(e.image.cpu(), e.target.cpu(), e.weights.cpu()) for e in self._replay],
+            "rng": list(self._rng.getstate()[1]),
         }
 
     def load_state_dict(self, state: dict, *, weights_only: bool = False) -> None:
@@ -236,3 +238,8 @@ class OnlineDistiller:
         self.optimizer.load_state_dict(state["optimizer"])
         self.ladder = StrideLadder.from_state_dict(state["ladder"])
         self.ledger = CostLedger.from_state_dict(state["ledger"])
+        self._replay.clear()
+        for image, target, weights in state.get("replay", []):
+            self._replay.append(_Example(image.to(self.device), target.to(self.device), weights.to(self.device)))
+        if "rng" in state:
+            self._rng.setstate((3, tuple(int(x) for x in state["rng"]), None))

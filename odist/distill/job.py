@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import platform
+import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,10 +17,13 @@ from odist import __version__
 from odist.config import OdistConfig, load_config
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.runner import Progress, StreamRunner
-from odist.errors import ConfigError
+from odist.errors import ConfigError, OdistError, OutputError
 from odist.models.teachers import build_teacher
-from odist.storage.checkpoint import load_checkpoint, save_checkpoint
-from odist.storage.results import ResultWriter
+from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
+from odist.storage.layout import StreamArea, dumps
+from odist.storage.objectstore import open_store
+from odist.storage.segments import SegmentWriter
+from odist.video.frame import Frame
 from odist.video.open import open_source
 
 
@@ -27,7 +32,7 @@ class DistillJob:
     """Everything one stream's distillation needs, validated before any work starts."""
 
     input: str
-    out: Path
+    out: str
     config: OdistConfig
     evaluate: bool = False
     max_frames: int | None = None
@@ -38,6 +43,9 @@ class DistillJob:
     frames: int | None = None
     seed: int = 0
     overwrite: bool = False
+    resume: bool = False
+    stream_id: str | None = None
+    segment_frames: int = 256
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DistillJob:
@@ -49,35 +57,75 @@ class DistillJob:
         config = load_config(args.config, overrides)
         if args.max_frames is not None and args.max_frames < 1:
             raise ConfigError(f"--max-frames {args.max_frames} is not positive", "pass a frame count >= 1")
-        return cls(args.input, Path(args.out), config, args.evaluate, args.max_frames, args.init, args.width,
-                   args.height, args.fps, args.frames, args.seed, args.overwrite)
+        if args.overwrite and args.resume:
+            raise ConfigError("--overwrite and --resume contradict each other", "pass one of them")
+        return cls(args.input, args.out, config, args.evaluate, args.max_frames, args.init, args.width,
+                   args.height, args.fps, args.frames, args.seed, args.overwrite, args.resume, args.stream_id,
+                   args.segment_frames)
 
-    def run(self, progress: bool = True) -> Path:
-        """Distill the stream; returns the path of the summary written last."""
+    def run(self, progress: bool = True) -> dict[str, Any]:
+        """Distill the stream (or continue it with ``resume``); returns its summary."""
         _check_device(self.config.device)
         if self.config.threads:
             torch.set_num_threads(self.config.threads)
         source = open_source(self.input, seed=self.seed, width=self.width, height=self.height,
                              frames=self.frames, fps=self.fps)
+        area = StreamArea(open_store(self.out), self.stream_id or default_stream_id(self.input))
+        if self._already_done(area):
+            return area.summary()
         teacher = build_teacher(self.config.teacher.name, self.config.teacher, self.config.classes,
                                 self.config.device)
         distiller = OnlineDistiller(self.config, teacher)
-        if self.init:
-            payload = load_checkpoint(self.init, self.config.to_dict())
-            distiller.load_state_dict(payload["state"], weights_only=True)
-        writer = ResultWriter(self.out, overwrite=self.overwrite)
-        writer.write_run_manifest(self._manifest(source))
-        runner = StreamRunner(distiller, writer, evaluator=teacher if self.evaluate else None)
+        runner = StreamRunner(distiller, _NoSink(), evaluator=teacher if self.evaluate else None)
+        start = self._restore(area, distiller, runner)
+        area.store.put("run.json", dumps(self._manifest(source)))
+        writer = SegmentWriter(area, lambda next_frame: self._checkpoint(distiller, runner, next_frame),
+                               segment_frames=self.segment_frames)
+        runner.sink = writer
         total = _total_frames(source, self.max_frames)
-        frames = _limited(source, self.max_frames)
-        with _progress_bar(total, progress, self.input) as show:
-            runner.run(frames, total, show)
-        save_checkpoint(self.out / "checkpoint.pt", distiller.state_dict(), self.config.to_dict(),
-                        next_frame_index=distiller.ledger.frames)
-        summary = runner.summary(self.config.classes)
-        summary.update(input=self.input, teacher=self.config.teacher.name,
-                       mask_compression=writer.raw_mask_bytes / max(writer.mask_bytes, 1))
-        return writer.finish(summary)
+        try:
+            with _progress_bar(total, progress, f"{area.stream_id}") as show:
+                runner.run(_frames(source, start, self.max_frames), total, show)
+            summary = runner.summary(self.config.classes)
+            summary.update(stream_id=area.stream_id, input=self.input, teacher=self.config.teacher.name,
+                           mask_compression=writer.raw_mask_bytes / max(writer.mask_bytes, 1))
+            writer.flush()
+            summary["checkpoint"] = area.store.url(area.last_commit().checkpoint)
+            writer.finish(summary)
+        except OdistError as exc:
+            area.fail(str(exc))
+            raise
+        return summary
+
+    def _already_done(self, area: StreamArea) -> bool:
+        """Apply --overwrite / --resume to what the stream already has; True when nothing is left to do."""
+        has_results = area.last_commit() is not None or area.summary() is not None or area.failure() is not None
+        if self.overwrite:
+            area.reset()
+            return False
+        if has_results and not self.resume:
+            raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
+                              "pass --resume to continue it, --overwrite to start over, or another --out")
+        return self.resume and area.summary() is not None
+
+    def _restore(self, area: StreamArea, distiller: OnlineDistiller, runner: StreamRunner) -> int:
+        """Load the warm start or the last committed state; returns the first frame index to process."""
+        config_dict = self.config.to_dict()
+        last = area.last_commit() if self.resume else None
+        area.sweep_uncommitted()
+        if last is not None:
+            payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
+            distiller.load_state_dict(payload["state"]["distiller"])
+            runner.load_state_dict(payload["state"]["runner"])
+            area.store.delete(area.key("failed.json"))
+            return last.next_frame_index
+        if self.init:
+            distiller.load_state_dict(load_checkpoint(self.init, config_dict)["state"]["distiller"], weights_only=True)
+        return 0
+
+    def _checkpoint(self, distiller: OnlineDistiller, runner: StreamRunner, next_frame: int) -> bytes:
+        state = {"distiller": distiller.state_dict(), "runner": runner.state_dict()}
+        return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
 
     def _manifest(self, source: Any) -> dict[str, Any]:
         return {
@@ -94,13 +142,9 @@ class DistillJob:
             "config": self.config.to_dict(),
         }
 
-    @staticmethod
-    def describe_result(summary_path: Path) -> str:
+    def describe_result(self, s: dict[str, Any]) -> str:
         """A few lines telling the user where the results went and the headline numbers."""
-        import json
-
-        s = json.loads(summary_path.read_text())
-        lines = [f"results: {summary_path.parent}"]
+        lines = [f"results: {open_store(self.out).url(StreamArea.prefix_of(s['stream_id']))}"]
         accuracy = (f"mIoU {s['miou']:.3f} (foreground {s['miou_foreground']:.3f})" if s.get("evaluated")
                     else f"keyframe mIoU {s['keyframe_miou']:.3f} (run with --evaluate to score every frame)")
         lines.append(f"frames {s['frames']}, keyframes {s['keyframes']}, updates {s['updates']}, {accuracy}")
@@ -125,14 +169,33 @@ def _total_frames(source: Any, max_frames: int | None) -> int | None:
     return total
 
 
-def _limited(source: Any, max_frames: int | None):
-    for count, frame in enumerate(source):
-        if max_frames is not None and count >= max_frames:
+def _frames(source: Any, start: int, max_frames: int | None) -> Iterator[Frame]:
+    """Frames ``start`` .. ``max_frames - 1`` of the source (random access where the source has it)."""
+    stop = max_frames if max_frames is not None else None
+    if start > 0 and hasattr(source, "frame"):
+        end = len(source) if stop is None else min(stop, len(source))
+        yield from (source.frame(i) for i in range(start, end))
+        return
+    for frame in source:
+        if stop is not None and frame.index >= stop:
             break
-        yield frame
+        if frame.index >= start:
+            yield frame
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager like a function
+def default_stream_id(input_spec: str) -> str:
+    """A stream id from the input: the scenario name or the video file's stem."""
+    name = input_spec.split(":", 1)[1] if input_spec.startswith("synthetic:") else Path(input_spec).stem
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "stream"
+    return cleaned[:128]
+
+
+class _NoSink:
+    def add(self, record: dict[str, Any], mask: Any) -> None:
+        raise AssertionError("the job sets the segment writer before running")
+
+
+class _progress_bar:
     """A tqdm bar with frames/s, stride and running mIoU; a no-op when disabled."""
 
     def __init__(self, total: int | None, enabled: bool, label: str) -> None:

@@ -48,17 +48,21 @@ class StreamRunner:
 
     def run(self, frames: Iterable[Frame], total: int | None = None,
             on_progress: Callable[[Progress], None] | None = None) -> None:
+        """Process ``frames``; the wall clock covers decode, student, teacher and sink together."""
         start = time.perf_counter()
         seen = 0
         for frame in frames:
             result = self.distiller.step(frame)
-            self._record(frame, result)
             seen += 1
+            self.wall_seconds += time.perf_counter() - start
+            start = time.perf_counter()
+            self._record(frame, result)
             if on_progress is not None:
                 shown = self.meter if self.evaluator is not None else self.keyframe_meter
-                on_progress(Progress(seen, total, result.stride, shown.miou(), self.distiller.ledger.keyframes))
+                ledger = self.distiller.ledger
+                on_progress(Progress(ledger.frames, total, result.stride, shown.miou(), ledger.keyframes))
         self.wall_seconds += time.perf_counter() - start
-        if seen == 0:
+        if seen == 0 and self.distiller.ledger.frames == 0:
             raise InputError("the input produced no frames", "check the video file or the --max-frames value")
 
     def _record(self, frame: Frame, result: FrameResult) -> None:
@@ -93,6 +97,16 @@ class StreamRunner:
         ledger.evaluation_teacher_frames += 1
         ledger.evaluation_teacher_seconds += answer.seconds
         return answer.labels[0].classes
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running metrics, so a resumed stream reports over all its frames."""
+        return {"meter": self.meter.matrix.copy(), "keyframe_meter": self.keyframe_meter.matrix.copy(),
+                "wall_seconds": self.wall_seconds}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.meter.matrix = np.asarray(state["meter"], dtype=np.int64).copy()
+        self.keyframe_meter.matrix = np.asarray(state["keyframe_meter"], dtype=np.int64).copy()
+        self.wall_seconds = float(state["wall_seconds"])
 
     def summary(self, class_names: tuple[str, ...]) -> dict[str, Any]:
         """The stream's headline numbers (``summary.json``)."""

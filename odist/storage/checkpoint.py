@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from odist.errors import CheckpointError
-from odist.storage.atomic import write_bytes_atomic
+from odist.errors import CheckpointError, StorageError
 
 FORMAT = "odist-student-checkpoint"
 FORMAT_VERSION = 1
@@ -26,8 +24,8 @@ def student_metadata(config_dict: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def save_checkpoint(path: Path, state: dict[str, Any], config_dict: dict[str, Any], **extra: Any) -> None:
-    """Atomically write the distiller ``state`` plus metadata and the full config."""
+def checkpoint_bytes(state: dict[str, Any], config_dict: dict[str, Any], **extra: Any) -> bytes:
+    """Serialise the stream ``state`` plus metadata and the full config."""
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -38,28 +36,38 @@ def save_checkpoint(path: Path, state: dict[str, Any], config_dict: dict[str, An
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
-def load_checkpoint(path: str | Path, config_dict: dict[str, Any]) -> dict[str, Any]:
-    """Read a checkpoint and check that its student matches ``config_dict``; returns the payload."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist", "pass the checkpoint.pt a previous run wrote")
+def parse_checkpoint(data: bytes, where: str, config_dict: dict[str, Any]) -> dict[str, Any]:
+    """Read checkpoint bytes and check that its student matches ``config_dict``; returns the payload."""
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise CheckpointError(f"checkpoint {path} cannot be read: {exc}", "pass an odist student checkpoint") from None
+        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"checkpoint {where} cannot be read: {exc}", "pass an odist student checkpoint") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an odist student checkpoint", "pass the checkpoint.pt a run wrote")
+        raise CheckpointError(f"{where} is not an odist student checkpoint", "pass a checkpoint a run wrote")
     if payload.get("format_version", 0) > FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path} has format version {payload['format_version']}",
+        raise CheckpointError(f"checkpoint {where} has format version {payload['format_version']}",
                               f"this odist reads up to version {FORMAT_VERSION}; upgrade odist")
     expected = student_metadata(config_dict)
     found = payload["metadata"]
     for key, value in expected.items():
         if found.get(key) != value:
             raise CheckpointError(
-                f"checkpoint {path} has {key}={found.get(key)!r} but this run uses {value!r}",
+                f"checkpoint {where} has {key}={found.get(key)!r} but this run uses {value!r}",
                 f"run with the checkpoint's settings (--set student.{key}=...) or start without --init")
     return payload
+
+
+def load_checkpoint(uri: str, config_dict: dict[str, Any]) -> dict[str, Any]:
+    """Read and check a checkpoint from a local path, ``file://`` or ``s3://`` URI."""
+    from odist.storage.objectstore import open_store
+
+    parent, _, name = str(uri).rstrip("/").rpartition("/")
+    try:
+        data = open_store(parent or ".").get(name)
+    except StorageError as exc:
+        raise CheckpointError(f"checkpoint {uri} cannot be read: {exc.what}",
+                              "pass the checkpoint URI a run's summary.json names") from None
+    return parse_checkpoint(data, str(uri), config_dict)

@@ -53,7 +53,13 @@ def detections_to_labels(
 
 
 def _numpy(x: Array) -> np.ndarray:
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    """A numpy copy; half-precision tensors (from autocast) are widened to float32 first."""
+    if isinstance(x, torch.Tensor):
+        x = x.detach()
+        if x.dtype in (torch.bfloat16, torch.float16):
+            x = x.float()
+        return x.cpu().numpy()
+    return np.asarray(x)
 
 
 def _binary_masks(masks: Array, keep: np.ndarray, threshold: float) -> np.ndarray:

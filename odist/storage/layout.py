@@ -1,0 +1,189 @@
+"""The run layout, the same on every backend, and the commit protocol that makes it crash-safe.
+
+::
+
+    RUN/run.json                                       run manifest (config, code version, inputs)
+    RUN/streams/stream_id=ID/records/part-AAAAAA-BBBBBB-ATTEMPT.parquet   per-frame records
+    RUN/streams/stream_id=ID/masks/part-AAAAAA-BBBBBB-ATTEMPT.parquet     predicted masks (zlib-u8)
+    RUN/streams/stream_id=ID/checkpoints/ckpt-BBBBBB-ATTEMPT.pt           student + ladder + ledger state
+    RUN/streams/stream_id=ID/commits/SEQUENCE.json                        makes one segment visible
+    RUN/streams/stream_id=ID/summary.json                                 the stream finished
+    RUN/streams/stream_id=ID/failed.json                                  the stream failed (and why)
+
+Data objects are written first under unique names; then a small commit record names a segment's
+records, masks and checkpoint, which makes them visible together. Readers and resume trust only
+committed objects; objects no commit names (from a crashed attempt) are invisible and swept on resume.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from odist.errors import StorageError
+from odist.storage.atomic import finite_json
+from odist.storage.objectstore import ObjectStore
+from odist.storage.schema import SCHEMA_VERSION
+
+STREAMS = "streams"
+_STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_stream_id(stream_id: str) -> str:
+    if not _STREAM_ID.match(stream_id):
+        raise StorageError(f"stream id {stream_id!r} is not usable in object keys",
+                           "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return stream_id
+
+
+def dumps(value: Any) -> bytes:
+    return (json.dumps(finite_json(value), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class Commit:
+    """One committed segment: frames ``first_frame..last_frame`` and the state after them."""
+
+    sequence: int
+    first_frame: int
+    last_frame: int
+    next_frame_index: int
+    records: str
+    masks: str
+    checkpoint: str
+    created_unix: float
+    schema_version: int = SCHEMA_VERSION
+
+
+class StreamArea:
+    """One stream's part of a run: write segments, commit them, read back what is committed."""
+
+    def __init__(self, store: ObjectStore, stream_id: str) -> None:
+        self.store = store
+        self.stream_id = check_stream_id(stream_id)
+        self.prefix = self.prefix_of(stream_id)
+        self.attempt = uuid.uuid4().hex[:8]
+        self._commits: list[Commit] | None = None
+
+    @staticmethod
+    def prefix_of(stream_id: str) -> str:
+        return f"{STREAMS}/stream_id={stream_id}/"
+
+    def key(self, name: str) -> str:
+        return self.prefix + name
+
+    # -- writing ---------------------------------------------------------------------------------
+
+    def commit_segment(self, first: int, last: int, records: bytes, masks: bytes, checkpoint: bytes) -> Commit:
+        """Write a segment's data objects, then its commit record; drop the superseded checkpoint."""
+        previous = self.last_commit()
+        if previous is not None and first != previous.next_frame_index:
+            raise StorageError(f"segment {first}..{last} of stream {self.stream_id} does not follow its last commit "
+                               f"(next frame {previous.next_frame_index})", "resume the stream from its last commit")
+        name = f"part-{first:06d}-{last:06d}-{self.attempt}"
+        commit = Commit(
+            sequence=0 if previous is None else previous.sequence + 1,
+            first_frame=first, last_frame=last, next_frame_index=last + 1,
+            records=self.key(f"records/{name}.parquet"), masks=self.key(f"masks/{name}.parquet"),
+            checkpoint=self.key(f"checkpoints/ckpt-{last:06d}-{self.attempt}.pt"), created_unix=time.time())
+        self.store.put(commit.records, records)
+        self.store.put(commit.masks, masks)
+        self.store.put(commit.checkpoint, checkpoint)
+        self.store.put(self.key(f"commits/{commit.sequence:06d}.json"), dumps(asdict(commit)))
+        self._commits = [*self.commits(), commit]
+        if previous is not None:
+            self.store.delete(previous.checkpoint)
+        return commit
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        self.store.delete(self.key("failed.json"))
+        self.store.put(self.key("summary.json"), dumps({"schema_version": SCHEMA_VERSION, **summary}))
+
+    def fail(self, error: str) -> None:
+        self.store.put(self.key("failed.json"), dumps({"error": error, "created_unix": time.time()}))
+
+    def sweep_uncommitted(self) -> list[str]:
+        """Delete data objects that no commit names (left by a crashed attempt); returns their keys."""
+        named = set()
+        for commit in self.commits():
+            named.update((commit.records, commit.masks, commit.checkpoint))
+        last = self.last_commit()
+        stale = [k for k in self.store.list(self.prefix)
+                 if k.rsplit("/", 2)[-2] in ("records", "masks", "checkpoints") and k not in named]
+        if last is not None:
+            stale = [k for k in stale if k != last.checkpoint]
+        for k in stale:
+            self.store.delete(k)
+        return stale
+
+    def reset(self) -> None:
+        """Delete everything of this stream (for an explicit overwrite)."""
+        for k in self.store.list(self.prefix):
+            self.store.delete(k)
+        self._commits = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def commits(self) -> list[Commit]:
+        """Committed segments in order; a foreign or corrupt commit record is a clear error."""
+        if self._commits is None:
+            self._commits = self._read_commits()
+        return list(self._commits)
+
+    def _read_commits(self) -> list[Commit]:
+        commits = []
+        for k in self.store.list(self.key("commits/")):
+            if not k.endswith(".json"):
+                continue
+            try:
+                raw = json.loads(self.store.get(k))
+                commit = Commit(**raw)
+            except (ValueError, TypeError) as exc:
+                raise StorageError(f"commit record {self.store.url(k)} is corrupt or foreign: {exc}",
+                                   "remove it if it is not odist's, or restore it from a backup") from None
+            if commit.schema_version > SCHEMA_VERSION:
+                raise StorageError(f"{self.store.url(k)} has schema version {commit.schema_version}",
+                                   f"this odist reads up to {SCHEMA_VERSION}; upgrade odist")
+            commits.append(commit)
+        commits.sort(key=lambda c: c.sequence)
+        return commits
+
+    def last_commit(self) -> Commit | None:
+        commits = self.commits()
+        return commits[-1] if commits else None
+
+    def summary(self) -> dict[str, Any] | None:
+        data = self.store.get_or_none(self.key("summary.json"))
+        return None if data is None else json.loads(data)
+
+    def failure(self) -> dict[str, Any] | None:
+        data = self.store.get_or_none(self.key("failed.json"))
+        return None if data is None else json.loads(data)
+
+    def status(self) -> tuple[str, str]:
+        """(``done`` | ``partial`` | ``failed`` | ``empty``, a detail for people)."""
+        if self.summary() is not None:
+            last = self.last_commit()
+            return "done", f"{0 if last is None else last.next_frame_index} frames"
+        last = self.last_commit()
+        failure = self.failure()
+        if failure is not None:
+            at = "" if last is None else f" after frame {last.last_frame}"
+            return "failed", f"{failure.get('error', 'unknown error')}{at}"
+        if last is not None:
+            return "partial", f"at frame {last.next_frame_index}"
+        return "empty", "nothing committed"
+
+
+def stream_ids(store: ObjectStore) -> list[str]:
+    """Every stream id that has anything under the run root."""
+    ids = set()
+    for k in store.list(f"{STREAMS}/"):
+        part = k.split("/")[1]
+        if part.startswith("stream_id="):
+            ids.add(part[len("stream_id="):])
+    return sorted(ids)

@@ -1,0 +1,219 @@
+"""One small object-store interface over local folders (plain paths, ``file://``) and ``s3://``.
+
+Keys are ``/``-separated paths below the store's root. ``put`` is atomic on both backends: a local
+object is written to a temporary name and renamed; an S3 PUT is atomic by nature. S3 settings come
+from the standard AWS sources (environment, profile), including ``AWS_ENDPOINT_URL`` /
+``AWS_ENDPOINT_URL_S3`` for S3-compatible stores; transient errors and throttling are retried
+with backoff.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from odist.errors import StorageError
+from odist.storage.atomic import write_bytes_atomic
+
+
+class ObjectStore(ABC):
+    """A flat namespace of byte objects under one root URI."""
+
+    uri: str
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None:
+        """Write ``data`` at ``key`` atomically (readers see the old object or the whole new one)."""
+
+    @abstractmethod
+    def get(self, key: str) -> bytes:
+        """The bytes at ``key``; ``StorageError`` naming the URI when it is missing."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def list(self, prefix: str = "") -> list[str]:
+        """Sorted keys that start with ``prefix`` (recursively)."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
+
+    @abstractmethod
+    def arrow_filesystem(self) -> tuple[Any, str]:
+        """A ``pyarrow.fs`` filesystem and the root path within it, for datasets over this store."""
+
+    def url(self, key: str) -> str:
+        return f"{self.uri.rstrip('/')}/{key}"
+
+    def get_or_none(self, key: str) -> bytes | None:
+        return self.get(key) if self.exists(key) else None
+
+
+class LocalStore(ObjectStore):
+    """Objects as files under a folder."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().absolute()
+        self.uri = str(self.root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StorageError(f"{self.root} is a file, not a folder", "pass a folder path or URI")
+
+    def _path(self, key: str) -> Path:
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            write_bytes_atomic(self._path(key), data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self._path(key)}: {exc.strerror}",
+                               "check the folder exists and is writable") from None
+
+    def get(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"{self._path(key)} does not exist") from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {self._path(key)}: {exc.strerror}") from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def list(self, prefix: str = "") -> list[str]:
+        base = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
+        if not base.is_dir():
+            return []
+        keys = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def arrow_filesystem(self) -> tuple[Any, str]:
+        import pyarrow.fs
+
+        return pyarrow.fs.LocalFileSystem(), str(self.root)
+
+
+class S3Store(ObjectStore):
+    """Objects under ``s3://bucket/prefix`` through boto3."""
+
+    RETRYABLE = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
+                           "ServiceUnavailable", "503", "500"})
+
+    def __init__(self, bucket: str, prefix: str, *, attempts: int = 5, client: Any = None) -> None:
+        self.bucket, self.prefix = bucket, prefix.strip("/")
+        self.uri = f"s3://{bucket}/{self.prefix}".rstrip("/")
+        self.attempts = attempts
+        self.client = client or _s3_client()
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def put(self, key: str, data: bytes) -> None:
+        self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def get(self, key: str) -> bytes:
+        response = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
+        return response["Body"].read()
+
+    def exists(self, key: str) -> bool:
+        try:
+            self._call("read", key, self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+        except StorageError as exc:
+            if exc.missing:
+                return False
+            raise
+        return True
+
+    def list(self, prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        full = self._key(prefix)
+        while True:
+            page = self._call("list", prefix, self.client.list_objects_v2, Bucket=self.bucket, Prefix=full, **token)
+            strip = len(self.prefix) + 1 if self.prefix else 0
+            keys.extend(item["Key"][strip:] for item in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return sorted(keys)
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+
+    def delete(self, key: str) -> None:
+        self._call("delete", key, self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
+
+    def arrow_filesystem(self) -> tuple[Any, str]:
+        import pyarrow.fs
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        options: dict[str, Any] = {}
+        if endpoint:
+            parsed = urlparse(endpoint)
+            options = {"endpoint_override": parsed.netloc or parsed.path, "scheme": parsed.scheme or "https"}
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if region:
+            options["region"] = region
+        return pyarrow.fs.S3FileSystem(**options), f"{self.bucket}/{self.prefix}".rstrip("/")
+
+    def _call(self, action: str, key: str, method: Any, **kwargs: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        for attempt in range(self.attempts):
+            try:
+                return method(**kwargs)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in self.RETRYABLE and attempt + 1 < self.attempts:
+                    time.sleep(min(0.2 * 2**attempt, 5.0))
+                    continue
+                raise _client_error(self, action, key, code, exc) from None
+            except BotoCoreError as exc:
+                if attempt + 1 < self.attempts and "Connect" not in type(exc).__name__:
+                    time.sleep(min(0.2 * 2**attempt, 5.0))
+                    continue
+                raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
+                                   "check the S3 endpoint (AWS_ENDPOINT_URL) and the network") from None
+        raise AssertionError("unreachable")
+
+
+def _client_error(store: S3Store, action: str, key: str, code: str, exc: Exception) -> StorageError:
+    where = store.url(key)
+    if code in ("NoSuchKey", "404", "NotFound"):
+        return StorageError(f"{where} does not exist", missing=True)
+    if code == "NoSuchBucket":
+        return StorageError(f"bucket {store.bucket} does not exist ({where})", "create it or fix the URI")
+    if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
+        return StorageError(f"access denied to {where} ({code})",
+                            "check AWS credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) and the bucket policy")
+    return StorageError(f"cannot {action} {where}: {exc}")
+
+
+def _s3_client() -> Any:
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError:
+        raise StorageError("s3:// locations need boto3, which is not installed",
+                           "pip install 'odist[s3]'") from None
+    config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=60)
+    return boto3.client("s3", config=config)
+
+
+def open_store(uri: str | os.PathLike[str]) -> ObjectStore:
+    """A store for a plain path, a ``file://`` URI or an ``s3://bucket/prefix`` URI."""
+    text = str(uri)
+    parsed = urlparse(text)
+    if parsed.scheme == "s3":
+        if not parsed.netloc:
+            raise StorageError(f"{text} names no bucket", "write s3://BUCKET/PREFIX")
+        return S3Store(parsed.netloc, parsed.path)
+    if parsed.scheme == "file":
+        return LocalStore(parsed.path)
+    if parsed.scheme and len(parsed.scheme) > 1:
+        raise StorageError(f"unsupported storage URI {text}", "use a local path, file://PATH or s3://BUCKET/PREFIX")
+    return LocalStore(text)

@@ -1,0 +1,36 @@
+"""Versioned Parquet schemas of per-frame records and predicted masks."""
+
+from __future__ import annotations
+
+import io
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+RECORD_SCHEMA = pa.schema([
+    ("frame_index", pa.int64()),
+    ("timestamp", pa.float64()),
+    ("keyframe", pa.bool_()),
+    ("updates", pa.int32()),
+    ("stride", pa.int32()),
+    ("keyframe_accuracy", pa.float32()),
+    ("student_seconds", pa.float32()),
+    ("teacher_seconds", pa.float32()),
+    ("miou", pa.float32()),
+    ("miou_foreground", pa.float32()),
+], metadata={"odist_schema_version": str(SCHEMA_VERSION)})
+MASK_SCHEMA = pa.schema([
+    ("frame_index", pa.int64()),
+    ("height", pa.int32()),
+    ("width", pa.int32()),
+    ("encoding", pa.string()),
+    ("data", pa.binary()),
+], metadata={"odist_schema_version": str(SCHEMA_VERSION)})
+
+
+def parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:
+    """Rows as one zstd-compressed Parquet file, in memory."""
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist(rows, schema), sink, compression="zstd")
+    return sink.getvalue()

@@ -1,0 +1,59 @@
+"""Buffer a stream's per-frame results and commit them segment by segment."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from odist.storage.layout import Commit, StreamArea
+from odist.storage.masks import ENCODING, encode_mask
+from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA, parquet_bytes
+
+
+class SegmentWriter:
+    """Commits every ``segment_frames`` frames: records, masks and the state after the last of them.
+
+    ``checkpoint`` is called at each commit with the next frame index and returns the serialised
+    state to store with the segment, so a resumed stream continues exactly after it.
+    """
+
+    def __init__(self, area: StreamArea, checkpoint: Callable[[int], bytes], *, segment_frames: int = 256) -> None:
+        if segment_frames < 1:
+            raise ValueError("segment_frames must be positive")
+        self.area = area
+        self.checkpoint = checkpoint
+        self.segment_frames = segment_frames
+        self._records: list[dict[str, Any]] = []
+        self._masks: list[dict[str, Any]] = []
+        self.mask_bytes = 0
+        self.raw_mask_bytes = 0
+
+    def add(self, record: dict[str, Any], mask: np.ndarray) -> None:
+        """Queue one frame; commits a segment when one is full."""
+        data = encode_mask(mask)
+        self.mask_bytes += len(data)
+        self.raw_mask_bytes += mask.size
+        self._records.append(record)
+        self._masks.append({"frame_index": record["frame_index"], "height": mask.shape[0], "width": mask.shape[1],
+                            "encoding": ENCODING, "data": data})
+        if len(self._records) >= self.segment_frames:
+            self.flush()
+
+    def flush(self) -> Commit | None:
+        """Commit what is buffered (no-op when empty)."""
+        if not self._records:
+            return None
+        first, last = self._records[0]["frame_index"], self._records[-1]["frame_index"]
+        commit = self.area.commit_segment(
+            first, last, parquet_bytes(self._records, RECORD_SCHEMA), parquet_bytes(self._masks, MASK_SCHEMA),
+            self.checkpoint(last + 1))
+        self._records.clear()
+        self._masks.clear()
+        return commit
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Commit the last segment, then mark the stream done with its summary."""
+        self.flush()
+        self.area.finish(summary)

@@ -1,0 +1,65 @@
+import pytest
+
+from odist.errors import StorageError
+from odist.storage.objectstore import LocalStore, S3Store, open_store
+
+
+def test_put_get_list_delete(store):
+    store.put("a/b/one.bin", b"1")
+    store.put("a/two.bin", b"22")
+    store.put("other.bin", b"3")
+    assert store.get("a/two.bin") == b"22"
+    assert store.list("a/") == ["a/b/one.bin", "a/two.bin"]
+    assert store.exists("other.bin") and not store.exists("nope.bin")
+    store.delete("a/two.bin")
+    store.delete("a/two.bin")  # deleting twice is fine
+    assert store.list("a/") == ["a/b/one.bin"]
+    assert store.get_or_none("nope.bin") is None
+
+
+def test_missing_object_names_the_uri(store):
+    with pytest.raises(StorageError, match="nope.bin") as info:
+        store.get("nope.bin")
+    assert info.value.missing or "does not exist" in str(info.value)
+
+
+def test_open_store_schemes(tmp_path):
+    assert isinstance(open_store(str(tmp_path)), LocalStore)
+    assert isinstance(open_store(f"file://{tmp_path}"), LocalStore)
+    with pytest.raises(StorageError, match="unsupported"):
+        open_store("gs://bucket/x")
+    with pytest.raises(StorageError, match="no bucket"):
+        open_store("s3:///x")
+
+
+def test_missing_bucket_is_a_clear_error(s3_endpoint):
+    store = S3Store("no-such-bucket-odist", "p")
+    with pytest.raises(StorageError, match="bucket no-such-bucket-odist does not exist"):
+        store.put("k", b"x")
+
+
+def test_denied_credentials_are_a_clear_error(s3_endpoint, s3_bucket, monkeypatch):
+    import urllib.request
+
+    def enforce_auth_after(count: str) -> None:
+        request = urllib.request.Request(f"{s3_endpoint}/moto-api/reset-auth", method="POST", data=count.encode(),
+                                         headers={"Content-Type": "text/plain"})
+        urllib.request.urlopen(request).read()
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAINVALIDINVALID00")
+    enforce_auth_after("0")
+    try:
+        with pytest.raises(StorageError, match=f"access denied to s3://{s3_bucket}/p/k"):
+            S3Store(s3_bucket, "p").put("k", b"x")
+    finally:
+        enforce_auth_after("inf")
+
+
+def test_unreachable_endpoint_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    store = S3Store("bucket", "p", attempts=2)
+    with pytest.raises(StorageError, match=r"s3://bucket/p/k.*AWS_ENDPOINT_URL"):
+        store.get("k")

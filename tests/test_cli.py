@@ -1,0 +1,293 @@
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from odist.cli import main
+from odist.config import DEFAULT_CLASSES, load_config
+from odist.models.teachers.replay import write_labels
+from odist.storage.checkpoint import load_checkpoint
+from odist.storage.masks import decode_mask
+from odist.storage.results import read_masks, read_records
+from odist.video.export import write_synthetic
+from odist.video.synthetic import SyntheticSource
+
+W, H = 96, 64
+TRAIN_FRAMES = 120
+CLIP_FRAMES = 24
+COMMON = ["--quiet", "--set", "student.width=0.25", "--set", "threads=1"]
+SYNTHETIC = ["synthetic:static_easy", "--width", str(W), "--height", str(H)]
+SUMMARY_KEYS = {"frames", "keyframes", "updates", "miou", "miou_foreground", "class_iou", "speedup_cost_model",
+                "speedup_measured", "student_gflops_per_frame", "teacher_gflops_per_frame"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def restore_threads():
+    # Runs pass threads=1, which sets torch's global thread count; give it back afterwards.
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def distill(*args: str) -> int:
+    return main(["distill", *COMMON, *args])
+
+
+def error_line(capsys) -> str:
+    """The one line a failed command printed on stderr."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("odist: error: ")
+    return lines[0]
+
+
+def ious(pred: np.ndarray, truth: np.ndarray, num_classes: int = len(DEFAULT_CLASSES)) -> np.ndarray:
+    """Per-class IoU of two class maps (NaN where a class is in neither), in plain numpy."""
+    out = np.full(num_classes, np.nan)
+    for c in range(num_classes):
+        p, t = pred == c, truth == c
+        union = np.logical_or(p, t).sum()
+        if union:
+            out[c] = np.logical_and(p, t).sum() / union
+    return out
+
+
+def stream_miou(pairs) -> float:
+    """mIoU of TP/FP/FN summed over all (prediction, truth) pairs."""
+    tp = np.zeros(len(DEFAULT_CLASSES))
+    union = np.zeros(len(DEFAULT_CLASSES))
+    for pred, truth in pairs:
+        for c in range(len(DEFAULT_CLASSES)):
+            p, t = pred == c, truth == c
+            tp[c] += np.logical_and(p, t).sum()
+            union[c] += np.logical_or(p, t).sum()
+    present = union > 0
+    return float((tp[present] / union[present]).mean())
+
+
+def decoded_masks(out: Path) -> list[np.ndarray]:
+    table = read_masks(out).to_pylist()
+    return [decode_mask(row["data"], row["height"], row["width"]) for row in table]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A completed, evaluated synthetic run."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    rc = distill(*SYNTHETIC, "--frames", str(TRAIN_FRAMES), "--evaluate", "--out", str(out))
+    assert rc == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """The same scene as ``trained``, exported as an H.264 clip plus label PNGs."""
+    source = SyntheticSource("static_easy", width=W, height=H, frames=CLIP_FRAMES, seed=0)
+    return write_synthetic(source, tmp_path_factory.mktemp("clip") / "clip")
+
+
+# -- a complete run -------------------------------------------------------------------------------
+
+
+def test_synthetic_run_writes_every_output(trained):
+    for name in ("run.json", "checkpoint.pt", "summary.json"):
+        assert (trained / name).is_file(), name
+    assert list((trained / "records").glob("*.parquet")) and list((trained / "masks").glob("*.parquet"))
+    summary = json.loads((trained / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["frames"] == TRAIN_FRAMES
+    assert 0 < summary["keyframes"] < TRAIN_FRAMES and summary["updates"] > 0
+    assert 0 <= summary["miou_foreground"] <= summary["miou"] <= 1
+    assert set(summary["class_iou"]) == set(DEFAULT_CLASSES)
+    n, k, u = summary["frames"], summary["keyframes"], summary["updates"]
+    assert summary["speedup_cost_model"] == pytest.approx(n * 300 / ((n - k) * 7 + k * 300 + u * 30))
+    assert math.isfinite(summary["speedup_measured"]) and summary["speedup_measured"] > 0
+    assert summary["student_gflops_per_frame"] > 0 and summary["teacher_gflops_per_frame"] == 520.0
+
+    manifest = json.loads((trained / "run.json").read_text())
+    assert manifest["input"] == "synthetic:static_easy" and manifest["evaluate"] is True
+    assert manifest["config"]["student"]["width"] == 0.25
+
+
+def test_records_and_masks_cover_every_frame(trained):
+    summary = json.loads((trained / "summary.json").read_text())
+    records = read_records(trained).to_pydict()
+    assert records["frame_index"] == list(range(TRAIN_FRAMES))
+    assert sum(records["keyframe"]) == summary["keyframes"]
+    assert sum(records["updates"]) == summary["updates"]
+    assert records["keyframe"][0] is True
+    assert all(0 <= m <= 1 for m in records["miou"])
+
+    masks = read_masks(trained)
+    assert masks.column("frame_index").to_pylist() == list(range(TRAIN_FRAMES))
+    decoded = decoded_masks(trained)
+    assert all(m.shape == (H, W) and m.max() < len(DEFAULT_CLASSES) for m in decoded)
+    # The stored masks, scored independently against the scene's ground truth, give the summary's mIoU.
+    source = SyntheticSource("static_easy", width=W, height=H, frames=TRAIN_FRAMES, seed=0)
+    truth = [frame.truth for frame in source]
+    assert stream_miou(zip(decoded, truth, strict=True)) == pytest.approx(summary["miou"])
+    for i in (0, 1, TRAIN_FRAMES - 1):
+        expected = np.nanmean(ious(decoded[i], truth[i]))
+        assert records["miou"][i] == pytest.approx(expected, abs=1e-6)
+
+
+def test_checkpoint_matches_the_run(trained):
+    config = load_config(None, ["student.width=0.25"], environ={})
+    payload = load_checkpoint(trained / "checkpoint.pt", config.to_dict())
+    assert payload["next_frame_index"] == TRAIN_FRAMES
+    assert payload["state"]["ledger"]["frames"] == TRAIN_FRAMES
+
+
+def test_run_prints_where_results_went(tmp_path, capsys):
+    assert distill(*SYNTHETIC, "--frames", "30", "--max-frames", "12", "--out", str(tmp_path / "o")) == 0
+    out = capsys.readouterr().out
+    assert f"results: {tmp_path / 'o'}" in out and "frames 12" in out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["frames"] == 12 and summary["evaluated"] is False and summary["miou"] is None
+
+
+# -- replay and warm start ------------------------------------------------------------------------
+
+
+def test_replay_of_exported_labels_round_trips(clip, trained, tmp_path):
+    out = tmp_path / "replay"
+    rc = distill(str(clip.video), "--teacher", f"replay:{clip.labels}", "--evaluate", "--init",
+                 str(trained / "checkpoint.pt"), "--out", str(out))
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["frames"] == clip.frames == CLIP_FRAMES
+    assert summary["teacher"] == f"replay:{clip.labels}"
+    # Every frame was scored against its exported label PNG.
+    labels = [np.array(Image.open(clip.label_path(i))) for i in range(CLIP_FRAMES)]
+    masks = decoded_masks(out)
+    records = read_records(out).to_pydict()
+    for i, (mask, label) in enumerate(zip(masks, labels, strict=True)):
+        assert records["miou"][i] == pytest.approx(np.nanmean(ious(mask, label)), abs=1e-6)
+    assert summary["miou"] == pytest.approx(stream_miou(zip(masks, labels, strict=True)))
+    # Warm-started on the same scene, the student is accurate on the decoded video.
+    assert summary["miou"] > 0.5
+
+
+def test_init_warm_starts_from_learned_weights(trained, tmp_path):
+    frozen = [*SYNTHETIC, "--frames", "4", "--evaluate", "--set", "distill.max_updates=0"]
+    assert distill(*frozen, "--out", str(tmp_path / "cold")) == 0
+    assert distill(*frozen, "--init", str(trained / "checkpoint.pt"), "--out", str(tmp_path / "warm")) == 0
+    cold = read_records(tmp_path / "cold").column("miou").to_pylist()
+    warm = read_records(tmp_path / "warm").column("miou").to_pylist()
+    assert warm[0] > cold[0] + 0.25, (cold[0], warm[0])
+    manifest = json.loads((tmp_path / "warm" / "run.json").read_text())
+    assert manifest["init"] == str(trained / "checkpoint.pt")
+
+
+def test_init_from_another_width_is_a_clean_error(trained, tmp_path, capsys):
+    out = tmp_path / "o"
+    rc = distill(*SYNTHETIC, "--frames", "4", "--init", str(trained / "checkpoint.pt"),
+                 "--set", "student.width=0.5", "--out", str(out))
+    assert rc != 0
+    line = error_line(capsys)
+    assert "checkpoint.pt" in line and "width" in line
+    assert not (out / "summary.json").exists()
+
+
+# -- bad inputs -----------------------------------------------------------------------------------
+
+
+def _corrupt_video(tmp: Path, clip) -> tuple[list[str], str]:
+    path = tmp / "corrupt.mp4"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    return [str(path)], "corrupt.mp4"
+
+
+def _small_labels(tmp: Path, clip) -> tuple[list[str], str]:
+    labels = tmp / "small_labels"
+    for i in range(CLIP_FRAMES):
+        write_labels(labels, i, np.zeros((H // 2, W // 2), np.uint8))
+    return [str(clip.video), "--teacher", f"replay:{labels}"], "000000.png"
+
+
+def _corrupt_checkpoint(tmp: Path, clip) -> tuple[list[str], str]:
+    path = tmp / "broken.pt"
+    path.write_bytes(b"not a checkpoint" * 64)
+    return [*SYNTHETIC, "--init", str(path)], "broken.pt"
+
+
+BAD_INPUTS = {
+    "missing video": lambda tmp, clip: ([str(tmp / "missing.mp4")], "missing.mp4"),
+    "corrupt video": _corrupt_video,
+    "unknown scenario": lambda tmp, clip: (["synthetic:nope"], "nope"),
+    "unknown teacher": lambda tmp, clip: ([*SYNTHETIC, "--teacher", "bogus"], "bogus"),
+    "negative lr": lambda tmp, clip: ([*SYNTHETIC, "--set", "distill.lr=-1"], "distill.lr"),
+    "unknown key": lambda tmp, clip: ([*SYNTHETIC, "--set", "nope.x=1"], "nope"),
+    "missing config": lambda tmp, clip: ([*SYNTHETIC, "--config", str(tmp / "nope.yaml")], "nope.yaml"),
+    "oracle on a video": lambda tmp, clip: ([str(clip.video), "--teacher", "oracle"], "oracle"),
+    "missing label dir": lambda tmp, clip: ([str(clip.video), "--teacher", f"replay:{tmp / 'nolabels'}"],
+                                            "nolabels"),
+    "labels of another size": _small_labels,
+    "zero max frames": lambda tmp, clip: ([*SYNTHETIC, "--max-frames", "0"], "--max-frames"),
+    "live url": lambda tmp, clip: (["rtsp://127.0.0.1:9/x"], "rtsp://"),
+    "missing checkpoint": lambda tmp, clip: ([*SYNTHETIC, "--init", str(tmp / "gone.pt")], "gone.pt"),
+    "corrupt checkpoint": _corrupt_checkpoint,
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_error_line(case, clip, tmp_path, capsys):
+    args, needle = BAD_INPUTS[case](tmp_path, clip)
+    out = tmp_path / "out"
+    rc = distill(*args, "--frames", "16", "--out", str(out))
+    assert rc != 0
+    assert needle in error_line(capsys)
+    assert not (out / "summary.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_error_line(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert distill(*SYNTHETIC, "--frames", "4", "--device", "cuda", "--out", str(out)) != 0
+    assert "cuda" in error_line(capsys)
+    assert not out.exists()
+
+
+def test_non_empty_out_needs_overwrite(tmp_path, capsys):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert distill(*SYNTHETIC, "--frames", "4", "--out", str(out)) != 0
+    assert str(out) in error_line(capsys)
+    assert (out / "keep.txt").read_text() == "mine"
+    assert not (out / "summary.json").exists()
+    assert distill(*SYNTHETIC, "--frames", "4", "--out", str(out), "--overwrite") == 0
+    assert (out / "summary.json").is_file()
+
+
+def test_failed_overwrite_leaves_no_stale_summary(trained, clip, tmp_path, capsys):
+    out = tmp_path / "again"
+    shutil.copytree(trained, out)
+    assert (out / "summary.json").is_file()
+    rc = distill(str(clip.video), "--teacher", "oracle", "--out", str(out), "--overwrite")
+    assert rc != 0
+    error_line(capsys)
+    assert not (out / "summary.json").exists()
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_console_script_prints_one_error_line(tmp_path):
+    script = shutil.which("odist", path=os.path.dirname(sys.executable))
+    assert script is not None, "the odist console script is not installed next to this Python"
+    missing = tmp_path / "missing.mp4"
+    proc = subprocess.run([script, "distill", str(missing), "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("odist: error: ") and str(missing) in lines[0]
