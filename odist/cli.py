@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"odist {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_distill(commands)
+    _add_ls(commands)
     return parser
 
 
@@ -55,6 +56,25 @@ def _run_distill(args: argparse.Namespace) -> int:
     job = DistillJob.from_args(args)
     summary = job.run(progress=not args.quiet)
     print(job.describe_result(summary))
+    return 0
+
+
+def _add_ls(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("ls", help="list a run's streams and their status",
+                            description="List every stream under a run root with its status: done, partial "
+                                        "(at the next frame to process) or failed (with the error).")
+    p.add_argument("run", metavar="RUN_URI", help="run root: a folder, file:// or s3:// URI")
+    p.set_defaults(handler=_run_ls)
+
+
+def _run_ls(args: argparse.Namespace) -> int:
+    from odist.storage.listing import list_streams
+
+    rows = list_streams(args.run)
+    width = max([len(r.stream_id) for r in rows] + [len("STREAM")])
+    print(f"{'STREAM':<{width}}  {'STATUS':<8}  DETAIL")
+    for row in rows:
+        print(f"{row.stream_id:<{width}}  {row.status:<8}  {row.detail}")
     return 0
 
 

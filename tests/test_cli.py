@@ -15,8 +15,9 @@ from odist.cli import main
 from odist.config import DEFAULT_CLASSES, load_config
 from odist.models.teachers.replay import write_labels
 from odist.storage.checkpoint import load_checkpoint
-from odist.storage.masks import decode_mask
-from odist.storage.results import read_masks, read_records
+from odist.storage.layout import StreamArea
+from odist.storage.objectstore import open_store
+from odist.storage.reader import decode_masks, read_stream_table
 from odist.video.export import write_synthetic
 from odist.video.synthetic import SyntheticSource
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+import torch
 
 from odist.distill.distiller import FrameResult, OnlineDistiller
 from odist.distill.metrics import ConfusionMeter, class_iou, confusion, mean_iou
@@ -100,12 +101,13 @@ class StreamRunner:
 
     def state_dict(self) -> dict[str, Any]:
         """The running metrics, so a resumed stream reports over all its frames."""
-        return {"meter": self.meter.matrix.copy(), "keyframe_meter": self.keyframe_meter.matrix.copy(),
-                "wall_seconds": self.wall_seconds}
+        return {"meter": torch.from_numpy(self.meter.matrix.copy()),
+                "keyframe_meter": torch.from_numpy(self.keyframe_meter.matrix.copy()),
+                "wall_seconds": float(self.wall_seconds)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.meter.matrix = np.asarray(state["meter"], dtype=np.int64).copy()
-        self.keyframe_meter.matrix = np.asarray(state["keyframe_meter"], dtype=np.int64).copy()
+        self.meter.matrix = torch.as_tensor(state["meter"]).numpy().astype(np.int64)
+        self.keyframe_meter.matrix = torch.as_tensor(state["keyframe_meter"]).numpy().astype(np.int64)
         self.wall_seconds = float(state["wall_seconds"])
 
     def summary(self, class_names: tuple[str, ...]) -> dict[str, Any]:

@@ -44,7 +44,8 @@ def parse_checkpoint(data: bytes, where: str, config_dict: dict[str, Any]) -> di
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"checkpoint {where} cannot be read: {exc}", "pass an odist student checkpoint") from None
+        raise CheckpointError(f"checkpoint {where} cannot be read ({type(exc).__name__})",
+                              "pass an odist student checkpoint") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{where} is not an odist student checkpoint", "pass a checkpoint a run wrote")
     if payload.get("format_version", 0) > FORMAT_VERSION:
