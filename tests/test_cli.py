@@ -52,6 +52,20 @@ def error_line(capsys) -> str:
     return lines[0]
 
 
+def stream(out: Path, stream_id: str = "static_easy") -> StreamArea:
+    return StreamArea(open_store(str(out)), stream_id)
+
+
+def summaries(out: Path) -> list[Path]:
+    return list(out.rglob("summary.json")) if out.exists() else []
+
+
+def masks_of(area: StreamArea) -> list[np.ndarray]:
+    by_index = decode_masks(read_stream_table(area, "masks"))
+    assert sorted(by_index) == list(range(len(by_index)))
+    return [by_index[i] for i in range(len(by_index))]
+
+
 def ious(pred: np.ndarray, truth: np.ndarray, num_classes: int = len(DEFAULT_CLASSES)) -> np.ndarray:
     """Per-class IoU of two class maps (NaN where a class is in neither), in plain numpy."""
     out = np.full(num_classes, np.nan)
@@ -76,18 +90,18 @@ def stream_miou(pairs) -> float:
     return float((tp[present] / union[present]).mean())
 
 
-def decoded_masks(out: Path) -> list[np.ndarray]:
-    table = read_masks(out).to_pylist()
-    return [decode_mask(row["data"], row["height"], row["width"]) for row in table]
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A completed, evaluated synthetic run."""
+    """The run root of a completed, evaluated synthetic run."""
     out = tmp_path_factory.mktemp("trained") / "run"
     rc = distill(*SYNTHETIC, "--frames", str(TRAIN_FRAMES), "--evaluate", "--out", str(out))
     assert rc == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def checkpoint(trained) -> str:
+    return stream(trained).summary()["checkpoint"]
 
 
 @pytest.fixture(scope="module")
@@ -100,12 +114,12 @@ def clip(tmp_path_factory):
 # -- a complete run -------------------------------------------------------------------------------
 
 
-def test_synthetic_run_writes_every_output(trained):
-    for name in ("run.json", "checkpoint.pt", "summary.json"):
-        assert (trained / name).is_file(), name
-    assert list((trained / "records").glob("*.parquet")) and list((trained / "masks").glob("*.parquet"))
-    summary = json.loads((trained / "summary.json").read_text())
-    assert SUMMARY_KEYS <= set(summary)
+def test_synthetic_run_writes_manifest_summary_and_checkpoint(trained):
+    assert (trained / "run.json").is_file()
+    area = stream(trained)
+    assert area.status()[0] == "done" and area.failure() is None
+    summary = area.summary()
+    assert set(summary) >= SUMMARY_KEYS
     assert summary["frames"] == TRAIN_FRAMES
     assert 0 < summary["keyframes"] < TRAIN_FRAMES and summary["updates"] > 0
     assert 0 <= summary["miou_foreground"] <= summary["miou"] <= 1
@@ -115,89 +129,88 @@ def test_synthetic_run_writes_every_output(trained):
     assert math.isfinite(summary["speedup_measured"]) and summary["speedup_measured"] > 0
     assert summary["student_gflops_per_frame"] > 0 and summary["teacher_gflops_per_frame"] == 520.0
 
-    manifest = json.loads((trained / "run.json").read_text())
+    manifest = json.loads((trained / "streams" / "stream_id=static_easy" / "stream.json").read_text())
     assert manifest["input"] == "synthetic:static_easy" and manifest["evaluate"] is True
     assert manifest["config"]["student"]["width"] == 0.25
 
+    config = load_config(None, ["student.width=0.25"], environ={})
+    payload = load_checkpoint(summary["checkpoint"], config.to_dict())
+    assert payload["next_frame_index"] == TRAIN_FRAMES
+    assert payload["state"]["distiller"]["ledger"]["frames"] == TRAIN_FRAMES
+
 
 def test_records_and_masks_cover_every_frame(trained):
-    summary = json.loads((trained / "summary.json").read_text())
-    records = read_records(trained).to_pydict()
+    area = stream(trained)
+    summary = area.summary()
+    records = read_stream_table(area, "records").to_pydict()
     assert records["frame_index"] == list(range(TRAIN_FRAMES))
     assert sum(records["keyframe"]) == summary["keyframes"]
     assert sum(records["updates"]) == summary["updates"]
     assert records["keyframe"][0] is True
     assert all(0 <= m <= 1 for m in records["miou"])
 
-    masks = read_masks(trained)
-    assert masks.column("frame_index").to_pylist() == list(range(TRAIN_FRAMES))
-    decoded = decoded_masks(trained)
-    assert all(m.shape == (H, W) and m.max() < len(DEFAULT_CLASSES) for m in decoded)
-    # The stored masks, scored independently against the scene's ground truth, give the summary's mIoU.
+    masks = masks_of(area)
+    assert len(masks) == TRAIN_FRAMES
+    assert all(m.shape == (H, W) and m.dtype == np.uint8 and m.max() < len(DEFAULT_CLASSES) for m in masks)
+    # The stored masks, scored independently against the scene's ground truth, give the run's mIoU.
     source = SyntheticSource("static_easy", width=W, height=H, frames=TRAIN_FRAMES, seed=0)
     truth = [frame.truth for frame in source]
-    assert stream_miou(zip(decoded, truth, strict=True)) == pytest.approx(summary["miou"])
+    assert stream_miou(zip(masks, truth, strict=True)) == pytest.approx(summary["miou"])
     for i in (0, 1, TRAIN_FRAMES - 1):
-        expected = np.nanmean(ious(decoded[i], truth[i]))
-        assert records["miou"][i] == pytest.approx(expected, abs=1e-6)
+        assert records["miou"][i] == pytest.approx(np.nanmean(ious(masks[i], truth[i])), abs=1e-6)
 
 
-def test_checkpoint_matches_the_run(trained):
-    config = load_config(None, ["student.width=0.25"], environ={})
-    payload = load_checkpoint(trained / "checkpoint.pt", config.to_dict())
-    assert payload["next_frame_index"] == TRAIN_FRAMES
-    assert payload["state"]["ledger"]["frames"] == TRAIN_FRAMES
-
-
-def test_run_prints_where_results_went(tmp_path, capsys):
-    assert distill(*SYNTHETIC, "--frames", "30", "--max-frames", "12", "--out", str(tmp_path / "o")) == 0
-    out = capsys.readouterr().out
-    assert f"results: {tmp_path / 'o'}" in out and "frames 12" in out
-    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+def test_max_frames_stops_early_and_reports_where_results_went(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert distill(*SYNTHETIC, "--frames", "30", "--max-frames", "12", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert "results: " in printed and str(out) in printed and "frames 12" in printed
+    summary = stream(out).summary()
     assert summary["frames"] == 12 and summary["evaluated"] is False and summary["miou"] is None
+    assert read_stream_table(stream(out), "records").num_rows == 12
 
 
 # -- replay and warm start ------------------------------------------------------------------------
 
 
-def test_replay_of_exported_labels_round_trips(clip, trained, tmp_path):
+def test_replay_of_exported_labels_round_trips(clip, checkpoint, tmp_path):
     out = tmp_path / "replay"
-    rc = distill(str(clip.video), "--teacher", f"replay:{clip.labels}", "--evaluate", "--init",
-                 str(trained / "checkpoint.pt"), "--out", str(out))
+    rc = distill(str(clip.video), "--teacher", f"replay:{clip.labels}", "--evaluate", "--init", checkpoint,
+                 "--out", str(out))
     assert rc == 0
-    summary = json.loads((out / "summary.json").read_text())
+    area = stream(out, "video")
+    summary = area.summary()
     assert summary["frames"] == clip.frames == CLIP_FRAMES
     assert summary["teacher"] == f"replay:{clip.labels}"
     # Every frame was scored against its exported label PNG.
     labels = [np.array(Image.open(clip.label_path(i))) for i in range(CLIP_FRAMES)]
-    masks = decoded_masks(out)
-    records = read_records(out).to_pydict()
+    masks = masks_of(area)
+    records = read_stream_table(area, "records").to_pydict()
     for i, (mask, label) in enumerate(zip(masks, labels, strict=True)):
         assert records["miou"][i] == pytest.approx(np.nanmean(ious(mask, label)), abs=1e-6)
     assert summary["miou"] == pytest.approx(stream_miou(zip(masks, labels, strict=True)))
-    # Warm-started on the same scene, the student is accurate on the decoded video.
+    # Warm-started on the same scene, the student is accurate on the decoded video too.
     assert summary["miou"] > 0.5
 
 
-def test_init_warm_starts_from_learned_weights(trained, tmp_path):
+def test_init_warm_starts_from_learned_weights(checkpoint, tmp_path):
     frozen = [*SYNTHETIC, "--frames", "4", "--evaluate", "--set", "distill.max_updates=0"]
     assert distill(*frozen, "--out", str(tmp_path / "cold")) == 0
-    assert distill(*frozen, "--init", str(trained / "checkpoint.pt"), "--out", str(tmp_path / "warm")) == 0
-    cold = read_records(tmp_path / "cold").column("miou").to_pylist()
-    warm = read_records(tmp_path / "warm").column("miou").to_pylist()
+    assert distill(*frozen, "--init", checkpoint, "--out", str(tmp_path / "warm")) == 0
+    cold = read_stream_table(stream(tmp_path / "cold"), "records").column("miou").to_pylist()
+    warm = read_stream_table(stream(tmp_path / "warm"), "records").column("miou").to_pylist()
     assert warm[0] > cold[0] + 0.25, (cold[0], warm[0])
-    manifest = json.loads((tmp_path / "warm" / "run.json").read_text())
-    assert manifest["init"] == str(trained / "checkpoint.pt")
+    manifest = json.loads(next((tmp_path / "warm").glob("streams/*/stream.json")).read_text())
+    assert manifest["init"] == checkpoint
 
 
-def test_init_from_another_width_is_a_clean_error(trained, tmp_path, capsys):
+def test_init_from_another_width_is_a_clean_error(checkpoint, tmp_path, capsys):
     out = tmp_path / "o"
-    rc = distill(*SYNTHETIC, "--frames", "4", "--init", str(trained / "checkpoint.pt"),
-                 "--set", "student.width=0.5", "--out", str(out))
+    rc = distill(*SYNTHETIC, "--frames", "4", "--init", checkpoint, "--set", "student.width=0.5", "--out", str(out))
     assert rc != 0
     line = error_line(capsys)
-    assert "checkpoint.pt" in line and "width" in line
-    assert not (out / "summary.json").exists()
+    assert Path(checkpoint).name in line and "width" in line
+    assert not summaries(out)
 
 
 # -- bad inputs -----------------------------------------------------------------------------------
@@ -248,7 +261,16 @@ def test_bad_input_is_one_error_line(case, clip, tmp_path, capsys):
     rc = distill(*args, "--frames", "16", "--out", str(out))
     assert rc != 0
     assert needle in error_line(capsys)
-    assert not (out / "summary.json").exists()
+    assert not summaries(out)
+
+
+def test_failure_mid_stream_is_recorded_as_failed(clip, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert distill(str(clip.video), "--teacher", "oracle", "--out", str(out)) != 0
+    error_line(capsys)
+    area = stream(out, "video")
+    assert area.summary() is None
+    assert area.status()[0] == "failed" and "ground truth" in area.failure()["error"]
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -259,27 +281,29 @@ def test_cuda_without_a_gpu_is_one_error_line(tmp_path, capsys):
     assert not out.exists()
 
 
-def test_non_empty_out_needs_overwrite(tmp_path, capsys):
+def test_stream_with_results_needs_overwrite(tmp_path, capsys):
     out = tmp_path / "busy"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
-    assert distill(*SYNTHETIC, "--frames", "4", "--out", str(out)) != 0
-    assert str(out) in error_line(capsys)
-    assert (out / "keep.txt").read_text() == "mine"
-    assert not (out / "summary.json").exists()
-    assert distill(*SYNTHETIC, "--frames", "4", "--out", str(out), "--overwrite") == 0
-    assert (out / "summary.json").is_file()
+    assert distill(*SYNTHETIC, "--frames", "4", "--out", str(out)) == 0
+    first = stream(out).summary()
+    capsys.readouterr()
+    assert distill(*SYNTHETIC, "--frames", "6", "--out", str(out)) != 0
+    line = error_line(capsys)
+    assert "static_easy" in line and str(out) in line
+    assert stream(out).summary() == first
+    assert distill(*SYNTHETIC, "--frames", "6", "--out", str(out), "--overwrite") == 0
+    assert stream(out).summary()["frames"] == 6
 
 
 def test_failed_overwrite_leaves_no_stale_summary(trained, clip, tmp_path, capsys):
     out = tmp_path / "again"
     shutil.copytree(trained, out)
-    assert (out / "summary.json").is_file()
-    rc = distill(str(clip.video), "--teacher", "oracle", "--out", str(out), "--overwrite")
+    rc = distill(str(clip.video), "--teacher", "oracle", "--stream-id", "static_easy", "--out", str(out),
+                 "--overwrite")
     assert rc != 0
     error_line(capsys)
-    assert not (out / "summary.json").exists()
-    assert not (out / "checkpoint.pt").exists()
+    area = stream(out)
+    assert area.summary() is None and area.commits() == []
+    assert not summaries(out) and not list(out.rglob("*.pt"))
 
 
 def test_console_script_prints_one_error_line(tmp_path):

@@ -7,6 +7,7 @@ on every other frame, run the student only.
 
 from __future__ import annotations
 
+import copy
 import random
 import time
 from collections import deque
@@ -63,10 +64,11 @@ class OnlineDistiller:
         self.device = torch.device(config.device)
         self.num_classes = len(config.classes)
         d = config.distill
-        torch.manual_seed(d.seed)
         self._rng = random.Random(d.seed)
         s = config.student
-        self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(d.seed)
+            self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference)
         self.student.to(self.device)
         self.optimizer = self._make_optimizer()
         self.ladder = StrideLadder.from_strides(d.strides)
@@ -117,22 +119,23 @@ class OnlineDistiller:
         self.ledger.teacher_seconds += answer.seconds
         self.ledger.teacher_gflops += answer.gflops
         start = self._now()
-        before, accuracy, updates, prediction = self._learn(self._example(image, labels))
+        before, accuracy, updates, prediction, batch = self._learn(self._example(image, labels))
         seconds = self._now() - start
         self.ledger.updates += updates
         self.ledger.student_update_seconds += seconds
-        self.ledger.student_update_gflops += updates * self._gflops[3] + (updates + 1) * self._gflops[2]
+        # (updates + 1) forward passes over the batch, ``updates`` of them followed by a backward pass.
+        self.ledger.student_update_gflops += batch * (updates * self._gflops[3] + self._gflops[2])
         d = self.config.distill
         signal = before if d.stride_signal == "before_updates" else accuracy
         stride = self.ladder.after_keyframe(frame.index, signal > d.accuracy_threshold)
         return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds, labels,
                            before)
 
-    def _learn(self, example: _Example) -> tuple[float, float, int, np.ndarray]:
+    def _learn(self, example: _Example) -> tuple[float, float, int, np.ndarray, int]:
         """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent.
 
-        Returns the keyframe's min-class IoU before and after the updates, the update count and the
-        final prediction.
+        Returns the keyframe's min-class IoU before and after the updates, the update count, the
+        final prediction and the batch size (1 + replay samples).
         """
         d = self.config.distill
         batch = [example, *self._replay_samples()]
@@ -156,7 +159,7 @@ class OnlineDistiller:
             updates += 1
         if d.replay_buffer_size > 0:
             self._replay.append(example)
-        return before, accuracy, updates, predicted.to(torch.uint8).cpu().numpy()
+        return before, accuracy, updates, predicted.to(torch.uint8).cpu().numpy(), len(batch)
 
     def _replay_samples(self) -> list[_Example]:
         n = min(self.config.distill.replay_samples, len(self._replay))
@@ -235,7 +238,7 @@ class OnlineDistiller:
         self.student.load_state_dict(state["student"])
         if weights_only:
             return
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.ladder = StrideLadder.from_state_dict(state["ladder"])
         self.ledger = CostLedger.from_state_dict(state["ledger"])
         self._replay.clear()

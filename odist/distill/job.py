@@ -78,7 +78,9 @@ class DistillJob:
         distiller = OnlineDistiller(self.config, teacher)
         runner = StreamRunner(distiller, _NoSink(), evaluator=teacher if self.evaluate else None)
         start = self._restore(area, distiller, runner)
-        area.store.put("run.json", dumps(self._manifest(source)))
+        if not area.store.exists("run.json"):
+            area.store.put("run.json", dumps(_run_manifest()))
+        area.store.put(area.key("stream.json"), dumps(self._manifest(source)))
         writer = SegmentWriter(area, lambda next_frame: self._checkpoint(distiller, runner, next_frame),
                                segment_frames=self.segment_frames)
         runner.sink = writer
@@ -128,11 +130,9 @@ class DistillJob:
         return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
 
     def _manifest(self, source: Any) -> dict[str, Any]:
+        """The stream's manifest: its input, options and full config (rewritten on every attempt)."""
         return {
-            "odist_version": __version__,
-            "torch_version": torch.__version__,
-            "python": platform.python_version(),
-            "created_unix": time.time(),
+            **_run_manifest(),
             "input": self.input,
             "source": {"name": getattr(source, "name", self.input), "width": getattr(source, "width", None),
                        "height": getattr(source, "height", None), "fps": getattr(source, "fps", None)},
@@ -151,6 +151,11 @@ class DistillJob:
         lines.append(f"speed-up vs teacher on every frame: {_fmt(s['speedup_cost_model'])}x (paper cost model), "
                      f"{_fmt(s['speedup_measured'])}x (measured), {_fmt(s['speedup_flops'])}x (FLOPs)")
         return "\n".join(lines)
+
+
+def _run_manifest() -> dict[str, Any]:
+    return {"odist_version": __version__, "torch_version": torch.__version__,
+            "python": platform.python_version(), "created_unix": time.time()}
 
 
 def _fmt(value: float | None) -> str:

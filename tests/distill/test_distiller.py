@@ -281,8 +281,9 @@ def _serialised(state: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
-def test_state_round_trip_continues_the_stream_exactly(frames):
-    cfg = config(*SMALL)
+@pytest.mark.parametrize("replay", [[], ["distill.replay_buffer_size=3", "distill.replay_samples=2"]])
+def test_state_round_trip_continues_the_stream_exactly(frames, replay):
+    cfg = config(*SMALL, *replay)
     teacher = build_teacher("oracle", cfg.teacher, DEFAULT_CLASSES)
     first = OnlineDistiller(cfg, teacher)
     run(first, frames[:20])

@@ -18,7 +18,7 @@ def test_put_get_list_delete(store):
 
 
 def test_missing_object_names_the_uri(store):
-    with pytest.raises(StorageError, match="nope.bin") as info:
+    with pytest.raises(StorageError, match=r"nope\.bin") as info:
         store.get("nope.bin")
     assert info.value.missing or "does not exist" in str(info.value)
 
