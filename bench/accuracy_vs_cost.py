@@ -23,11 +23,11 @@ adaptive beats frozen on mIoU; adaptive beats fixed-stride-8 on cost-model speed
 
 Run (full size)::
 
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python bench/accuracy_vs_cost.py
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/accuracy_vs_cost.py
 
 Tiny check::
 
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python bench/accuracy_vs_cost.py \\
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/accuracy_vs_cost.py \\
         --width 128 --height 72 --frames 40 --scenarios static_easy
 """
 
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(args.device)
     order = [s for s in SCHEDULES if s in args.schedules]
     payload: dict[str, Any] = {"benchmark": "accuracy_vs_cost", "environment": env, "args": vars(args) | {
-        "out": str(args.out)}, "runs": []}
+        "out": args.out.name}, "runs": []}
     print(f"{describe_environment(env)}; {args.width}x{args.height}, {args.frames} frames, seed {args.seed}, "
           f"oracle teacher; overrides {args.overrides or 'none'}", file=sys.stderr)
     for scenario in args.scenarios:

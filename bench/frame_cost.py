@@ -24,15 +24,15 @@ always counted in float32. Results go to ``bench/results/frame_cost.json``.
 
 Run (full size, CPU)::
 
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python bench/frame_cost.py
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/frame_cost.py
 
 GPU::
 
-    /work/venv/bin/python bench/frame_cost.py --device cuda --amp bf16 --repeats 20 --warmup 3
+    python bench/frame_cost.py --device cuda --amp bf16 --repeats 20 --warmup 3
 
 Tiny check::
 
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python bench/frame_cost.py \\
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/frame_cost.py \\
         --width 320 --height 180 --repeats 1
 """
 
@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     pairs = ratios(teachers, students)
     payload = {
         "benchmark": "frame_cost", "environment": env, "setup": setup.describe(),
-        "args": vars(args) | {"out": str(args.out)}, "frame": {"width": args.width, "height": args.height},
+        "args": vars(args) | {"out": args.out.name}, "frame": {"width": args.width, "height": args.height},
         "students": students, "teachers": teachers, "ratios": pairs, "target": flop_target(pairs),
         "cost_model_ms": asdict(config.cost_model),
     }

@@ -31,11 +31,11 @@ scenario. Results go to ``bench/results/storage_throughput.json`` (rewritten aft
 
 Run (full size)::
 
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python bench/storage_throughput.py
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/storage_throughput.py
 
 Tiny check::
 
-    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /work/venv/bin/python bench/storage_throughput.py \\
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/storage_throughput.py \\
         --width 128 --height 72 --frames 40 --segment-frames 16 --checkpoint-mb 1 --scenarios static_easy
 """
 
@@ -401,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     env = environment("cpu")
     payload: dict[str, Any] = {"benchmark": "storage_throughput", "environment": env,
-                               "args": vars(args) | {"out": str(args.out), "local_dir": str(args.local_dir)},
+                               "args": vars(args) | {"out": args.out.name, "local_dir": None},
                                "runs": []}
     print(f"{describe_environment(env)}; {args.width}x{args.height}, {args.frames} frames, "
           f"{args.segment_frames}-frame segments, {args.checkpoint_mb:g} MB checkpoints", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""The fleet layer: many video streams fanned out over Ray."""
