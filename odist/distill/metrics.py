@@ -32,12 +32,17 @@ def min_class_iou(matrix: np.ndarray) -> float:
 
 
 def mean_iou(matrix: np.ndarray, *, include_background: bool = True) -> float:
-    """Mean IoU over classes that occur; NaN when none does."""
+    """Mean IoU over the classes that occur in the reference labels; NaN when none does.
+
+    A class the reference never contains is left out of the mean (its false positives still cost
+    the classes whose pixels they took), so a stream is scored on the classes it actually has.
+    """
     ious = class_iou(matrix)
+    present = matrix.sum(1) > 0
     if not include_background:
-        ious = ious[1:]
-    present = ious[~np.isnan(ious)]
-    return float(present.mean()) if present.size else float("nan")
+        ious, present = ious[1:], present[1:]
+    chosen = ious[present]
+    return float(chosen.mean()) if chosen.size else float("nan")
 
 
 class ConfusionMeter:

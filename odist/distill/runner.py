@@ -129,6 +129,7 @@ class StreamRunner:
             "miou_foreground": self.meter.miou(include_background=False) if evaluated else None,
             "class_iou": _by_name(ious, class_names) if evaluated else None,
             "keyframe_miou": self.keyframe_meter.miou(),
+            "confusion": self.meter.matrix.tolist() if evaluated else None,
             "keyframe_class_iou": _by_name(keyframe_ious, class_names),
             "speedup_cost_model": ledger.speedup_cost_model(cost_model),
             "speedup_measured": ledger.speedup_measured(),

@@ -31,3 +31,11 @@ def test_meter_accumulates_over_frames_not_mean_of_frames():
     meter.add(confusion(np.array([1]), np.array([1]), 2))
     meter.add(confusion(np.array([0, 0, 0]), np.array([1, 1, 1]), 2))
     assert math.isclose(meter.class_iou()[1], 0.25)
+
+
+def test_mean_covers_classes_in_the_reference_only():
+    # class 2 never occurs in the target: its false positives cost class 0, but it is not averaged.
+    m = confusion(np.array([0, 2, 1, 1]), np.array([0, 0, 1, 1]), 3)
+    assert class_iou(m)[2] == 0.0
+    assert math.isclose(mean_iou(m), (0.5 + 1.0) / 2)
+    assert math.isnan(mean_iou(confusion(np.array([0]), np.array([0]), 2), include_background=False))
