@@ -68,7 +68,7 @@ class TeacherConfig:
 
     name: str = "oracle"
     weights: str | None = None
-    arch: str = "v2"
+    arch: str = "v1"
     score_threshold: float = 0.5
     mask_threshold: float = 0.5
     class_groups: dict[str, list[str]] = field(default_factory=lambda: dict(DEFAULT_CLASS_GROUPS))
