@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"odist {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_distill(commands)
+    _add_run(commands)
     _add_ls(commands)
     return parser
 
@@ -56,6 +57,75 @@ def _run_distill(args: argparse.Namespace) -> int:
     job = DistillJob.from_args(args)
     summary = job.run(progress=not args.quiet)
     print(job.describe_result(summary))
+    return 0
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "run", help="distill every stream of a manifest or prefix on a Ray cluster",
+        description="Fan the streams of a manifest (JSONL, CSV, Parquet), a folder, a glob or an s3:// prefix "
+                    "out over a pool of student workers on Ray; each stream is distilled as `odist distill` "
+                    "would, into --out. Streams already done there are skipped; a failed stream is recorded "
+                    "with its error and the job goes on.")
+    p.add_argument("source", metavar="MANIFEST_OR_PREFIX",
+                   help="a manifest file, a folder, a glob, an s3:// prefix or synthetic:SCENARIO")
+    p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a new local Ray)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="student workers (default: as many as the cluster's GPUs or CPUs hold)")
+    p.add_argument("--max-streams-in-flight", type=int, default=None,
+                   help="streams processed at once (default: one per worker)")
+    p.add_argument("--student-gpus", type=float, default=0.0, help="GPU share per worker, e.g. 0.125 (default 0)")
+    p.add_argument("--student-cpus", type=float, default=None,
+                   help="CPUs per worker (default: 1 without a GPU share, 0 with one)")
+    p.add_argument("--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
+    p.add_argument("--teacher", default=None,
+                   help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI for every stream without labels "
+                        "in the manifest (default: the config's, oracle)")
+    p.add_argument("--evaluate", action="store_true",
+                   help="score every frame against the teacher (cost reported apart)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
+    p.add_argument("--config", default=None, help="YAML/JSON config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value for every stream (repeatable)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
+    p.add_argument("--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
+    p.add_argument("--height", type=int, default=None, help="frame height")
+    p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
+    p.add_argument("--frames", type=int, default=None, help="length of synthetic streams (default 900)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
+    p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(handler=_run_fleet)
+
+
+def _run_fleet(args: argparse.Namespace) -> int:
+    from odist.config import load_config
+    from odist.distill.stream import StreamOptions
+    from odist.errors import ConfigError
+
+    overrides = list(args.overrides)
+    if args.teacher is not None:
+        overrides.append(f"teacher.name={args.teacher}")
+    if args.device is not None:
+        overrides.append(f"device={args.device}")
+    config = load_config(args.config, overrides)
+    for flag, value in (("--max-frames", args.max_frames), ("--segment-frames", args.segment_frames)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} {value} is not positive", "pass a frame count >= 1")
+    try:
+        from odist.fleet.driver import run_fleet
+    except ImportError as exc:
+        raise ConfigError(f"odist run needs Ray, which cannot be imported ({exc})",
+                          "pip install 'ray[default]'") from None
+    options = StreamOptions(evaluate=args.evaluate, max_frames=args.max_frames, width=args.width,
+                            height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
+                            segment_frames=args.segment_frames)
+    summary = run_fleet(args.source, args.out, config, address=args.address, workers=args.workers,
+                        max_streams_in_flight=args.max_streams_in_flight, student_gpus=args.student_gpus,
+                        student_cpus=args.student_cpus, options=options, retries=args.retries,
+                        progress=not args.quiet)
+    print(summary.describe())
     return 0
 
 

@@ -67,26 +67,27 @@ def masks_of(area: StreamArea) -> list[np.ndarray]:
 
 
 def ious(pred: np.ndarray, truth: np.ndarray, num_classes: int = len(DEFAULT_CLASSES)) -> np.ndarray:
-    """Per-class IoU of two class maps (NaN where a class is in neither), in plain numpy."""
+    """Per-class IoU of two class maps for the classes the truth contains (NaN elsewhere), in plain numpy."""
     out = np.full(num_classes, np.nan)
     for c in range(num_classes):
         p, t = pred == c, truth == c
-        union = np.logical_or(p, t).sum()
-        if union:
-            out[c] = np.logical_and(p, t).sum() / union
+        if t.any():
+            out[c] = np.logical_and(p, t).sum() / np.logical_or(p, t).sum()
     return out
 
 
 def stream_miou(pairs) -> float:
-    """mIoU of TP/FP/FN summed over all (prediction, truth) pairs."""
+    """mIoU of TP/FP/FN summed over all (prediction, truth) pairs, over classes the truth contains."""
     tp = np.zeros(len(DEFAULT_CLASSES))
     union = np.zeros(len(DEFAULT_CLASSES))
+    in_truth = np.zeros(len(DEFAULT_CLASSES), bool)
     for pred, truth in pairs:
         for c in range(len(DEFAULT_CLASSES)):
             p, t = pred == c, truth == c
             tp[c] += np.logical_and(p, t).sum()
             union[c] += np.logical_or(p, t).sum()
-    present = union > 0
+            in_truth[c] |= bool(t.any())
+    present = in_truth
     return float((tp[present] / union[present]).mean())
 
 

@@ -1,0 +1,195 @@
+"""The fleet's student worker: a Ray actor that distills one stream per call, for as many calls as it gets.
+
+A worker holds no stream between calls: ``process`` opens the stream's source, resumes it from its last
+commit (or skips it when it is done), distills it and commits segment by segment through
+``distill_stream``. Every error of a stream, expected or not, is recorded in the stream's ``failed.json``
+and returned as a ``failed`` outcome, so one bad stream never stops the worker or the job. Only the
+death of the worker's process reaches the driver, which starts a new worker and resumes the stream.
+
+``progress`` answers while ``process`` runs (the actor runs two calls at a time), so the driver can
+show frames as they are processed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import ray
+
+from odist.config import OdistConfig
+from odist.errors import OdistError
+
+if TYPE_CHECKING:
+    from odist.distill.runner import Progress
+    from odist.distill.stream import StreamLike, StreamOptions
+    from odist.models.teachers import Teacher
+
+DONE, FAILED, SKIPPED = "done", "failed", "skipped"
+
+
+class TeacherFactory(Protocol):
+    """Builds (or connects to) the teacher of a stream, given the stream's own config. Must be picklable."""
+
+    def __call__(self, config: OdistConfig) -> Teacher: ...
+
+
+class LocalTeacherFactory:
+    """Builds the configured teacher inside the worker with ``build_teacher``.
+
+    The last teacher is kept while the next stream's teacher settings are the same, so a model-based
+    teacher is loaded once per worker rather than once per stream; a ``replay:`` teacher is per stream.
+    """
+
+    def __init__(self) -> None:
+        self._key: str | None = None
+        self._teacher: Teacher | None = None
+
+    def __call__(self, config: OdistConfig) -> Teacher:
+        from odist.models.teachers import build_teacher
+
+        key = json.dumps([config.to_dict()["teacher"], config.classes, config.device], sort_keys=True, default=str)
+        if key != self._key or self._teacher is None:
+            self._teacher = build_teacher(config.teacher.name, config.teacher, config.classes, config.device)
+            self._key = key
+        return self._teacher
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_key": None, "_teacher": None}
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """What every stream of a fleet job shares: the run root, the base config and the stream options."""
+
+    out: str
+    config: OdistConfig
+    stream: StreamOptions | None = None
+
+
+@dataclass(frozen=True)
+class StreamOutcome:
+    """The result of one ``process`` call.
+
+    ``status`` is ``done``, ``failed`` or ``skipped`` (already done in the store); ``frames`` counts the
+    frames this call processed (a resumed stream's earlier frames are in ``summary["frames"]``).
+    """
+
+    stream_id: str
+    status: str
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    frames: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class WorkerProgress:
+    """What a busy worker reports: its stream, the stream's frame count and the frames of this call."""
+
+    stream_id: str
+    frames: int = 0
+    new_frames: int = 0
+    started_unix: float = field(default_factory=time.time)
+
+
+class StreamWorker:
+    """Distills one stream per ``process`` call; the body of the ``StudentWorker`` actor (usable without Ray)."""
+
+    def __init__(self, teacher_factory: TeacherFactory | None = None) -> None:
+        self.teacher_factory = teacher_factory or LocalTeacherFactory()
+        self._busy = threading.Lock()
+        self._progress: WorkerProgress | None = None
+
+    def ping(self) -> dict[str, Any]:
+        """Where this worker runs: process id, node and the GPU ids Ray gave it."""
+        context = ray.get_runtime_context() if ray.is_initialized() else None
+        return {"pid": os.getpid(), "node_id": context.get_node_id() if context else None,
+                "gpu_ids": ray.get_gpu_ids() if context else []}
+
+    def progress(self) -> WorkerProgress | None:
+        """The stream being processed and how far it is, or None when idle."""
+        return self._progress
+
+    def process(self, spec: StreamLike, job: JobOptions) -> StreamOutcome:
+        """Distill ``spec`` (resuming it from its last commit); never raises for a stream's own errors."""
+        with self._busy:
+            self._progress = WorkerProgress(spec.stream_id)
+            started = time.perf_counter()
+            try:
+                return self._process(spec, job, started)
+            except OdistError as exc:
+                return self._failed(spec, job, str(exc), started)
+            except Exception as exc:
+                return self._failed(spec, job, f"{type(exc).__name__}: {exc}", started)
+            finally:
+                self._progress = None
+
+    def _process(self, spec: StreamLike, job: JobOptions, started: float) -> StreamOutcome:
+        from odist.distill.stream import StreamOptions, config_for_stream, distill_stream
+        from odist.storage.layout import StreamArea
+        from odist.storage.objectstore import open_store
+
+        area = StreamArea(open_store(job.out), spec.stream_id)
+        done = area.summary()
+        if done is not None:
+            return StreamOutcome(spec.stream_id, SKIPPED, summary=done)
+        config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None))
+        summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
+                                 job.stream or StreamOptions(), resume=True, on_progress=self._on_progress)
+        return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
+                             seconds=time.perf_counter() - started)
+
+    def _on_progress(self, p: Progress) -> None:
+        current = self._progress
+        if current is not None:
+            current.frames = p.frames
+            current.new_frames += 1
+
+    def _new_frames(self) -> int:
+        return 0 if self._progress is None else self._progress.new_frames
+
+    def _failed(self, spec: StreamLike, job: JobOptions, error: str, started: float) -> StreamOutcome:
+        """Record ``error`` in the stream's ``failed.json`` (where the store allows) and say so."""
+        record_failure(job.out, spec.stream_id, error)
+        return StreamOutcome(spec.stream_id, FAILED, error=error, frames=self._new_frames(),
+                             seconds=time.perf_counter() - started)
+
+
+def record_failure(out: str, stream_id: str, error: str) -> bool:
+    """Write the stream's ``failed.json``; False when even that is impossible (the store is unreachable)."""
+    from odist.storage.layout import StreamArea
+    from odist.storage.objectstore import open_store
+
+    try:
+        StreamArea(open_store(out), stream_id).fail(error)
+    except OdistError:
+        return False
+    return True
+
+
+StudentWorker = ray.remote(max_concurrency=2, max_restarts=0)(StreamWorker)
+"""The Ray actor class; give it resources with ``.options(num_gpus=..., num_cpus=...)`` (see ``worker_options``)."""
+
+
+def worker_options(student_gpus: float = 0.0, student_cpus: float | None = None) -> dict[str, float]:
+    """Actor resources: a GPU share with no CPU by default on GPU clusters, one CPU each on CPU clusters.
+
+    A fractional GPU actor must ask for ``num_cpus=0`` (or a fraction) to pack many per GPU without
+    needing a CPU slot each; ``student_cpus`` overrides either default.
+    """
+    cpus = (0.0 if student_gpus > 0 else 1.0) if student_cpus is None else float(student_cpus)
+    return {"num_gpus": float(student_gpus), "num_cpus": cpus}
+
+
+def start_worker(teacher_factory: TeacherFactory | None = None, *, student_gpus: float = 0.0,
+                 student_cpus: float | None = None, name: str | None = None) -> Any:
+    """A new ``StudentWorker`` actor handle with the given resources."""
+    options: dict[str, Any] = dict(worker_options(student_gpus, student_cpus))
+    if name is not None:
+        options["name"] = name
+    return StudentWorker.options(**options).remote(teacher_factory)

@@ -1,0 +1,338 @@
+"""The teacher pool on a local Ray + Serve: correct labels for concurrent cameras, real batching,
+autoscaling up and down, and no lost label when a replica is killed.
+
+The teacher is a slow oracle (exact ground truth after sleeping per batch, so batches are observable
+and cost no CPU), registered in every replica through the pool's ``setup`` hook. These tests check
+behaviour, never timing: every wait is a poll with a generous deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+serve = pytest.importorskip("ray.serve")
+
+from odist.config import OdistConfig, TeacherConfig  # noqa: E402
+from odist.errors import ConfigError, TeacherError  # noqa: E402
+from odist.fleet.teacher_pool import (  # noqa: E402
+    FrameBatcher,
+    PooledTeacher,
+    PoolTeacherFactory,
+    TeacherPoolConfig,
+    start_teacher_pool,
+    stop_teacher_pool,
+    teacher_pool_actor_names,
+    teacher_pool_replicas,
+)
+from odist.models.teachers.base import TeacherResult  # noqa: E402
+from odist.models.teachers.oracle import OracleTeacher  # noqa: E402
+from odist.video.frame import Frame  # noqa: E402
+
+CLASSES = ("background", "person", "vehicle", "bike")
+SLOW_ORACLE = "test-slow-oracle"
+HEIGHT, WIDTH = 12, 16
+DEADLINE_S = 60.0
+
+
+def make_frame(index: int) -> Frame:
+    """A tiny synthetic frame whose ground truth is a function of its index."""
+    rng = np.random.default_rng(index)
+    truth = rng.integers(0, len(CLASSES), size=(HEIGHT, WIDTH), dtype=np.uint8)
+    return Frame(index=index, image=np.zeros((HEIGHT, WIDTH, 3), np.uint8), truth=truth)
+
+
+class SlowOracle(OracleTeacher):
+    """The oracle, sleeping ``delay_s`` per batch: batches become observable and cost no CPU."""
+
+    name = SLOW_ORACLE
+
+    def __init__(self, config: TeacherConfig, class_names: Sequence[str], delay_s: float) -> None:
+        super().__init__(config, class_names)
+        self.delay_s = delay_s
+
+    def label(self, frames: Sequence[Frame]) -> TeacherResult:
+        time.sleep(self.delay_s)
+        return super().label(frames)
+
+
+def build_slow_oracle(arg: str | None, config: TeacherConfig, class_names: Sequence[str], device: str) -> SlowOracle:
+    return SlowOracle(config, class_names, float(arg or 0.2))
+
+
+def register_slow_oracle() -> None:
+    """The pools' replica setup: register ``test-slow-oracle[:DELAY_S]`` (default 0.2 s per batch)."""
+    # Imported here: a by-value copy of the registry would register into the copy, not the replica's own.
+    from odist.models.teachers.registry import TEACHERS
+
+    if SLOW_ORACLE not in TEACHERS.names():
+        TEACHERS.register(SLOW_ORACLE)(build_slow_oracle)
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class Camera:
+    """A stand-in student: labels its keyframes through the pool and checks them against the truth."""
+
+    def use(self, teacher: PooledTeacher, first_index: int) -> None:
+        """Label through ``teacher`` from now on, from frame ``first_index``."""
+        self.teacher = teacher
+        self.next_index = first_index
+        self.labelled = 0
+        self.stopped = False
+
+    def label_once(self, count: int) -> dict[str, Any]:
+        frames = [make_frame(i) for i in range(self.next_index, self.next_index + count)]
+        self.next_index += count
+        result = self.teacher.label(frames)
+        replies = self.teacher.submit(frames).replies()
+        return {"wrong": _wrong(frames, [label.classes for label in result.labels]),
+                "wrong_replies": _wrong(frames, [reply.labels.classes for reply in replies]),
+                "seconds": result.seconds, "gflops": result.gflops,
+                "batch_sizes": [reply.batch_size for reply in replies]}
+
+    def run_until_stopped(self, chunk: int, max_seconds: float) -> dict[str, Any]:
+        """Keep ``chunk`` frames in flight until ``stop()`` (or ``max_seconds``); record every outcome."""
+        wrong, errors = [], []
+        deadline = time.monotonic() + max_seconds
+        while not self.stopped and time.monotonic() < deadline:
+            frames = [make_frame(i) for i in range(self.next_index, self.next_index + chunk)]
+            self.next_index += chunk
+            try:
+                replies = self.teacher.submit(frames).replies()
+            except TeacherError as exc:
+                errors.append(str(exc))
+                continue
+            self.labelled += len(replies)
+            wrong += _wrong(frames, [reply.labels.classes for reply in replies])
+        return {"labelled": self.labelled, "wrong": wrong, "errors": errors, "retries": self.teacher.retries}
+
+    def progress(self) -> int:
+        return self.labelled
+
+    def stop(self) -> None:
+        self.stopped = True
+
+
+def _wrong(frames: list[Frame], classes: list[np.ndarray]) -> list[int]:
+    assert len(classes) == len(frames)
+    return [f.index for f, c in zip(frames, classes, strict=True) if not np.array_equal(c, f.truth)]
+
+
+def test_pool_config_is_validated_and_sized_from_the_batch():
+    config = TeacherPoolConfig(min_replicas=1, max_replicas=3, max_batch_size=4, num_gpus=0.5, num_cpus=0.5)
+    assert config.validate().ongoing_limit() == 8  # one batch labelled, one filling up
+    assert config.autoscaling_config()["target_ongoing_requests"] == 4.0
+    assert config.actor_options() == {"num_gpus": 0.5, "num_cpus": 0.5}
+    with pytest.raises(ConfigError, match="max_replicas"):
+        TeacherPoolConfig(min_replicas=3, max_replicas=2).validate()
+    with pytest.raises(ConfigError, match="max_ongoing_requests"):
+        TeacherPoolConfig(max_batch_size=8, max_ongoing_requests=4).validate()
+
+
+def test_batcher_takes_everything_that_queued_during_the_previous_forward():
+    batcher = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4)
+    frames = [make_frame(i) for i in range(7)]
+
+    async def scenario() -> list[Any]:
+        first = batcher.submit(frames[:1])
+        await asyncio.sleep(0.03)  # the first forward is running: the rest queue behind it
+        rest = [batcher.submit([frame])[0] for frame in frames[1:]]
+        return await asyncio.gather(*first, *rest)
+
+    replies = asyncio.run(scenario())
+    assert [reply.batch_size for reply in replies] == [1, 4, 4, 4, 4, 2, 2]
+    assert _wrong(frames, [reply.labels.classes for reply in replies]) == []
+    assert replies[0].seconds == pytest.approx(0.3) and replies[0].gflops == pytest.approx(520.0)
+    assert batcher.stats.as_dict()["batch_sizes"] == {1: 1, 2: 1, 4: 1}
+
+
+def test_batcher_keeps_an_error_with_its_frame():
+    batcher = FrameBatcher(OracleTeacher(TeacherConfig(), CLASSES), max_batch_size=8)
+    frames = [make_frame(i) for i in range(3)]
+    frames[1] = Frame(index=1, image=frames[1].image)  # no ground truth
+
+    async def scenario() -> list[Any]:
+        return await asyncio.gather(*batcher.submit(frames), return_exceptions=True)
+
+    good, bad, also_good = asyncio.run(scenario())
+    assert isinstance(bad, TeacherError) and "frame 1" in str(bad)
+    assert _wrong([frames[0], frames[2]], [good.labels.classes, also_good.labels.classes]) == []
+
+
+@pytest.fixture(scope="module")
+def serve_cluster():
+    """One local Ray (4 CPUs, no dashboard) with Serve (no HTTP proxy) for the whole module."""
+    # The slow oracle and the cameras live in this module, which Ray's workers cannot import: ship them by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, namespace="odist-teacher-pool-tests")
+    serve.start(proxy_location="Disabled")
+    yield
+    if started:
+        serve.shutdown()
+        ray.shutdown()
+    ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def cameras(serve_cluster):
+    """Three camera actors, shared by the tests (each test points them at its own pool)."""
+    actors = [Camera.remote() for _ in range(3)]
+    yield actors
+    for actor in actors:
+        ray.kill(actor)
+
+
+def start_pool(name: str, spec: str, **settings: Any) -> tuple[Any, TeacherPoolConfig]:
+    settings.setdefault("num_cpus", 0.25)
+    pool_config = TeacherPoolConfig(**settings)
+    handle = start_teacher_pool(pool_config, spec, TeacherConfig(), CLASSES, name=name, setup=register_slow_oracle)
+    return handle, pool_config
+
+
+def wait_for(condition: Callable[[], bool], what: str, deadline_s: float = DEADLINE_S) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {deadline_s:.0f} s waiting for {what}")
+        time.sleep(0.5)
+
+
+def use_pool(cameras: list[Any], teacher: PooledTeacher, first_index: int) -> None:
+    ray.get([camera.use.remote(teacher, first_index + 10_000 * k) for k, camera in enumerate(cameras)],
+            timeout=DEADLINE_S)
+
+
+def start_load(cameras: list[Any], teacher: PooledTeacher, chunk: int, first_index: int) -> list[Any]:
+    """Every camera keeps ``chunk`` frames in flight; returns once each one has labelled through ``teacher``."""
+    use_pool(cameras, teacher, first_index)
+    ray.get([camera.label_once.remote(1) for camera in cameras], timeout=DEADLINE_S)
+    return [camera.run_until_stopped.remote(chunk, 2 * DEADLINE_S) for camera in cameras]
+
+
+def labelled_so_far(actors: list[Any]) -> int:
+    return sum(ray.get([actor.progress.remote() for actor in actors], timeout=DEADLINE_S))
+
+
+def stop_load(actors: list[Any], loads: list[Any]) -> list[dict[str, Any]]:
+    ray.get([actor.stop.remote() for actor in actors], timeout=DEADLINE_S)
+    outcomes = ray.get(loads, timeout=DEADLINE_S)
+    for outcome in outcomes:
+        assert outcome["labelled"] > 0 and outcome["wrong"] == [] and outcome["errors"] == [], outcome
+    return outcomes
+
+
+def running(name: str) -> int:
+    return teacher_pool_replicas(name).get("RUNNING", 0)
+
+
+@pytest.fixture(scope="module")
+def batch_pool(serve_cluster):
+    """One replica that sleeps 0.2 s per batch of up to 8 frames."""
+    name = "tp-batch"
+    handle, pool_config = start_pool(name, f"{SLOW_ORACLE}:0.2", min_replicas=1, max_replicas=1, max_batch_size=8)
+    yield handle, pool_config, name
+    stop_teacher_pool(name)
+
+
+def test_concurrent_cameras_get_correct_labels_in_real_batches(batch_pool, cameras):
+    handle, pool_config, name = batch_pool
+    teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
+    use_pool(cameras, teacher, first_index=0)
+    frames_before = handle.stats.remote().result(timeout_s=DEADLINE_S)["frames"]
+    rounds = [camera.label_once.remote(8) for camera in cameras for _ in range(2)]
+    outcomes = ray.get(rounds, timeout=DEADLINE_S)
+
+    for outcome in outcomes:
+        assert outcome["wrong"] == [] and outcome["wrong_replies"] == []
+        assert outcome["seconds"] == pytest.approx(8 * 0.3)  # the oracle's charged 300 ms per frame
+        assert outcome["gflops"] == pytest.approx(8 * 520.0)
+    sizes = [size for outcome in outcomes for size in outcome["batch_sizes"]]
+    assert max(sizes) > 1 and max(sizes) <= pool_config.max_batch_size
+
+    stats = handle.stats.remote().result(timeout_s=DEADLINE_S)
+    # label() and replies() each label every frame once; the one replica saw them all
+    assert stats["frames"] - frames_before == 2 * len(outcomes) * 8
+    assert sum(size * count for size, count in stats["batch_sizes"].items()) == stats["frames"]
+    assert stats["batches"] < stats["frames"] and max(stats["batch_sizes"]) > 1
+    assert teacher.gflops_per_frame(HEIGHT, WIDTH) == pytest.approx(520.0)
+
+
+def test_the_pool_factory_gives_streams_the_pooled_teacher(batch_pool):
+    handle, pool_config, name = batch_pool
+    factory = PoolTeacherFactory(handle, CLASSES, pool_config, pool_name=name)
+    teacher = factory(OdistConfig(classes=CLASSES))
+    assert isinstance(teacher, PooledTeacher) and teacher.pool_name == name
+    frames = [make_frame(i) for i in range(3)]
+    assert _wrong(frames, [label.classes for label in teacher.label(frames).labels]) == []
+    with pytest.raises(TeacherError, match="classes"):
+        factory(OdistConfig(classes=("background", "person")))
+
+
+def test_a_bad_frame_fails_alone_with_its_index(batch_pool):
+    handle, pool_config, name = batch_pool
+    teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
+    frames = [make_frame(i) for i in range(5)]
+    frames[3] = Frame(index=3, image=frames[3].image)  # no ground truth: the oracle cannot label it
+    pending = teacher.submit(frames)
+    with pytest.raises(TeacherError, match=r"tp-batch.*frame 3.*no ground truth"):
+        pending.result()
+    good = teacher.label([f for f in frames if f.truth is not None])
+    assert _wrong([f for f in frames if f.truth is not None], [label.classes for label in good.labels]) == []
+
+
+def test_a_pool_that_cannot_be_placed_fails_at_start(serve_cluster):
+    with pytest.raises(TeacherError, match=r"tp-nogpu.*not running after 3 s"):
+        start_pool("tp-nogpu", "oracle", min_replicas=1, max_replicas=1, num_gpus=1, start_timeout_s=3,
+                   graceful_shutdown_timeout_s=0.5)
+    assert teacher_pool_replicas("tp-nogpu") == {}  # nothing left waiting for a GPU
+
+
+def test_a_teacher_that_cannot_be_built_fails_at_start(serve_cluster):
+    with pytest.raises(TeacherError, match=r"tp-bad.*failed to start.*oracle teacher takes no argument"):
+        start_pool("tp-bad", "oracle:nonsense", min_replicas=1, max_replicas=1, max_constructor_retries=1)
+    assert teacher_pool_replicas("tp-bad") == {}
+
+
+# A look-back shorter than Serve's metrics interval only draws a FutureWarning; it keeps the test short.
+@pytest.mark.filterwarnings("ignore:`look_back_period_s`:FutureWarning")
+def test_autoscaling_adds_replicas_under_load_and_removes_them_when_idle(cameras):
+    name = "tp-scale"
+    handle, pool_config = start_pool(
+        name, f"{SLOW_ORACLE}:0.3", min_replicas=1, max_replicas=3, max_batch_size=2, target_ongoing_requests=2,
+        upscale_delay_s=1.0, downscale_delay_s=2.0, look_back_period_s=2.0)
+    try:
+        assert running(name) == 1
+        teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
+        loads = start_load(cameras, teacher, chunk=4, first_index=100_000)
+        wait_for(lambda: running(name) >= 2, "a second replica under load")
+        stop_load(cameras, loads)
+        wait_for(lambda: teacher_pool_replicas(name) == {"RUNNING": 1}, "the pool to shrink back to 1 replica")
+    finally:
+        stop_teacher_pool(name)
+
+
+def test_a_killed_replica_loses_no_label_request(cameras):
+    name = "tp-kill"
+    handle, pool_config = start_pool(name, f"{SLOW_ORACLE}:0.3", min_replicas=2, max_replicas=2, max_batch_size=4)
+    try:
+        wait_for(lambda: running(name) == 2, "two running replicas")
+        teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
+        loads = start_load(cameras, teacher, chunk=4, first_index=200_000)
+        wait_for(lambda: labelled_so_far(cameras) >= 24, "the cameras to get going")
+        victim = teacher_pool_actor_names(name)[0]
+        ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
+        before = labelled_so_far(cameras)
+        wait_for(lambda: labelled_so_far(cameras) >= before + 48, "labelling to go on after the kill")
+        outcomes = stop_load(cameras, loads)
+    finally:
+        stop_teacher_pool(name)
+    assert sum(outcome["retries"] for outcome in outcomes) >= 1  # the kill did hit requests in flight
