@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from odist import __version__
 from odist.errors import OdistError
@@ -96,6 +97,11 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--teacher-replicas", default=None, metavar="MIN:MAX",
+                   help="run the teacher as one shared pool of MIN..MAX autoscaled replicas that batch "
+                        "label requests across streams (default: each worker builds its own teacher)")
+    p.add_argument("--teacher-gpus", type=float, default=0.0, help="GPU share per teacher replica (default 0)")
+    p.add_argument("--teacher-batch", type=int, default=8, help="largest teacher batch (default 8)")
     p.set_defaults(handler=_run_fleet)
 
 
@@ -124,9 +130,30 @@ def _run_fleet(args: argparse.Namespace) -> int:
     summary = run_fleet(args.source, args.out, config, address=args.address, workers=args.workers,
                         max_streams_in_flight=args.max_streams_in_flight, student_gpus=args.student_gpus,
                         student_cpus=args.student_cpus, options=options, retries=args.retries,
-                        progress=not args.quiet)
+                        progress=not args.quiet, teacher_pool=_teacher_pool_config(args))
     print(summary.describe())
     return 0
+
+
+def _teacher_pool_config(args: argparse.Namespace) -> Any:
+    """The pool settings from ``--teacher-replicas MIN:MAX`` (None without the flag)."""
+    from odist.errors import ConfigError
+
+    if args.teacher_replicas is None:
+        return None
+    low, sep, high = args.teacher_replicas.partition(":")
+    try:
+        low_n, high_n = int(low), int(high if sep else low)
+    except ValueError:
+        raise ConfigError(f"--teacher-replicas {args.teacher_replicas!r} is not MIN:MAX",
+                          "write e.g. --teacher-replicas 1:4") from None
+    from odist.fleet.teacher_pool import TeacherPoolConfig
+
+    cpus = 0.0 if args.teacher_gpus > 0 else 1.0
+    pool = TeacherPoolConfig(min_replicas=low_n, max_replicas=high_n, max_batch_size=args.teacher_batch,
+                             num_gpus=args.teacher_gpus, num_cpus=cpus)
+    pool.validate()
+    return pool
 
 
 def _add_ls(commands: argparse._SubParsersAction) -> None:

@@ -101,6 +101,7 @@ def run_fleet(
     progress: bool = True,
     teacher_factory: TeacherFactory | None = None,
     progress_extras: Callable[[], Mapping[str, Any]] | None = None,
+    teacher_pool: Any = None,
 ) -> FleetSummary:
     """Distill every stream of ``source`` (a manifest, prefix, glob or ``synthetic:SCENARIO``) into ``out``.
 
@@ -110,7 +111,9 @@ def run_fleet(
     left. ``student_cpus`` defaults to 0 with a GPU share and to 1 without. A stream whose worker dies is
     retried up to ``retries`` times, resuming from its last commit. ``options`` are the per-stream options
     (evaluation, frame limit, source size, segment length); ``teacher_factory`` builds each stream's
-    teacher inside its worker (default: the configured teacher, built locally).
+    teacher inside its worker (default: the configured teacher, built locally). With ``teacher_pool``
+    (a ``TeacherPoolConfig``) the configured teacher runs as one shared, batched, autoscaled pool that
+    every worker asks instead, stopped again at the end.
     """
     _check_arguments(workers, max_streams_in_flight, student_gpus, student_cpus, retries)
     started = time.perf_counter()
@@ -125,6 +128,8 @@ def run_fleet(
     if todo:
         started_ray = connect(address)
         try:
+            if teacher_pool is not None:
+                teacher_factory, progress_extras = _start_pool(teacher_pool, config)
             pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
             new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                            student_cpus=student_cpus)
@@ -137,6 +142,8 @@ def run_fleet(
                 display.close()
             retried = driver.counts.retries
         finally:
+            if teacher_pool is not None:
+                _stop_pool()
             if started_ray:
                 ray.shutdown()
     summary = _summarise(source, store, specs, outcomes, time.perf_counter() - started, pool, retried)
@@ -287,6 +294,24 @@ class FleetDriver:
                 continue
             if asks[answer] in self.running and progress is not None:
                 self._live_frames[asks[answer]] = progress.new_frames
+
+
+def _start_pool(pool_config: Any, config: OdistConfig) -> tuple[TeacherFactory, Callable[[], Mapping[str, Any]]]:
+    """Start the shared teacher pool; returns the workers' teacher factory and a progress probe."""
+    from odist.fleet import teacher_pool as tp
+
+    handle = tp.start_teacher_pool(pool_config, config.teacher.name, config.teacher, config.classes, config.device)
+    factory = tp.PoolTeacherFactory(handle, config.classes, pool_config)
+    return factory, lambda: {"replicas": tp.teacher_pool_replicas().get("RUNNING", 0)}
+
+
+def _stop_pool() -> None:
+    from odist.fleet import teacher_pool as tp
+
+    try:
+        tp.stop_teacher_pool()
+    except Exception:  # the outcome is decided; Ray shutdown removes what is left
+        logging.getLogger(__name__).warning("could not stop the teacher pool cleanly", exc_info=True)
 
 
 def connect(address: str | None = None) -> bool:

@@ -184,3 +184,22 @@ def test_unexpected_errors_in_a_stream_are_recorded_not_raised(tmp_path):
     assert (outcome.status, outcome.error) == ("failed", "RuntimeError: teacher exploded")
     assert StreamArea(open_store(str(tmp_path)), "s").failure()["error"] == "RuntimeError: teacher exploded"
     assert worker.progress() is None
+
+
+def test_a_shared_teacher_pool_labels_every_stream(tmp_path):
+    from ray import serve
+
+    out = tmp_path / "pooled"
+    rows = [{"uri": "synthetic:static_easy", "stream_id": "p1"}, {"uri": "synthetic:traffic", "stream_id": "p2"}]
+    manifest = tmp_path / "pooled.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        rc = main(["run", str(manifest), "--out", str(out), "--workers", "2", "--teacher-replicas", "1:1",
+                   "--evaluate", *TINY])
+    assert rc == 0 and "2 done, 0 failed" in stdout.getvalue(), stdout.getvalue()
+    for sid in ("p1", "p2"):
+        summary = StreamArea(open_store(str(out)), sid).summary()
+        assert summary["keyframes"] > 0 and summary["ledger"]["teacher_frames"] == summary["keyframes"]
+        assert summary["miou"] is not None
+    assert "odist-teacher" not in serve.status().applications  # the pool is stopped with the job
