@@ -106,27 +106,16 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_fleet(args: argparse.Namespace) -> int:
-    from odist.config import load_config
-    from odist.distill.stream import StreamOptions
+    from odist.distill.job import config_from_args, options_from_args
     from odist.errors import ConfigError
 
-    overrides = list(args.overrides)
-    if args.teacher is not None:
-        overrides.append(f"teacher.name={args.teacher}")
-    if args.device is not None:
-        overrides.append(f"device={args.device}")
-    config = load_config(args.config, overrides)
-    for flag, value in (("--max-frames", args.max_frames), ("--segment-frames", args.segment_frames)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} {value} is not positive", "pass a frame count >= 1")
+    config = config_from_args(args)
     try:
         from odist.fleet.driver import run_fleet
     except ImportError as exc:
         raise ConfigError(f"odist run needs Ray, which cannot be imported ({exc})",
                           "pip install 'ray[default]'") from None
-    options = StreamOptions(evaluate=args.evaluate, max_frames=args.max_frames, width=args.width,
-                            height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
-                            segment_frames=args.segment_frames)
+    options = options_from_args(args)
     summary = run_fleet(args.source, args.out, config, address=args.address, workers=args.workers,
                         max_streams_in_flight=args.max_streams_in_flight, student_gpus=args.student_gpus,
                         student_cpus=args.student_cpus, options=options, retries=args.retries,

@@ -17,6 +17,27 @@ from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 
 
+def config_from_args(args: argparse.Namespace) -> OdistConfig:
+    """The config of a command: ``--config`` file, environment, ``--set``, then ``--teacher``/``--device``."""
+    overrides = list(args.overrides)
+    if args.teacher is not None:
+        overrides.append(f"teacher.name={args.teacher}")
+    if args.device is not None:
+        overrides.append(f"device={args.device}")
+    config = load_config(args.config, overrides)
+    for flag, value in (("--max-frames", args.max_frames), ("--segment-frames", args.segment_frames)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{flag} {value} is not positive", "pass a frame count >= 1")
+    return config
+
+
+def options_from_args(args: argparse.Namespace, init: str | None = None) -> StreamOptions:
+    """The per-stream options a command's flags give."""
+    return StreamOptions(evaluate=args.evaluate, max_frames=args.max_frames, init=init, width=args.width,
+                         height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
+                         segment_frames=args.segment_frames)
+
+
 @dataclass
 class DistillJob:
     """Everything one stream's distillation needs, validated before any work starts."""
@@ -24,41 +45,18 @@ class DistillJob:
     input: str
     out: str
     config: OdistConfig
-    evaluate: bool = False
-    max_frames: int | None = None
-    init: str | None = None
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    frames: int | None = None
-    seed: int = 0
+    options: StreamOptions
     overwrite: bool = False
     resume: bool = False
     stream_id: str | None = None
-    segment_frames: int = 256
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> DistillJob:
-        overrides = list(args.overrides)
-        if args.teacher is not None:
-            overrides.append(f"teacher.name={args.teacher}")
-        if args.device is not None:
-            overrides.append(f"device={args.device}")
-        config = load_config(args.config, overrides)
-        if args.max_frames is not None and args.max_frames < 1:
-            raise ConfigError(f"--max-frames {args.max_frames} is not positive", "pass a frame count >= 1")
+        config = config_from_args(args)
         if args.overwrite and args.resume:
             raise ConfigError("--overwrite and --resume contradict each other", "pass one of them")
-        return cls(args.input, args.out, config, args.evaluate, args.max_frames, args.init, args.width,
-                   args.height, args.fps, args.frames, args.seed, args.overwrite, args.resume, args.stream_id,
-                   args.segment_frames)
-
-    @property
-    def options(self) -> StreamOptions:
-        """The per-stream options of this job."""
-        return StreamOptions(evaluate=self.evaluate, max_frames=self.max_frames, init=self.init, width=self.width,
-                             height=self.height, fps=self.fps, frames=self.frames, seed=self.seed,
-                             segment_frames=self.segment_frames)
+        return cls(args.input, args.out, config, options_from_args(args, args.init), args.overwrite, args.resume,
+                   args.stream_id)
 
     def run(self, progress: bool = True) -> dict[str, Any]:
         """Distill the stream (or continue it with ``resume``); returns its summary."""
