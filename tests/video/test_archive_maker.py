@@ -1,0 +1,23 @@
+from odist.cli import main
+from odist.fleet.manifest import load_streams
+from odist.models.teachers.replay import label_filename
+from odist.video.archive import ArchiveSource
+
+
+def test_archive_has_clips_labels_and_a_manifest_odist_run_reads(tmp_path, capsys):
+    out = tmp_path / "archive"
+    assert main(["synth", str(out), "--scenarios", "static_easy", "traffic", "--cameras", "2", "--frames", "6",
+                 "--width", "64", "--height", "48"]) == 0
+    assert "manifest: " in capsys.readouterr().out
+    specs = load_streams(str(out / "manifest.jsonl"))
+    assert [s.stream_id for s in specs] == ["static_easy-000", "static_easy-001", "traffic-000", "traffic-001"]
+    for spec in specs:
+        assert spec.teacher == f"replay:{spec.labels}"
+        assert sum(1 for _ in ArchiveSource(spec.uri)) == 6
+        assert all((tmp_path / "archive" / spec.stream_id / "labels" / label_filename(i)).is_file()
+                   for i in range(6))
+
+
+def test_unknown_scenario_is_a_one_line_error(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "a"), "--scenarios", "nope"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
