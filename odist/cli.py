@@ -35,22 +35,32 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluate", action="store_true",
                    help="score the student on every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
-    p.add_argument("--config", default=None, help="YAML/JSON config file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set distill.max_updates=4 (repeatable)")
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
+    _add_config_options(p)
     p.add_argument("--init", default=None, metavar="CHECKPOINT", help="warm-start the student from a checkpoint")
-    p.add_argument("--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
-    p.add_argument("--height", type=int, default=None, help="frame height")
-    p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
-    p.add_argument("--frames", type=int, default=None, help="length of a synthetic stream (default 900)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
+    _add_source_options(p)
     p.add_argument("--stream-id", default=None, help="the stream's id in the run (default: from INPUT)")
     p.add_argument("--resume", action="store_true", help="continue the stream after its last commit")
     p.add_argument("--overwrite", action="store_true", help="replace the stream's results already in --out")
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_distill)
+
+
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    """``--config``, ``--set`` and ``--device``: where a command's config comes from."""
+    p.add_argument("--config", default=None, help="YAML/JSON config file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set distill.max_updates=4 (repeatable)")
+    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
+
+
+def _add_source_options(p: argparse.ArgumentParser) -> None:
+    """How frames are read: size, sampling, and the length and seed of synthetic streams."""
+    p.add_argument("--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
+    p.add_argument("--height", type=int, default=None, help="frame height")
+    p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
+    p.add_argument("--frames", type=int, default=None, help="length of synthetic streams (default 900)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
 
 
 def _run_distill(args: argparse.Namespace) -> int:
@@ -87,15 +97,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluate", action="store_true",
                    help="score every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
-    p.add_argument("--config", default=None, help="YAML/JSON config file")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value for every stream (repeatable)")
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
-    p.add_argument("--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
-    p.add_argument("--height", type=int, default=None, help="frame height")
-    p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
-    p.add_argument("--frames", type=int, default=None, help="length of synthetic streams (default 900)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
+    _add_config_options(p)
+    _add_source_options(p)
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     p.add_argument("--teacher-replicas", default=None, metavar="MIN:MAX",
