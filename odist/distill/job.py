@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from odist.config import OdistConfig, load_config
 from odist.distill.stream import StreamOptions, distill_stream
 from odist.errors import ConfigError
-from odist.fleet.manifest import StreamSpec
+from odist.fleet.manifest import StreamSpec, clean_stream_id, stream_name
 from odist.models.teachers import Teacher, build_teacher
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
@@ -83,7 +81,5 @@ def _fmt(value: float | None) -> str:
 
 
 def default_stream_id(input_spec: str) -> str:
-    """A stream id from the input: the scenario name or the video file's stem."""
-    name = input_spec.split(":", 1)[1] if input_spec.startswith("synthetic:") else Path(input_spec).stem
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "stream"
-    return cleaned[:128]
+    """A stream id from the input, derived as manifests derive theirs: the scenario name or the file stem."""
+    return clean_stream_id(stream_name(input_spec)) or "stream"

@@ -192,7 +192,7 @@ def _spec(record: Mapping[str, Any], where: str, base: str) -> StreamSpec:
         labels = _check_labels(labels.removeprefix(REPLAY), where)
     given = _text(record, "stream_id", where)
     return StreamSpec(
-        uri=_resolve(uri, base), stream_id=_stream_id(given, _name_of(uri), where),
+        uri=_resolve(uri, base), stream_id=_stream_id(given, stream_name(uri), where),
         labels=None if labels is None else _resolve(labels, base), overrides=_overrides(record, where))
 
 
@@ -239,7 +239,7 @@ def _resolve(location: str, base: str) -> str:
     return os.path.normpath(os.path.join(base, path))
 
 
-def _name_of(uri: str) -> str:
+def stream_name(uri: str) -> str:
     """What a stream id is derived from: the scenario name, else the file stem."""
     return uri[len(SYNTHETIC):] if uri.startswith(SYNTHETIC) else PurePosixPath(uri).stem
 

@@ -25,10 +25,15 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write ``value`` as strict JSON (NaN and infinities become null)."""
+def json_bytes(value: Any) -> bytes:
+    """``value`` as strict, indented JSON (NaN and infinities become null; numpy scalars become numbers)."""
     text = json.dumps(finite_json(value), indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
-    write_bytes_atomic(path, (text + "\n").encode())
+    return (text + "\n").encode()
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write ``value`` as :func:`json_bytes` to ``path`` atomically."""
+    write_bytes_atomic(path, json_bytes(value))
 
 
 def finite_json(value: Any) -> Any:

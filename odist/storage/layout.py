@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from odist.errors import StorageError
-from odist.storage.atomic import finite_json
+from odist.storage.atomic import json_bytes
 from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
@@ -41,7 +41,8 @@ def check_stream_id(stream_id: str) -> str:
 
 
 def dumps(value: Any) -> bytes:
-    return (json.dumps(finite_json(value), indent=2, sort_keys=True, allow_nan=False) + "\n").encode()
+    """An object-store JSON document (see ``json_bytes``)."""
+    return json_bytes(value)
 
 
 @dataclass(frozen=True)
