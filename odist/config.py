@@ -167,12 +167,30 @@ def load_config(
         if name.startswith(ENV_PREFIX):
             key = name[len(ENV_PREFIX):].lower().replace("__", ".")
             _set_dotted(data, key, _parse_scalar(value), origin=f"environment variable {name}")
-    for item in overrides or []:
+    _apply_overrides(data, overrides or [])
+    return config_from_dict(data)
+
+
+def with_overrides(base: OdistConfig, overrides: list[str]) -> OdistConfig:
+    """``base`` with ``section.key=value`` overrides applied, validated (e.g. one stream's own settings).
+
+    When the overrides change the class list but not the class groups, the groups follow the new classes.
+    """
+    if not overrides:
+        return base
+    data = base.to_dict()
+    _apply_overrides(data, overrides)
+    if tuple(data["classes"]) != base.classes and data["teacher"]["class_groups"] == base.teacher.class_groups:
+        del data["teacher"]["class_groups"]
+    return config_from_dict(data)
+
+
+def _apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    for item in overrides:
         key, sep, value = item.partition("=")
         if not sep:
             raise ConfigError(f"override {item!r} is not key=value", "write e.g. --set distill.max_updates=4")
         _set_dotted(data, key.strip(), _parse_scalar(value.strip()), origin=f"override {item!r}")
-    return config_from_dict(data)
 
 
 def config_from_dict(data: Mapping[str, Any]) -> OdistConfig:

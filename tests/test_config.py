@@ -51,3 +51,14 @@ def test_missing_and_unparsable_files(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot be parsed"):
         load_config(bad, environ={})
+
+
+def test_with_overrides_applies_validates_and_lets_groups_follow_classes():
+    from odist.config import with_overrides
+
+    base = OdistConfig()
+    assert with_overrides(base, []) is base
+    narrowed = with_overrides(base, ["classes=background,person", "distill.max_updates=2"])
+    assert narrowed.teacher.class_groups == {"person": ["person"]} and narrowed.distill.max_updates == 2
+    with pytest.raises(ConfigError, match=r"distill\.lr"):
+        with_overrides(base, ["distill.lr=-1"])

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import torch
 
 from odist import __version__
-from odist.config import OdistConfig, _parse_scalar, _set_dotted, config_from_dict
+from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
@@ -117,19 +117,7 @@ def distill_stream(
 
 def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teacher: str | None = None) -> OdistConfig:
     """``base`` with a stream's ``section.key=value`` overrides and teacher spec applied (validated)."""
-    if not overrides and teacher is None:
-        return base
-    data = base.to_dict()
-    items = [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])]
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r} is not key=value", "write e.g. distill.max_updates=4")
-        _set_dotted(data, key.strip(), _parse_scalar(value.strip()), origin=f"override {item!r}")
-    if tuple(data["classes"]) != base.classes:  # the groups follow a stream's own class list
-        groups = data["teacher"]["class_groups"]
-        data["teacher"]["class_groups"] = {k: v for k, v in groups.items() if k in tuple(data["classes"])}
-    return config_from_dict(data)
+    return with_overrides(base, [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])])
 
 
 def run_manifest() -> dict[str, Any]:
