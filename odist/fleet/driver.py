@@ -173,6 +173,7 @@ class FleetDriver:
         self.outcomes: list[StreamOutcome] = []
         self.counts = FleetCounts(skipped=skipped)
         self._live_frames: dict[ray.ObjectRef, int] = {}
+        self._teacher_waiting: dict[ray.ObjectRef, int] = {}
 
     def run(self) -> list[StreamOutcome]:
         """Process every queued stream; the workers are stopped at the end, whatever happens."""
@@ -233,6 +234,7 @@ class FleetDriver:
         """Record a finished call; a lost worker is replaced and its stream retried (or failed)."""
         task = self.running.pop(ref)
         self._live_frames.pop(ref, None)
+        self._teacher_waiting.pop(ref, None)
         try:
             outcome = ray.get(ref)
         except WORKER_LOST as exc:
@@ -278,7 +280,8 @@ class FleetDriver:
             return
         self._poll_progress()
         live = FleetCounts(**{**asdict(self.counts), "running": len(self.running),
-                              "frames": self.counts.frames + sum(self._live_frames.values())})
+                              "frames": self.counts.frames + sum(self._live_frames.values()),
+                              "teacher_queue": self.teacher_queue()})
         self.display.update(live)
 
     def _poll_progress(self) -> None:
@@ -294,6 +297,12 @@ class FleetDriver:
                 continue
             if asks[answer] in self.running and progress is not None:
                 self._live_frames[asks[answer]] = progress.new_frames
+                if progress.teacher_waiting is not None:
+                    self._teacher_waiting[asks[answer]] = progress.teacher_waiting
+
+    def teacher_queue(self) -> int | None:
+        """Label requests the running streams wait for from a teacher pool (None when none uses one)."""
+        return sum(self._teacher_waiting.values()) if self._teacher_waiting else None
 
 
 def _start_pool(pool_config: Any, config: OdistConfig) -> tuple[TeacherFactory, Callable[[], Mapping[str, Any]]]:

@@ -18,6 +18,7 @@ class FleetCounts:
     running: int = 0
     retries: int = 0
     frames: int = 0  # frames processed by this job so far, finished streams and running ones
+    teacher_queue: int | None = None  # label requests waiting on a shared teacher pool (None: no pool)
 
     @property
     def finished(self) -> int:
@@ -51,6 +52,8 @@ class FleetProgress:
             fields["skipped"] = counts.skipped
         if counts.retries:
             fields["retries"] = counts.retries
+        if counts.teacher_queue is not None:
+            fields["teacher_queue"] = counts.teacher_queue
         if self.extras is not None:
             try:
                 fields.update(self.extras())

@@ -94,6 +94,7 @@ class WorkerProgress:
     stream_id: str
     frames: int = 0
     new_frames: int = 0
+    teacher_waiting: int | None = None  # label requests sent to a shared teacher pool and not yet answered
     started_unix: float = field(default_factory=time.time)
 
 
@@ -113,7 +114,11 @@ class StreamWorker:
 
     def progress(self) -> WorkerProgress | None:
         """The stream being processed and how far it is, or None when idle."""
-        return self._progress
+        current = self._progress
+        waiting = getattr(self.teacher_factory, "requests_in_flight", None)
+        if current is not None and waiting is not None:
+            current.teacher_waiting = int(waiting())
+        return current
 
     def process(self, spec: StreamLike, job: JobOptions) -> StreamOutcome:
         """Distill ``spec`` (resuming it from its last commit); never raises for a stream's own errors."""

@@ -383,6 +383,8 @@ class _Call:
         self.args = args
         self.what = what
         self.attempt = 0
+        self.settled = False
+        client._track(+1)
         self._send()
 
     def _send(self) -> None:
@@ -390,6 +392,18 @@ class _Call:
         self.response = getattr(self.client.handle, self.method).remote(*self.args)
 
     def wait(self) -> Any:
+        try:
+            return self._wait()
+        finally:
+            self.settle()
+
+    def settle(self) -> None:
+        """No longer count this request as in flight (once)."""
+        if not self.settled:
+            self.settled = True
+            self.client._track(-1)
+
+    def _wait(self) -> Any:
         retryable = _retryable_errors()
         while True:
             remaining = self.sent_at + self.client.request_timeout_s - time.monotonic()
@@ -453,6 +467,7 @@ class PendingLabels:
         """Withdraw the requests still in flight (their frames are then never labelled)."""
         for call in self._calls:
             call.response.cancel()
+            call.settle()
 
 
 class PooledTeacher(Teacher):
@@ -474,6 +489,7 @@ class PooledTeacher(Teacher):
         self.max_retries = max_retries
         self.retry_backoff_s = retry_backoff_s
         self.retries = 0
+        self.in_flight = 0  # label requests sent and not yet answered (this process's share of the queue)
         self._fixed_gflops = gflops_per_frame
         self._gflops: dict[tuple[int, int], float] = {}
         self._lock = threading.Lock()
@@ -507,6 +523,10 @@ class PooledTeacher(Teacher):
         with self._lock:
             self.retries += 1
 
+    def _track(self, change: int) -> None:
+        with self._lock:
+            self.in_flight += change
+
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state.pop("_lock")
@@ -537,3 +557,7 @@ class PoolTeacherFactory:
                 f"this stream wants {list(config.classes)}",
                 "run streams with other classes against a pool started with those classes")
         return self.teacher
+
+    def requests_in_flight(self) -> int:
+        """Label requests this process has sent to the pool and still waits for."""
+        return self.teacher.in_flight

@@ -276,6 +276,12 @@ def test_the_pool_factory_gives_streams_the_pooled_teacher(batch_pool):
     assert isinstance(teacher, PooledTeacher) and teacher.pool_name == name
     frames = [make_frame(i) for i in range(3)]
     assert _wrong(frames, [label.classes for label in teacher.label(frames).labels]) == []
+    pending = teacher.submit(frames)
+    assert factory.requests_in_flight() == 3  # the driver's teacher queue depth counts them until answered
+    pending.replies()
+    assert factory.requests_in_flight() == 0
+    teacher.submit(frames).cancel()
+    assert factory.requests_in_flight() == 0
     with pytest.raises(TeacherError, match="classes"):
         factory(OdistConfig(classes=("background", "person")))
 
