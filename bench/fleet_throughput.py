@@ -56,6 +56,7 @@ import os
 import resource
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -158,11 +159,39 @@ def replica_stats(sink: list[dict[str, Any]]) -> Iterator[None]:
         tp.stop_teacher_pool = original
 
 
+@contextlib.contextmanager
+def replica_timeline(sink: list[list[float]], period_s: float = 0.5) -> Iterator[None]:
+    """Sample the running replicas every ``period_s`` while the job runs: [[seconds, replicas], ...] at changes."""
+    stop = threading.Event()
+    started = time.perf_counter()
+
+    def sample() -> None:
+        last = None
+        while not stop.wait(period_s):
+            try:
+                running = tp.teacher_pool_replicas().get("RUNNING", 0)
+            except Exception:  # Serve not up yet, or already gone
+                continue
+            if running != last:
+                sink.append([round(time.perf_counter() - started, 1), running])
+                last = running
+
+    thread = threading.Thread(target=sample, name="replica-timeline", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def run_fleet_job(manifest: Path, config: OdistConfig, options: StreamOptions,
                   args: argparse.Namespace) -> dict[str, Any]:
     """One ``run_fleet`` job into a fresh run root: its summary numbers and (with the pool) replica stats."""
     stats: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="fleet-run-") as out, replica_stats(stats):
+    timeline: list[list[float]] = []
+    sampler = replica_timeline(timeline) if args.teacher_pool else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory(prefix="fleet-run-") as out, replica_stats(stats), sampler:
         started = time.perf_counter()
         summary = run_fleet(str(manifest), out, config, workers=args.workers, max_streams_in_flight=None,
                             student_gpus=0.0, student_cpus=args.student_cpus, options=options, retries=2,
@@ -176,6 +205,7 @@ def run_fleet_job(manifest: Path, config: OdistConfig, options: StreamOptions,
         for s in stats:
             sizes.update({int(k): v for k, v in s["batch_sizes"].items()})
         result["teacher_pool"] = {"replicas": stats, "batch_sizes": dict(sorted(sizes.items())),
+                                  "replica_timeline": timeline,
                                   "mean_batch_size": (sum(k * v for k, v in sizes.items()) / sum(sizes.values())
                                                       if sizes else None)}
     return result
@@ -261,7 +291,7 @@ def results_table(runs: list[dict[str, Any]], pool: bool) -> str:
     headers = ["streams", "frames", "fleet wall s", "fleet frames/s", "sequential wall s", "sequential frames/s",
                "min(workers, cores)", "raw ratio fleet/seq", "overhead fleet/(seq/min(workers,cores))"]
     if pool:
-        headers.append("teacher batch sizes (size: count)")
+        headers += ["teacher batch sizes (size: count)", "replicas over time (s: running)"]
     rows = []
     for r in runs:
         f, s = r["fleet"], r["sequential"]
@@ -270,7 +300,9 @@ def results_table(runs: list[dict[str, Any]], pool: bool) -> str:
                fmt(r["raw_ratio"], 2, "x"), fmt(r["overhead_ratio"], 2, "x")]
         if pool:
             sizes = f.get("teacher_pool", {}).get("batch_sizes") or {}
+            timeline = f.get("teacher_pool", {}).get("replica_timeline") or []
             row.append(" ".join(f"{k}:{v}" for k, v in sizes.items()) or "n/a")
+            row.append(" ".join(f"{t:g}s:{n}" for t, n in timeline) or "n/a")
         rows.append(row)
     return markdown_table(headers, rows)
 
