@@ -25,7 +25,7 @@ from odist.distill.schedule import StrideLadder
 from odist.errors import TeacherError
 from odist.models.flops import count_gflops
 from odist.models.jitnet import JITNet, jitnet
-from odist.models.teachers.base import Labels, Teacher
+from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.video.frame import Frame
 
 IMAGE_MEAN = (0.485, 0.456, 0.406)
@@ -89,26 +89,39 @@ class OnlineDistiller:
 
     def step(self, frame: Frame) -> FrameResult:
         """Process one frame: keyframe work when the ladder says so, else student inference."""
+        if not self.is_keyframe(frame.index):
+            return self.infer(frame)
+        return self.learn(frame, self.teacher.label([frame]))
+
+    def infer(self, frame: Frame) -> FrameResult:
+        """Student inference only (no teacher, no update); the frame counts as processed."""
         self._account_flops(frame)
         image = self._to_tensor(frame.image)
         self.ledger.frames += 1
-        if not self._is_keyframe(frame.index):
-            start = self._now()
-            prediction = self._infer(image)
-            seconds = self._now() - start
-            self.ledger.student_inference_seconds += seconds
-            self.ledger.student_inference_gflops += self._gflops[2]
-            return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None)
-        return self._keyframe(frame, image)
+        start = self._now()
+        prediction = self._infer(image)
+        seconds = self._now() - start
+        self.ledger.student_inference_seconds += seconds
+        self.ledger.student_inference_gflops += self._gflops[2]
+        return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None)
 
-    def _is_keyframe(self, frame_index: int) -> bool:
+    def is_keyframe(self, frame_index: int) -> bool:
+        """Whether the ladder (and ``freeze_after_keyframes``) asks for the teacher at this frame."""
         freeze = self.config.distill.freeze_after_keyframes
         if freeze and self.ledger.keyframes >= freeze:
             return False
         return self.ladder.is_keyframe(frame_index)
 
-    def _keyframe(self, frame: Frame, image: torch.Tensor) -> FrameResult:
-        answer = self.teacher.label([frame])
+    def learn(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True) -> FrameResult:
+        """Keyframe work on ``frame`` with the teacher's ``answer``: updates, then the ladder moves.
+
+        ``new_frame=False`` when the frame was already counted by ``infer`` (a live student learns from a
+        keyframe whose labels arrived after its inference).
+        """
+        self._account_flops(frame)
+        image = self._to_tensor(frame.image)
+        if new_frame:
+            self.ledger.frames += 1
         labels = answer.labels[0]
         if labels.classes.shape != (frame.height, frame.width):
             raise TeacherError(
