@@ -92,11 +92,11 @@ def distill_stream(
     teacher = teacher if isinstance(teacher, Teacher) else teacher()
     distiller = OnlineDistiller(config, teacher)
     runner = StreamRunner(distiller, _NoSink(), evaluator=teacher if options.evaluate else None)
-    start = _restore(area, distiller, runner, config, resume=resume, init=options.init)
+    start = restore_stream(area, distiller, runner, config, resume=resume, init=options.init)
     if not area.store.exists("run.json"):
         area.store.put("run.json", dumps(run_manifest()))
-    area.store.put(area.key("stream.json"), dumps(_stream_manifest(spec.uri, source, config, options)))
-    writer = SegmentWriter(area, lambda next_frame: _checkpoint(distiller, runner, config, next_frame),
+    area.store.put(area.key("stream.json"), dumps(stream_manifest(spec.uri, source, config, options)))
+    writer = SegmentWriter(area, lambda next_frame: checkpoint_state(distiller, runner, config, next_frame),
                            segment_frames=options.segment_frames)
     runner.sink = writer
     total = _total_frames(source, options.max_frames)
@@ -138,7 +138,7 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
     return resume and area.summary() is not None
 
 
-def _restore(area: StreamArea, distiller: OnlineDistiller, runner: StreamRunner, config: OdistConfig, *,
+def restore_stream(area: StreamArea, distiller: OnlineDistiller, runner: StreamRunner, config: OdistConfig, *,
              resume: bool, init: str | None) -> int:
     """Load the warm start or the last committed state; returns the first frame index to process."""
     config_dict = config.to_dict()
@@ -155,12 +155,13 @@ def _restore(area: StreamArea, distiller: OnlineDistiller, runner: StreamRunner,
     return 0
 
 
-def _checkpoint(distiller: OnlineDistiller, runner: StreamRunner, config: OdistConfig, next_frame: int) -> bytes:
+def checkpoint_state(distiller: OnlineDistiller, runner: StreamRunner, config: OdistConfig, next_frame: int) -> bytes:
+    """The serialised state committed with a segment: distiller and runner, and the next frame index."""
     state = {"distiller": distiller.state_dict(), "runner": runner.state_dict()}
     return checkpoint_bytes(state, config.to_dict(), next_frame_index=next_frame)
 
 
-def _stream_manifest(uri: str, source: Any, config: OdistConfig, options: StreamOptions) -> dict[str, Any]:
+def stream_manifest(uri: str, source: Any, config: OdistConfig, options: StreamOptions) -> dict[str, Any]:
     """The stream's manifest: its input, options and full config (rewritten on every attempt)."""
     return {
         **run_manifest(),

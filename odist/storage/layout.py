@@ -79,10 +79,16 @@ class StreamArea:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def commit_segment(self, first: int, last: int, records: bytes, masks: bytes, checkpoint: bytes) -> Commit:
-        """Write a segment's data objects, then its commit record; drop the superseded checkpoint."""
+    def commit_segment(self, first: int, last: int, records: bytes, masks: bytes, checkpoint: bytes, *,
+                       allow_gap: bool = False) -> Commit:
+        """Write a segment's data objects, then its commit record; drop the superseded checkpoint.
+
+        The segment must start at the last commit's next frame; ``allow_gap`` lets it start later (a live
+        camera's dropped frames), never earlier.
+        """
         previous = self.last_commit()
-        if previous is not None and first != previous.next_frame_index:
+        expected = None if previous is None else previous.next_frame_index
+        if expected is not None and (first < expected or (first > expected and not allow_gap)):
             raise StorageError(f"segment {first}..{last} of stream {self.stream_id} does not follow its last commit "
                                f"(next frame {previous.next_frame_index})", "resume the stream from its last commit")
         name = f"part-{first:06d}-{last:06d}-{self.attempt}"

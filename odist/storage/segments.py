@@ -19,12 +19,14 @@ class SegmentWriter:
     state to store with the segment, so a resumed stream continues exactly after it.
     """
 
-    def __init__(self, area: StreamArea, checkpoint: Callable[[int], bytes], *, segment_frames: int = 256) -> None:
+    def __init__(self, area: StreamArea, checkpoint: Callable[[int], bytes], *, segment_frames: int = 256,
+                 allow_gaps: bool = False) -> None:
         if segment_frames < 1:
             raise ValueError("segment_frames must be positive")
         self.area = area
         self.checkpoint = checkpoint
         self.segment_frames = segment_frames
+        self.allow_gaps = allow_gaps  # frame indices may skip (a live camera's drops)
         self._records: list[dict[str, Any]] = []
         self._masks: list[dict[str, Any]] = []
         self.mask_bytes = 0
@@ -48,7 +50,7 @@ class SegmentWriter:
         first, last = self._records[0]["frame_index"], self._records[-1]["frame_index"]
         commit = self.area.commit_segment(
             first, last, parquet_bytes(self._records, RECORD_SCHEMA), parquet_bytes(self._masks, MASK_SCHEMA),
-            self.checkpoint(last + 1))
+            self.checkpoint(last + 1), allow_gap=self.allow_gaps)
         self._records.clear()
         self._masks.clear()
         return commit
