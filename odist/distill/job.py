@@ -23,7 +23,8 @@ def config_from_args(args: argparse.Namespace) -> OdistConfig:
     if args.device is not None:
         overrides.append(f"device={args.device}")
     config = load_config(args.config, overrides)
-    for flag, value in (("--max-frames", args.max_frames), ("--segment-frames", args.segment_frames)):
+    for flag, value in (("--max-frames", getattr(args, "max_frames", None)),
+                        ("--segment-frames", getattr(args, "segment_frames", None))):
         if value is not None and value < 1:
             raise ConfigError(f"{flag} {value} is not positive", "pass a frame count >= 1")
     return config

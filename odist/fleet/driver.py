@@ -129,7 +129,7 @@ def run_fleet(
         started_ray = connect(address)
         try:
             if teacher_pool is not None:
-                teacher_factory, progress_extras = _start_pool(teacher_pool, config)
+                teacher_factory, progress_extras = start_shared_teacher(teacher_pool, config)
             pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
             new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                            student_cpus=student_cpus)
@@ -143,7 +143,7 @@ def run_fleet(
             retried = driver.counts.retries
         finally:
             if teacher_pool is not None:
-                _stop_pool()
+                stop_shared_teacher()
             if started_ray:
                 ray.shutdown()
     summary = _summarise(source, store, specs, outcomes, time.perf_counter() - started, pool, retried)
@@ -305,7 +305,8 @@ class FleetDriver:
         return sum(self._teacher_waiting.values()) if self._teacher_waiting else None
 
 
-def _start_pool(pool_config: Any, config: OdistConfig) -> tuple[TeacherFactory, Callable[[], Mapping[str, Any]]]:
+def start_shared_teacher(pool_config: Any, config: OdistConfig
+                         ) -> tuple[TeacherFactory, Callable[[], Mapping[str, Any]]]:
     """Start the shared teacher pool; returns the workers' teacher factory and a progress probe."""
     from odist.fleet import teacher_pool as tp
 
@@ -314,7 +315,7 @@ def _start_pool(pool_config: Any, config: OdistConfig) -> tuple[TeacherFactory, 
     return factory, lambda: {"replicas": tp.teacher_pool_replicas().get("RUNNING", 0)}
 
 
-def _stop_pool() -> None:
+def stop_shared_teacher() -> None:
     from odist.fleet import teacher_pool as tp
 
     try:

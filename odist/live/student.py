@@ -15,6 +15,7 @@ the student's score on that keyframe before learning from it (NaN on other rows)
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import threading
@@ -79,6 +80,11 @@ class LiveStudent:
         self._status = CameraStatus(camera.id)
         self._lock = threading.Lock()
         self.latency = LatencyWindow()
+        self.session: _Session | None = None
+
+    def weights_digest(self) -> str:
+        """SHA-256 of the student's current weights ("" before the run starts)."""
+        return "" if self.session is None else state_digest(self.session.distiller.student.state_dict())
 
     def status(self) -> CameraStatus:
         with self._lock:
@@ -94,7 +100,7 @@ class LiveStudent:
             torch.set_num_threads(self.config.threads)
         area = StreamArea(open_store(self.out), self.camera.id)
         teacher = self.teacher_source if isinstance(self.teacher_source, Teacher) else self.teacher_source()
-        session = _Session(self, area, teacher)
+        session = self.session = _Session(self, area, teacher)
         try:
             session.loop(stop, None if duration_s is None else self.clock() + duration_s)
         except OdistError as exc:
@@ -126,6 +132,7 @@ class _Session:
         area.store.delete(area.key("summary.json"))  # a camera that was stopped (or failed) is live again
         area.store.delete(area.key("failed.json"))
         self.restored_from = self.first_index if area.last_commit() is not None else None
+        restored_digest = state_digest(self.distiller.student.state_dict()) if self.restored_from is not None else None
         self.writer = SegmentWriter(area, self._checkpoint, segment_frames=NEVER, allow_gaps=True)
         self.runner.sink = self.writer
         area.store.put(area.key("stream.json"), dumps(self._manifest()))
@@ -137,7 +144,8 @@ class _Session:
         self.teacher_errors = 0
         self.commits = 0
         self.started = owner.clock()
-        owner._update(restored_from_frame=self.restored_from, frames=self.distiller.ledger.frames, state="connecting")
+        owner._update(restored_from_frame=self.restored_from, restored_digest=restored_digest,
+                      frames=self.distiller.ledger.frames, stride=self.distiller.ladder.stride, state="connecting")
 
     # -- the loop ------------------------------------------------------------------------------------
 
@@ -265,6 +273,15 @@ class _Session:
                 "options": {"fps": self.owner.camera.fps or options.fps, "width": options.width,
                             "height": options.height, "commit_every_s": options.commit_every_s},
                 "config": self.config.to_dict()}
+
+
+def state_digest(state: dict[str, Any]) -> str:
+    """SHA-256 over a state dict's tensors, in key order."""
+    digest = hashlib.sha256()
+    for key in sorted(state):
+        digest.update(key.encode())
+        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _finite(value: float) -> float | None:

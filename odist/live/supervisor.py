@@ -1,0 +1,197 @@
+"""``odist live``: one long-lived camera actor per camera of CAMERAS.yaml, watched until stopped.
+
+The supervisor starts the cameras (and the shared teacher pool, when asked), polls their status, and
+re-reads CAMERAS.yaml when it changes: new cameras start, removed ones commit and stop, changed ones
+restart; the others are left alone. An invalid entry is reported and skipped; an invalid file keeps
+the cameras running as they are. ``stop`` (SIGINT/SIGTERM in the CLI) or the end of ``duration_s``
+commits every camera and returns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayError
+
+from odist.config import OdistConfig
+from odist.errors import ConfigError
+from odist.fleet.driver import connect, start_shared_teacher, stop_shared_teacher
+from odist.fleet.student_actor import TeacherFactory, worker_options
+from odist.live.actor import LiveCamera
+from odist.live.cameras import CameraSpec, read_cameras
+from odist.live.status import CameraStatus
+from odist.live.student import LiveOptions
+from odist.storage.layout import dumps
+from odist.storage.objectstore import open_store
+
+log = logging.getLogger(__name__)
+POLL_S = 1.0
+
+
+@dataclass
+class LiveJob:
+    """What every camera of an ``odist live`` job shares."""
+
+    out: str
+    config: OdistConfig
+    options: LiveOptions = field(default_factory=LiveOptions)
+    student_gpus: float = 0.0
+    student_cpus: float | None = None
+    teacher_factory: TeacherFactory | None = None
+
+
+class CameraFleet:
+    """The running camera actors, kept in step with CAMERAS.yaml."""
+
+    def __init__(self, cameras_path: str | Path, job: LiveJob) -> None:
+        self.path = Path(cameras_path)
+        self.job = job
+        self.actors: dict[str, tuple[CameraSpec, Any]] = {}
+        self.problems: list[str] = []
+        self.last: dict[str, CameraStatus] = {}
+        self._mtime: float | None = None
+
+    def sync(self) -> None:
+        """Start, stop or restart cameras so the running set matches the file (when it changed)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError as exc:
+            if self._mtime is None:
+                raise ConfigError(f"camera list {self.path} cannot be read: {exc.strerror}",
+                                  "pass the path of a CAMERAS.yaml") from None
+            return  # being rewritten: try again at the next poll
+        if mtime == self._mtime:
+            return
+        try:
+            cameras, problems = read_cameras(self.path)
+        except ConfigError as exc:
+            if self._mtime is None:
+                raise
+            log.error("%s; the cameras keep running as they are", exc)
+            self._mtime = mtime
+            return
+        self._mtime = mtime
+        self.problems = [str(problem) for problem in problems]
+        for problem in problems:
+            log.error("%s; that camera is skipped", problem)
+        wanted = {camera.id: camera for camera in cameras}
+        for camera_id in [cid for cid, (spec, _) in self.actors.items() if wanted.get(cid) != spec]:
+            self.stop_camera(camera_id)
+        for camera_id, camera in wanted.items():
+            if camera_id not in self.actors:
+                self.start_camera(camera)
+
+    def start_camera(self, camera: CameraSpec) -> None:
+        options = worker_options(self.job.student_gpus, self.job.student_cpus)
+        actor = LiveCamera.options(**options).remote(camera, self.job.out, self.job.config, self.job.options,
+                                                     self.job.teacher_factory)
+        self.actors[camera.id] = (camera, actor)
+        log.info("camera %s started (%s)", camera.id, camera.url)
+
+    def stop_camera(self, camera_id: str, timeout: float = 60.0) -> CameraStatus | None:
+        _, actor = self.actors.pop(camera_id)
+        status = None
+        with contextlib.suppress(RayError):
+            status = ray.get(actor.stop.remote(), timeout=timeout)
+        with contextlib.suppress(RayError):
+            ray.kill(actor, no_restart=True)
+        if status is not None:
+            self.last[camera_id] = status
+        return status
+
+    def stop_all(self, timeout: float = 60.0) -> None:
+        """Stop every camera at once (each commits), then end their actors."""
+        refs = {camera_id: actor.stop.remote() for camera_id, (_, actor) in self.actors.items()}
+        for camera_id, ref in refs.items():
+            with contextlib.suppress(RayError):
+                self.last[camera_id] = ray.get(ref, timeout=timeout)
+        for _, actor in self.actors.values():
+            with contextlib.suppress(RayError):
+                ray.kill(actor, no_restart=True)
+        self.actors.clear()
+
+    def statuses(self, timeout: float = 2.0) -> list[CameraStatus]:
+        """Every camera's status; a camera that does not answer (restarting) shows its last one so marked."""
+        refs = {camera_id: actor.status.remote() for camera_id, (_, actor) in self.actors.items()}
+        for camera_id, ref in refs.items():
+            try:
+                self.last[camera_id] = ray.get(ref, timeout=timeout)
+            except (GetTimeoutError, RayError) as exc:
+                previous = self.last.get(camera_id) or CameraStatus(camera_id)
+                self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": "restarting",
+                                                       "error": type(exc).__name__})
+        return [self.last[camera_id] for camera_id in sorted(self.last)]
+
+
+def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None = None,
+             address: str | None = None, teacher_pool: Any = None, stop: threading.Event | None = None,
+             on_status: Callable[[list[CameraStatus]], None] | None = None, status_every_s: float = 5.0
+             ) -> list[CameraStatus]:
+    """Run the cameras of ``cameras_path`` until ``stop`` is set or ``duration_s`` passes; returns the final status.
+
+    Ray: the running one, else ``ray.init(address)``, shut down again at the end. ``on_status`` gets every
+    camera's status every ``status_every_s`` seconds; ``live_status.json`` in ``job.out`` holds the last one.
+    """
+    if job.teacher_factory is None and teacher_pool is None and job.config.teacher.name == "oracle":
+        raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
+                          "pass --teacher maskrcnn with --set teacher.weights=PATH (or another teacher)")
+    stop = stop or threading.Event()
+    started_ray = connect(address)
+    fleet = None
+    try:
+        if teacher_pool is not None:
+            job.teacher_factory, _ = start_shared_teacher(teacher_pool, job.config)
+        fleet = CameraFleet(cameras_path, job)
+        fleet.sync()
+        deadline = None if duration_s is None else time.monotonic() + duration_s
+        next_status = time.monotonic() + status_every_s
+        while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            stop.wait(POLL_S)
+            fleet.sync()
+            if time.monotonic() >= next_status:
+                _report(fleet.statuses(), job.out, on_status)
+                next_status = time.monotonic() + status_every_s
+        fleet.stop_all()
+        final = [fleet.last[camera_id] for camera_id in sorted(fleet.last)]
+        _report(final, job.out, on_status)
+        return final
+    finally:
+        if fleet is not None and fleet.actors:
+            fleet.stop_all(timeout=10.0)
+        if teacher_pool is not None:
+            stop_shared_teacher()
+        if started_ray:
+            ray.shutdown()
+
+
+def _report(statuses: list[CameraStatus], out: str, on_status: Callable[[list[CameraStatus]], None] | None) -> None:
+    if on_status is not None:
+        on_status(statuses)
+    with contextlib.suppress(Exception):  # the status file is for people; never stop the cameras for it
+        open_store(out).put("live_status.json", dumps({"updated_unix": time.time(),
+                                                       "cameras": [s.as_dict() for s in statuses]}))
+
+
+def status_table(statuses: list[CameraStatus]) -> str:
+    """The CLI's live status table."""
+    headers = ["CAMERA", "STATE", "FRAMES", "FPS IN", "FPS OUT", "DROPS", "P50 MS", "P99 MS", "KEYFR", "STRIDE",
+               "mIoU", "RECONN", "ERROR"]
+    rows = [[s.camera, s.state, str(s.frames), f"{s.fps_in:.1f}", f"{s.fps_out:.1f}",
+             f"{s.dropped} ({100 * s.drop_fraction:.1f}%)", _num(s.latency_p50_ms), _num(s.latency_p99_ms),
+             f"{s.keyframe_rate:.3f}", str(s.stride), _num(s.miou_vs_teacher, 3), str(s.reconnects),
+             (s.error or "")[:60]] for s in statuses]
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                     for row in [headers, *rows])
+
+
+def _num(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
