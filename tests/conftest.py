@@ -1,24 +1,29 @@
-"""Fixtures shared by every test package: a real S3 endpoint (moto) on loopback."""
+"""Fixtures shared by every test package: a real S3 endpoint (moto) and stand-in live cameras on loopback."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import uuid
+from collections.abc import Iterator, Sequence
 
+import numpy as np
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from odist.config import OdistConfig
+from odist.models.teachers.base import Labels, Teacher, TeacherResult
+from odist.video.frame import Frame
 
 
 @pytest.fixture(scope="session")
 def s3_endpoint():
     """A moto S3 server on 127.0.0.1 with dummy credentials, for the whole session."""
     server_module = pytest.importorskip("moto.server")
-    port = _free_port()
+    port = free_port()
     server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     mp = pytest.MonkeyPatch()
@@ -39,3 +44,99 @@ def s3_bucket(s3_endpoint):
     name = f"odist-{uuid.uuid4().hex[:10]}"
     boto3.client("s3").create_bucket(Bucket=name)
     return name
+
+
+# -- live cameras -----------------------------------------------------------------------------------
+
+SIZE = ("--width", "96", "--height", "64")
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Publisher:
+    """``odist publish`` of a synthetic scene in its own process: a camera that can be killed and restarted."""
+
+    def __init__(self, url: str, scenario: str = "traffic", fps: float = 10.0) -> None:
+        self.url, self.scenario, self.fps = url, scenario, fps
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Publisher:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "odist.cli", "publish", f"synthetic:{self.scenario}", self.url, *SIZE,
+             "--frames", "40", "--fps", str(self.fps)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return self
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+
+@pytest.fixture
+def publishers() -> Iterator[list[Publisher]]:
+    """Publishers started by a test, killed after it."""
+    started: list[Publisher] = []
+    yield started
+    for publisher in started:
+        publisher.kill()
+
+
+@pytest.fixture
+def camera(publishers):
+    """``camera(scheme, scenario="traffic", fps=10.0)``: a started publisher on a free loopback port."""
+
+    def start(scheme: str, scenario: str = "traffic", fps: float = 10.0) -> Publisher:
+        port = free_port(socket.SOCK_DGRAM if scheme == "udp" else socket.SOCK_STREAM)
+        publisher = Publisher(f"{scheme}://127.0.0.1:{port}", scenario, fps).start()
+        publishers.append(publisher)
+        return publisher
+
+    return start
+
+
+@pytest.fixture
+def bright_teacher_factory() -> BrightTeacherFactory:
+    return BrightTeacherFactory()
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(condition, what, deadline_s=60)``: poll until true, fail naming ``what`` at the deadline."""
+
+    def wait(condition, what: str, deadline_s: float = 60.0, every_s: float = 0.2) -> None:
+        deadline = time.monotonic() + deadline_s
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"gave up after {deadline_s:.0f} s waiting for {what}")
+            time.sleep(every_s)
+
+    return wait
+
+
+class BrightTeacher(Teacher):
+    """Labels bright pixels as class 1: learnable, instant, charged like the paper's teacher."""
+
+    name = "bright"
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        super().__init__(class_names)
+
+    def label(self, frames: Sequence[Frame]) -> TeacherResult:
+        labels = [Labels(classes=(frame.image.mean(axis=2) > 120).astype(np.uint8),
+                         boxes=np.zeros((0, 5), np.float32)) for frame in frames]
+        return TeacherResult(labels=labels, seconds=0.3 * len(frames), gflops=520.0 * len(frames))
+
+    def gflops_per_frame(self, height: int, width: int) -> float:
+        return 520.0
+
+
+class BrightTeacherFactory:
+    """The fleet's teacher factory giving every camera a ``BrightTeacher`` (picklable)."""
+
+    def __call__(self, config: OdistConfig) -> Teacher:
+        return BrightTeacher(config.classes)
