@@ -9,6 +9,7 @@ from typing import Any
 
 from odist import __version__
 from odist.errors import OdistError
+from odist.report.command import add_report_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +20,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_ls(commands)
     _add_synth(commands)
+    _add_live(commands)
+    _add_publish(commands)
+    add_report_command(commands)
+    from odist.plan.command import add_plan_command
+    add_plan_command(commands)
     return parser
 
 
@@ -193,6 +199,98 @@ def _run_synth(args: argparse.Namespace) -> int:
     manifest = make_archive(args.out, scenarios, cameras=args.cameras, frames=args.frames, width=args.width,
                             height=args.height, seed=args.seed, on_clip=lambda sid: print(f"wrote {sid}"))
     print(f"manifest: {manifest}")
+    return 0
+
+
+def _add_live(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "live", help="run a student per live camera (RTSP/HTTP/UDP/TCP) until stopped",
+        description="One long-lived student per camera of CAMERAS.yaml (a YAML list of id + url, optional fps "
+                    "and overrides), sharing the teacher; keeps up in real time by dropping frames, commits "
+                    "every --commit-every seconds and resumes from there after a restart. Edits to CAMERAS.yaml "
+                    "are picked up while running. Ctrl-C / SIGTERM commits every camera and exits 0.")
+    p.add_argument("cameras", metavar="CAMERAS.yaml", help="the camera list")
+    p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.add_argument("--fps", type=float, default=10.0, help="target processing fps per camera (default 10)")
+    p.add_argument("--width", type=int, default=None, help="resize frames to this width")
+    p.add_argument("--height", type=int, default=None, help="resize frames to this height")
+    p.add_argument("--commit-every", type=float, default=30.0, metavar="SECONDS",
+                   help="commit results and checkpoint this often (default 30)")
+    p.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="reconnect when a camera sends nothing for this long (default 10)")
+    p.add_argument("--give-up-after", type=float, default=None, metavar="SECONDS",
+                   help="fail a camera that gives no frame for this long (default: keep reconnecting)")
+    p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS",
+                   help="print the status table this often (default 5)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a new local Ray)")
+    p.add_argument("--teacher", default=None, help="maskrcnn | detectron2 | ... (default: the config's)")
+    p.add_argument("--student-gpus", type=float, default=0.0, help="GPU share per camera, e.g. 0.125 (default 0)")
+    p.add_argument("--student-cpus", type=float, default=None,
+                   help="CPUs per camera (default: 1 without a GPU share, 0 with one)")
+    p.add_argument("--teacher-replicas", default=None, metavar="MIN:MAX",
+                   help="run the teacher as one shared pool of MIN..MAX replicas (default: one per camera)")
+    p.add_argument("--teacher-gpus", type=float, default=0.0, help="GPU share per teacher replica (default 0)")
+    p.add_argument("--teacher-batch", type=int, default=8, help="largest teacher batch (default 8)")
+    _add_config_options(p)
+    p.set_defaults(handler=_run_live)
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    from odist.distill.job import config_from_args
+    from odist.live.student import LiveOptions
+    from odist.live.supervisor import LiveJob, run_live, status_table
+
+    config = config_from_args(args)
+    options = LiveOptions(fps=args.fps, width=args.width, height=args.height, commit_every_s=args.commit_every,
+                          read_timeout_s=args.read_timeout, give_up_after_s=args.give_up_after)
+    job = LiveJob(args.out, config, options, student_gpus=args.student_gpus, student_cpus=args.student_cpus)
+    def show(statuses: list[Any]) -> None:
+        print(status_table(statuses), flush=True)
+        print(flush=True)
+
+    final = run_live(args.cameras, job, duration_s=args.duration, address=args.address,
+                     teacher_pool=_teacher_pool_config(args), on_status=show, status_every_s=args.status_every,
+                     handle_signals=True)
+    print(f"stopped {len(final)} camera(s); results committed in {args.out} (`odist ls {args.out}`)")
+    return 0
+
+
+def _add_publish(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "publish", help="serve a video or synthetic scene as a live stream (a stand-in camera)",
+        description="Send a video file or synthetic:SCENARIO as MPEG-TS (H.264) at real-time pace to udp://HOST:PORT, "
+                    "or serve it on tcp://HOST:PORT or http://HOST:PORT, looping, until interrupted.")
+    p.add_argument("input", metavar="INPUT", help="a video file or synthetic:SCENARIO")
+    p.add_argument("url", metavar="URL", help="udp://HOST:PORT, tcp://HOST:PORT or http://HOST:PORT")
+    p.add_argument("--fps", type=float, default=10.0, help="frames per second sent (default 10)")
+    p.add_argument("--width", type=int, default=640, help="frame width (default 640)")
+    p.add_argument("--height", type=int, default=360, help="frame height (default 360)")
+    p.add_argument("--frames", type=int, default=300, help="frames before looping (default 300)")
+    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
+    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
+    p.set_defaults(handler=_run_publish)
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    import time
+
+    from odist.errors import ConfigError
+    from odist.video.open import open_source
+    from odist.video.publish import publish
+
+    if not args.url.startswith(("udp://", "tcp://", "http://")):
+        raise ConfigError(f"cannot publish to {args.url!r}", "use udp://HOST:PORT, tcp://HOST:PORT or http://HOST:PORT")
+    source = open_source(args.input, seed=args.seed, width=args.width, height=args.height, frames=args.frames)
+    first = next(iter(source), None)
+    if first is None:
+        raise ConfigError(f"{args.input} has no frames", "pass a video with frames or synthetic:SCENARIO")
+    end = None if args.duration is None else time.monotonic() + args.duration
+    print(f"publishing {args.input} ({first.width}x{first.height}) to {args.url} at {args.fps:g} fps; "
+          "Ctrl-C stops", flush=True)
+    sent = publish(lambda: (frame.image for frame in source), args.url, args.fps,
+                   stop=lambda: end is not None and time.monotonic() >= end)
+    print(f"sent {sent} frames")
     return 0
 
 

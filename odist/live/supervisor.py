@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -133,18 +134,20 @@ class CameraFleet:
 
 def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None = None,
              address: str | None = None, teacher_pool: Any = None, stop: threading.Event | None = None,
-             on_status: Callable[[list[CameraStatus]], None] | None = None, status_every_s: float = 5.0
-             ) -> list[CameraStatus]:
+             on_status: Callable[[list[CameraStatus]], None] | None = None, status_every_s: float = 5.0,
+             handle_signals: bool = False) -> list[CameraStatus]:
     """Run the cameras of ``cameras_path`` until ``stop`` is set or ``duration_s`` passes; returns the final status.
 
     Ray: the running one, else ``ray.init(address)``, shut down again at the end. ``on_status`` gets every
     camera's status every ``status_every_s`` seconds; ``live_status.json`` in ``job.out`` holds the last one.
+    ``handle_signals`` makes SIGINT and SIGTERM set ``stop`` (installed after Ray's own handlers).
     """
     if job.teacher_factory is None and teacher_pool is None and job.config.teacher.name == "oracle":
         raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
                           "pass --teacher maskrcnn with --set teacher.weights=PATH (or another teacher)")
     stop = stop or threading.Event()
     started_ray = connect(address)
+    previous = _stop_on_signals(stop) if handle_signals else {}
     fleet = None
     try:
         if teacher_pool is not None:
@@ -168,8 +171,18 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
             fleet.stop_all(timeout=10.0)
         if teacher_pool is not None:
             stop_shared_teacher()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         if started_ray:
             ray.shutdown()
+
+
+def _stop_on_signals(stop: threading.Event) -> dict[int, Any]:
+    """SIGINT / SIGTERM set ``stop``; returns the handlers they replace."""
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    return previous
 
 
 def _report(statuses: list[CameraStatus], out: str, on_status: Callable[[list[CameraStatus]], None] | None) -> None:
