@@ -88,6 +88,31 @@ class CostModelConfig:
 
 
 @dataclass
+class PerformanceConfig:
+    """GPU efficiency switches, all off by default (safe on the CPU); see README "GPU switches".
+
+    On the CPU a GPU-only switch (fp16 autocast, pinned uploads, the memory share) falls back to its
+    off state and says why once; bf16 autocast stays on where the CPU runs it.
+    """
+
+    # Autocast dtype of the student's inference and updates: "off", "bf16" or "fp16" (updates use a GradScaler).
+    amp: str = "off"
+    # Autocast dtype of the Mask R-CNN teacher's inference: "off", "bf16" or "fp16".
+    teacher_amp: str = "off"
+    # channels_last memory format for the student's weights and inputs (faster convolutions on tensor cores).
+    channels_last: bool = False
+    # Copy each frame into page-locked host memory before its non-blocking upload to the GPU.
+    pinned_uploads: bool = False
+    # torch.compile the student's forward pass; falls back to eager (with a warning) when compiling fails.
+    compile: bool = False
+    # The student's share of its GPU, in (0, 1]; None: no cap (a fleet worker uses its Ray num_gpus share).
+    gpu_memory_fraction: float | None = None
+
+
+AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
+
+
+@dataclass
 class OdistConfig:
     """Everything a run needs; printed into every run's outputs."""
 
@@ -98,6 +123,7 @@ class OdistConfig:
     distill: DistillConfig = field(default_factory=DistillConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     cost_model: CostModelConfig = field(default_factory=CostModelConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
 
     def validate(self) -> OdistConfig:
         """Check every value; return self so calls chain."""
@@ -142,6 +168,12 @@ class OdistConfig:
         c = self.cost_model
         _check(min(c.teacher_ms, c.student_inference_ms, c.student_update_ms) >= 0, "cost_model",
                "non-negative costs in ms")
+        p = self.performance
+        _check(p.amp in AMP_MODES, "performance.amp", f"one of {', '.join(AMP_MODES)}")
+        _check(p.teacher_amp in AMP_MODES, "performance.teacher_amp", f"one of {', '.join(AMP_MODES)}")
+        fraction = p.gpu_memory_fraction
+        _check(fraction is None or 0 < fraction <= 1, "performance.gpu_memory_fraction",
+               "null (no cap) or the student's share of its GPU in (0, 1], e.g. 0.25 for --student-gpus 0.25")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -286,6 +318,10 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
             return value
         if text.startswith("str | None"):
             return None if value is None else str(value)
+        if text.startswith("float | None"):
+            if isinstance(value, bool):
+                raise TypeError
+            return None if value is None or value in ("none", "null") else float(value)
         if text.startswith("tuple[int"):
             return tuple(int(v) for v in _as_list(value))
         if text.startswith("tuple[str"):

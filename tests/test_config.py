@@ -62,3 +62,37 @@ def test_with_overrides_applies_validates_and_lets_groups_follow_classes():
     assert narrowed.teacher.class_groups == {"person": ["person"]} and narrowed.distill.max_updates == 2
     with pytest.raises(ConfigError, match=r"distill\.lr"):
         with_overrides(base, ["distill.lr=-1"])
+
+
+def test_performance_switches_default_off_and_parse_from_every_source():
+    p = load_config(environ={}).performance
+    assert (p.amp, p.teacher_amp, p.channels_last, p.pinned_uploads, p.compile) == ("off", "off", False, False, False)
+    assert p.gpu_memory_fraction is None
+    c = load_config(overrides=["performance.amp=bf16", "performance.channels_last=true", "performance.compile=yes"],
+                    environ={"ODIST__PERFORMANCE__GPU_MEMORY_FRACTION": "0.25",
+                             "ODIST__PERFORMANCE__TEACHER_AMP": "fp16"})
+    p = c.performance
+    assert (p.amp, p.teacher_amp, p.channels_last, p.compile, p.gpu_memory_fraction) == ("bf16", "fp16", True, True,
+                                                                                          0.25)
+    assert load_config(overrides=["performance.gpu_memory_fraction=null"], environ={}).performance.gpu_memory_fraction \
+        is None
+    assert config_from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    assert config_from_dict({"distill": {"max_updates": 2}}).performance == OdistConfig().performance  # older runs
+
+
+@pytest.mark.parametrize("override, key", [
+    ("performance.amp=fp8", "performance.amp"),
+    ("performance.amp=true", "performance.amp"),
+    ("performance.teacher_amp=half", "performance.teacher_amp"),
+    ("performance.channels_last=maybe", "performance.channels_last"),
+    ("performance.pinned_uploads=2", "performance.pinned_uploads"),
+    ("performance.compile=[]", "performance.compile"),
+    ("performance.gpu_memory_fraction=0", "performance.gpu_memory_fraction"),
+    ("performance.gpu_memory_fraction=1.5", "performance.gpu_memory_fraction"),
+    ("performance.gpu_memory_fraction=lots", "performance.gpu_memory_fraction"),
+    ("performance.gpu_memory_fraction=true", "performance.gpu_memory_fraction"),
+    ("performance.turbo=true", "performance.turbo"),
+])
+def test_bad_performance_values_name_the_key(override, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_config(overrides=[override], environ={})

@@ -11,6 +11,7 @@ import copy
 import random
 import time
 from collections import deque
+from collections.abc import Generator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,16 @@ from odist.distill.loss import distillation_loss, foreground_weights
 from odist.distill.metrics import confusion, min_class_iou
 from odist.distill.schedule import StrideLadder
 from odist.errors import TeacherError
+from odist.models.acceleration import (
+    Acceleration,
+    activation_elements_per_pixel,
+    check_gpu_memory_share,
+    compile_forward,
+    limit_gpu_memory,
+    student_bytes_estimate,
+    to_channels_last,
+    upload,
+)
 from odist.models.flops import count_gflops
 from odist.models.jitnet import JITNet, jitnet
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
@@ -55,6 +66,26 @@ class _Example:
     weights: torch.Tensor
 
 
+class KeyframeLearning:
+    """A keyframe's updates in progress; ``advance`` takes one step (see ``OnlineDistiller.begin_learning``)."""
+
+    def __init__(self, distiller: OnlineDistiller, frame: Frame, answer: TeacherResult,
+                 steps: Generator[None, None, tuple[float, float, int, np.ndarray, int]]) -> None:
+        self.distiller, self.frame, self.answer, self._steps = distiller, frame, answer, steps
+        self.seconds = 0.0
+
+    def advance(self) -> FrameResult | None:
+        """One forward (and update) step; the keyframe's ``FrameResult`` once learning is over, else None."""
+        start = self.distiller._now()
+        try:
+            next(self._steps)
+        except StopIteration as done:
+            self.seconds += self.distiller._now() - start
+            return self.distiller._finish_learning(self.frame, self.answer, self.seconds, done.value)
+        self.seconds += self.distiller._now() - start
+        return None
+
+
 class OnlineDistiller:
     """Holds one stream's student, optimiser, stride ladder and cost ledger."""
 
@@ -70,6 +101,16 @@ class OnlineDistiller:
             torch.manual_seed(d.seed)
             self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference)
         self.student.to(self.device)
+        self.acceleration = Acceleration.resolve(config.performance, self.device)
+        if self.acceleration.channels_last:
+            to_channels_last(self.student)
+        self._forward = compile_forward(self.student, self.acceleration.compile)
+        self._scaler = self.acceleration.grad_scaler()
+        self._memory_checked: set[tuple[int, int]] = set()
+        self._activations_per_pixel: float | None = None
+        if self._gpu_share() is not None:
+            self._guard_gpu_memory(0, 0)
+            limit_gpu_memory(self.device, self._gpu_share())
         self.optimizer = self._make_optimizer()
         self.ladder = StrideLadder.from_strides(d.strides)
         self.ledger = CostLedger()
@@ -84,6 +125,30 @@ class OnlineDistiller:
         if d.optimizer == "adam":
             return torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay)
         return torch.optim.SGD(params, lr=d.lr, momentum=d.momentum, weight_decay=d.weight_decay)
+
+    def _gpu_share(self) -> float | None:
+        """``performance.gpu_memory_fraction`` when it applies (set, on a CUDA device), else None."""
+        fraction = self.config.performance.gpu_memory_fraction
+        return fraction if self.device.type == "cuda" else None
+
+    def _guard_gpu_memory(self, height: int, width: int) -> None:
+        """Check the GPU share against the student's estimated needs, once per frame size.
+
+        Size (0, 0), at construction, counts weights, gradients and optimiser state only; a frame size
+        adds the activations of an update batch (the keyframe plus its replay samples).
+        """
+        fraction = self._gpu_share()
+        if fraction is None or (height, width) in self._memory_checked:
+            return
+        self._memory_checked.add((height, width))
+        d, scale = self.config.distill, self.config.student.input_scale
+        pixels = round(height * scale) * round(width * scale)
+        if pixels and self._activations_per_pixel is None:
+            self._activations_per_pixel = activation_elements_per_pixel(self.student, self.device)
+        slots = 2 if d.optimizer == "adam" else int(d.momentum > 0)
+        needed = student_bytes_estimate(self.student, slots, pixels, 1 + d.replay_samples,
+                                        self._activations_per_pixel or 0.0, self.acceleration.amp_dtype is not None)
+        check_gpu_memory_share(self.device, fraction, needed)
 
     # -- per frame -------------------------------------------------------------------------------
 
@@ -118,6 +183,17 @@ class OnlineDistiller:
         ``new_frame=False`` when the frame was already counted by ``infer`` (a live student learns from a
         keyframe whose labels arrived after its inference).
         """
+        learning = self.begin_learning(frame, answer, new_frame=new_frame)
+        while (result := learning.advance()) is None:
+            pass
+        return result
+
+    def begin_learning(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True) -> KeyframeLearning:
+        """``learn`` one step at a time: ``advance()`` the result until it returns the ``FrameResult``.
+
+        A live student advances once per incoming frame, so updates never stall inference for long. The
+        keyframe enters the ledger when its learning is over (one left unfinished is not counted).
+        """
         self._account_flops(frame)
         image = self._to_tensor(frame.image)
         if new_frame:
@@ -127,13 +203,15 @@ class OnlineDistiller:
             raise TeacherError(
                 f"teacher label for frame {frame.index} is {labels.classes.shape}, frame is "
                 f"{(frame.height, frame.width)}", "labels must be computed at the decoded frame size")
+        return KeyframeLearning(self, frame, answer, self._learn_steps(self._example(image, labels)))
+
+    def _finish_learning(self, frame: Frame, answer: TeacherResult, seconds: float,
+                         outcome: tuple[float, float, int, np.ndarray, int]) -> FrameResult:
+        before, accuracy, updates, prediction, batch = outcome
         self.ledger.keyframes += 1
         self.ledger.teacher_frames += 1
         self.ledger.teacher_seconds += answer.seconds
         self.ledger.teacher_gflops += answer.gflops
-        start = self._now()
-        before, accuracy, updates, prediction, batch = self._learn(self._example(image, labels))
-        seconds = self._now() - start
         self.ledger.updates += updates
         self.ledger.student_update_seconds += seconds
         # (updates + 1) forward passes over the batch, ``updates`` of them followed by a backward pass.
@@ -141,24 +219,26 @@ class OnlineDistiller:
         d = self.config.distill
         signal = before if d.stride_signal == "before_updates" else accuracy
         stride = self.ladder.after_keyframe(frame.index, signal > d.accuracy_threshold)
-        return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds, labels,
-                           before)
+        return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds,
+                           answer.labels[0], before)
 
-    def _learn(self, example: _Example) -> tuple[float, float, int, np.ndarray, int]:
+    def _learn_steps(self, example: _Example) -> Generator[None, None, tuple[float, float, int, np.ndarray, int]]:
         """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent.
 
-        Returns the keyframe's min-class IoU before and after the updates, the update count, the
-        final prediction and the batch size (1 + replay samples).
+        Yields after each update; returns the keyframe's min-class IoU before and after the updates, the
+        update count, the final prediction and the batch size (1 + replay samples).
         """
         d = self.config.distill
         batch = [example, *self._replay_samples()]
         images = torch.cat([e.image for e in batch])
+        if self.acceleration.channels_last:  # cat may return a plain contiguous batch
+            images = to_channels_last(images)
         targets = torch.stack([e.target for e in batch])
         weights = torch.stack([e.weights for e in batch])
-        self.student.train()
         updates = 0
         before = None
         while True:
+            self.student.train()  # inference between two steps (a live student) switches it to eval
             logits = self._logits(images, targets.shape[-2:])
             predicted = logits[0].argmax(0)
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes))
@@ -167,9 +247,11 @@ class OnlineDistiller:
                 break
             loss = distillation_loss(logits, targets, weights)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self._scaler.scale(loss).backward()
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
             updates += 1
+            yield
         if d.replay_buffer_size > 0:
             self._replay.append(example)
         return before, accuracy, updates, predicted.to(torch.uint8).cpu().numpy(), len(batch)
@@ -187,18 +269,24 @@ class OnlineDistiller:
     # -- tensors ---------------------------------------------------------------------------------
 
     def _logits(self, images: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
+        """Float32 logits at ``size``; the student runs under ``performance.amp`` autocast (and compiled)."""
         scale = self.config.student.input_scale
         if scale != 1.0:
             images = F.interpolate(images, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
-        logits = self.student(images)
+        with self.acceleration.autocast():
+            logits = self._forward(images)
+        logits = logits.float()
         if logits.shape[-2:] != size:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)
         return logits
 
     def _to_tensor(self, image: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(image)).to(self.device, non_blocking=True)
+        """The normalised (1, 3, H, W) input on the device (pinned upload, channels_last when switched on)."""
+        self._guard_gpu_memory(*image.shape[:2])
+        x = upload(image, self.device, self.acceleration.pinned_uploads)
         x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255)
-        return (x - self._mean) / self._std
+        x = (x - self._mean) / self._std
+        return to_channels_last(x) if self.acceleration.channels_last else x
 
     def _example(self, image: torch.Tensor, labels: Labels) -> _Example:
         if int(labels.classes.max(initial=0)) >= self.num_classes:
@@ -244,6 +332,7 @@ class OnlineDistiller:
             "ledger": self.ledger.state_dict(),
             "replay": [(e.image.cpu(), e.target.cpu(), e.weights.cpu()) for e in self._replay],
             "rng": list(self._rng.getstate()[1]),
+            "grad_scaler": self._scaler.state_dict(),
         }
 
     def load_state_dict(self, state: dict, *, weights_only: bool = False) -> None:
@@ -259,3 +348,5 @@ class OnlineDistiller:
             self._replay.append(_Example(image.to(self.device), target.to(self.device), weights.to(self.device)))
         if "rng" in state:
             self._rng.setstate((3, tuple(int(x) for x in state["rng"]), None))
+        if state.get("grad_scaler"):
+            self._scaler.load_state_dict(state["grad_scaler"])

@@ -64,7 +64,8 @@ class DistillJob:
                               resume=self.resume, overwrite=self.overwrite, progress_bar=progress)
 
     def _build_teacher(self) -> Teacher:
-        return build_teacher(self.config.teacher.name, self.config.teacher, self.config.classes, self.config.device)
+        return build_teacher(self.config.teacher.name, self.config.teacher, self.config.classes, self.config.device,
+                             self.config.performance)
 
     def describe_result(self, s: dict[str, Any]) -> str:
         """A few lines telling the user where the results went and the headline numbers."""

@@ -310,7 +310,8 @@ def start_shared_teacher(pool_config: Any, config: OdistConfig
     """Start the shared teacher pool; returns the workers' teacher factory and a progress probe."""
     from odist.fleet import teacher_pool as tp
 
-    handle = tp.start_teacher_pool(pool_config, config.teacher.name, config.teacher, config.classes, config.device)
+    handle = tp.start_teacher_pool(pool_config, config.teacher.name, config.teacher, config.classes, config.device,
+                                   performance=config.performance)
     factory = tp.PoolTeacherFactory(handle, config.classes, pool_config)
     return factory, lambda: {"replicas": tp.teacher_pool_replicas().get("RUNNING", 0)}
 

@@ -12,6 +12,7 @@ show frames as they are processed.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -52,9 +53,11 @@ class LocalTeacherFactory:
     def __call__(self, config: OdistConfig) -> Teacher:
         from odist.models.teachers import build_teacher
 
-        key = json.dumps([config.to_dict()["teacher"], config.classes, config.device], sort_keys=True, default=str)
+        key = json.dumps([config.to_dict()["teacher"], config.classes, config.device, config.performance.teacher_amp],
+                         sort_keys=True, default=str)
         if key != self._key or self._teacher is None:
-            self._teacher = build_teacher(config.teacher.name, config.teacher, config.classes, config.device)
+            self._teacher = build_teacher(config.teacher.name, config.teacher, config.classes, config.device,
+                                          performance=config.performance)
             self._key = key
         return self._teacher
 
@@ -101,8 +104,9 @@ class WorkerProgress:
 class StreamWorker:
     """Distills one stream per ``process`` call; the body of the ``StudentWorker`` actor (usable without Ray)."""
 
-    def __init__(self, teacher_factory: TeacherFactory | None = None) -> None:
+    def __init__(self, teacher_factory: TeacherFactory | None = None, student_gpus: float = 0.0) -> None:
         self.teacher_factory = teacher_factory or LocalTeacherFactory()
+        self.student_gpus = student_gpus
         self._busy = threading.Lock()
         self._progress: WorkerProgress | None = None
 
@@ -144,6 +148,7 @@ class StreamWorker:
         if done is not None:
             return StreamOutcome(spec.stream_id, SKIPPED, summary=done)
         config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None))
+        config = with_gpu_share(config, self.student_gpus)
         summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
                                  job.stream or StreamOptions(), resume=True, on_progress=self._on_progress)
         return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
@@ -163,6 +168,15 @@ class StreamWorker:
         record_failure(job.out, spec.stream_id, error)
         return StreamOutcome(spec.stream_id, FAILED, error=error, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
+
+
+def with_gpu_share(config: OdistConfig, student_gpus: float) -> OdistConfig:
+    """``config`` with ``performance.gpu_memory_fraction`` set to the actor's GPU share when it has one
+    and the config sets none (whole GPUs: 1.0)."""
+    if student_gpus <= 0 or config.performance.gpu_memory_fraction is not None:
+        return config
+    performance = dataclasses.replace(config.performance, gpu_memory_fraction=min(float(student_gpus), 1.0))
+    return dataclasses.replace(config, performance=performance)
 
 
 def record_failure(out: str, stream_id: str, error: str) -> bool:
@@ -197,4 +211,4 @@ def start_worker(teacher_factory: TeacherFactory | None = None, *, student_gpus:
     options: dict[str, Any] = dict(worker_options(student_gpus, student_cpus))
     if name is not None:
         options["name"] = name
-    return StudentWorker.options(**options).remote(teacher_factory)
+    return StudentWorker.options(**options).remote(teacher_factory, student_gpus=student_gpus)

@@ -36,7 +36,7 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from odist.config import OdistConfig, TeacherConfig, config_from_dict
+from odist.config import OdistConfig, PerformanceConfig, TeacherConfig, config_from_dict
 from odist.errors import ConfigError, OdistError, TeacherError
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.models.teachers.registry import build_teacher
@@ -239,12 +239,13 @@ class TeacherReplica:
 
     def __init__(self, teacher_spec: str, teacher_config: Mapping[str, Any], class_names: Sequence[str],
                  device: str = "cpu", max_batch_size: int = 8, batch_wait_timeout_s: float = 0.05,
-                 setup: Callable[[], object] | None = None) -> None:
+                 setup: Callable[[], object] | None = None, performance: Mapping[str, Any] | None = None) -> None:
         if setup is not None:
             setup()
-        config = config_from_dict({"classes": list(class_names), "teacher": dict(teacher_config)}).teacher
+        full = config_from_dict({"classes": list(class_names), "teacher": dict(teacher_config),
+                                 "performance": dict(performance or {})})
         self._spec = teacher_spec
-        self._teacher = build_teacher(teacher_spec, config, class_names, device)
+        self._teacher = build_teacher(teacher_spec, full.teacher, class_names, device, full.performance)
         self._batcher = FrameBatcher(self._teacher, max_batch_size, _replica_name())
         self._collect.set_max_batch_size(max_batch_size)
         self._collect.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -277,6 +278,7 @@ def start_teacher_pool(
     device: str = "cpu",
     name: str = DEFAULT_POOL_NAME,
     setup: Callable[[], object] | None = None,
+    performance: PerformanceConfig | None = None,
 ) -> DeploymentHandle:
     """Deploy (or update) the pool as the Serve application ``name`` and return its handle.
 
@@ -295,7 +297,8 @@ def start_teacher_pool(
         graceful_shutdown_timeout_s=pool_config.graceful_shutdown_timeout_s,
     )
     app = deployment.bind(teacher_spec, dataclasses.asdict(teacher_config), list(class_names), device,
-                          pool_config.max_batch_size, pool_config.batch_wait_timeout_s, setup)
+                          pool_config.max_batch_size, pool_config.batch_wait_timeout_s, setup,
+                          None if performance is None else dataclasses.asdict(performance))
     (handle,) = serve.run_many([serve.RunTarget(app, name=name, route_prefix=None)],
                                wait_for_applications_running=False)
     _wait_until_running(name, teacher_spec, pool_config)

@@ -3,7 +3,8 @@
 The loop takes the newest decoded frame (older ones are dropped and counted by the source), runs the
 student on it and, when the stride ladder asks for a keyframe, sends that frame to the teacher without
 waiting. When the labels arrive (some frames later) the student scores the prediction it made for that
-frame before seeing them (the running mIoU vs teacher), takes its update steps and moves the ladder.
+frame before seeing them (the running mIoU vs teacher), then takes its update steps one per incoming
+frame (so a keyframe never stalls inference for more than one step) and finally moves the ladder.
 Every ``commit_every_s`` seconds the frames so far are committed with a checkpoint, so a restarted
 camera resumes learning from its last commit. No Ray in here: the fleet layer places and restarts it.
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from odist.config import OdistConfig
-from odist.distill.distiller import FrameResult, OnlineDistiller
+from odist.distill.distiller import FrameResult, KeyframeLearning, OnlineDistiller
 from odist.distill.metrics import confusion, mean_iou
 from odist.distill.runner import StreamRunner
 from odist.distill.stream import TeacherSource, checkpoint_state, config_for_stream, restore_stream, run_manifest
@@ -139,6 +140,8 @@ class _Session:
         self.source = LiveSource(owner.camera.url, owner.options.settings(owner.camera), clock=owner.clock)
         self.labeler = AsyncLabeler(teacher)
         self.pending: PendingKeyframe | None = None
+        self.learning: KeyframeLearning | None = None
+        self.learning_scores = (math.nan, math.nan)
         self.frames_this_run = 0
         self.keyframes_this_run = 0
         self.teacher_errors = 0
@@ -164,33 +167,47 @@ class _Session:
 
     def _process(self, frame: Frame) -> None:
         started = time.perf_counter()
-        learned = self._learn_if_answered()
+        learned = self._advance_learning()
         result = self.distiller.infer(frame)
-        if self.pending is None and self.distiller.is_keyframe(frame.index):
+        idle = self.pending is None and self.learning is None
+        if idle and self.distiller.is_keyframe(frame.index):
             self.pending = self.labeler.request(frame, result.prediction, self.owner.clock())
         self.writer.add(self._record(frame, result, learned), result.prediction)
         self.frames_this_run += 1
         self.owner.latency.add(self.owner.clock() - frame.timestamp)
         self.runner.wall_seconds += time.perf_counter() - started
 
-    def _learn_if_answered(self) -> tuple[FrameResult, float, float] | None:
-        """Learn from the keyframe in flight if its labels are here: (result, mIoU, fg mIoU before learning)."""
+    def _advance_learning(self) -> tuple[FrameResult, float, float] | None:
+        """One update step of the keyframe being learned (one per frame, so inference never stalls long).
+
+        Starts learning from the keyframe in flight once its labels are here; returns (result, mIoU,
+        foreground mIoU of the prediction made before the labels) when a keyframe's learning is over.
+        """
+        if self.learning is None and not self._start_learning():
+            return None
+        result = self.learning.advance()
+        if result is None:
+            return None
+        self.learning = None
+        self.keyframes_this_run += 1
+        return result, *self.learning_scores
+
+    def _start_learning(self) -> bool:
         pending = self.pending
         if pending is None or not pending.ready():
-            return None
+            return False
         self.pending = None
         try:
             answer = pending.answer.result()
         except TeacherError as exc:  # the pool said no: the ladder asks again at the next frame
             self.teacher_errors += 1
             log.warning("camera %s: keyframe %d not labelled: %s", self.owner.camera.id, pending.frame.index, exc)
-            return None
-        labels = answer.labels[0].classes
-        matrix = confusion(pending.prediction, labels, self.distiller.num_classes)
+            return False
+        matrix = confusion(pending.prediction, answer.labels[0].classes, self.distiller.num_classes)
         self.runner.keyframe_meter.add(matrix)
-        result = self.distiller.learn(pending.frame, answer, new_frame=False)
-        self.keyframes_this_run += 1
-        return result, mean_iou(matrix), mean_iou(matrix, include_background=False)
+        self.learning_scores = (mean_iou(matrix), mean_iou(matrix, include_background=False))
+        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False)
+        return True
 
     def _record(self, frame: Frame, result: FrameResult, learned: tuple[FrameResult, float, float] | None
                 ) -> dict[str, Any]:

@@ -26,8 +26,9 @@ from torchvision.models.detection import (
 )
 from torchvision.ops import FrozenBatchNorm2d
 
-from odist.config import TeacherConfig
+from odist.config import PerformanceConfig, TeacherConfig
 from odist.errors import ConfigError, TeacherError
+from odist.models.acceleration import autocast, resolve_amp
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.models.teachers.coco import class_map
 from odist.models.teachers.postprocess import detections_to_labels
@@ -77,7 +78,8 @@ class MaskRCNNTeacher(Teacher):
     ``config.weights`` is a local state_dict (or a checkpoint dict holding it under ``"model"``), a
     ``file://`` URI, an ``http(s)://`` URL, ``"torchvision"`` for torchvision's pretrained COCO weights,
     or ``"random"`` (random initialisation: only for tests and benchmarks). ``model_options`` override
-    torchvision keyword arguments listed in ``MODEL_OPTIONS``.
+    torchvision keyword arguments listed in ``MODEL_OPTIONS``. ``label`` runs each batch of
+    ``config.batch_size`` frames as one forward pass, under ``performance.teacher_amp`` autocast.
     """
 
     name = "maskrcnn"
@@ -91,6 +93,11 @@ class MaskRCNNTeacher(Teacher):
         self.lookup = class_map(config.class_groups, class_names)
         self.model = build_model(config, **model_options).to(self.device).eval()
         self._gflops: dict[tuple[int, int], float] = {}
+        self.amp_dtype: torch.dtype | None = None
+
+    def use_performance(self, performance: PerformanceConfig) -> None:
+        """Apply ``performance.teacher_amp`` (off where the device cannot run it, logged once)."""
+        self.amp_dtype = resolve_amp(performance.teacher_amp, self.device, key="performance.teacher_amp")
 
     def label(self, frames: Sequence[Frame]) -> TeacherResult:
         """Label ``frames`` in batches of ``config.batch_size``; ``seconds`` is the measured wall time."""
@@ -109,7 +116,7 @@ class MaskRCNNTeacher(Teacher):
         """Raw torchvision detections (``boxes``, ``labels``, ``scores``, ``masks``) for one batch."""
         images = [_to_tensor(frame, self.device) for frame in frames]
         try:
-            with torch.inference_mode():
+            with torch.inference_mode(), autocast(self.device, self.amp_dtype):
                 return self.model(images)
         except torch.cuda.OutOfMemoryError:
             raise TeacherError(

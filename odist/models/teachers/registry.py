@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from odist.config import TeacherConfig
+from odist.config import PerformanceConfig, TeacherConfig
 from odist.errors import ConfigError
 from odist.models.teachers.base import Teacher
 from odist.registry import Registry
@@ -13,8 +13,12 @@ from odist.registry import Registry
 TEACHERS: Registry[Teacher] = Registry("teacher")
 
 
-def build_teacher(spec: str, config: TeacherConfig, class_names: Sequence[str], device: str = "cpu") -> Teacher:
-    """Build the teacher named by ``spec``: ``NAME`` or ``NAME:ARG`` (e.g. ``replay:s3://bucket/prefix``)."""
+def build_teacher(spec: str, config: TeacherConfig, class_names: Sequence[str], device: str = "cpu",
+                  performance: PerformanceConfig | None = None) -> Teacher:
+    """Build the teacher named by ``spec``: ``NAME`` or ``NAME:ARG`` (e.g. ``replay:s3://bucket/prefix``).
+
+    ``performance`` reaches teachers with a ``use_performance`` method (a model teacher's autocast).
+    """
     import odist.models.teachers  # noqa: F401 - registers the built-in teachers
 
     name, sep, arg = spec.partition(":")
@@ -23,4 +27,8 @@ def build_teacher(spec: str, config: TeacherConfig, class_names: Sequence[str], 
         raise ConfigError(f"teacher spec {spec!r} names no teacher", f"write NAME or NAME:ARG with NAME one of: "
                           f"{', '.join(TEACHERS.names())}")
     builder = TEACHERS.get(name)
-    return builder(arg if sep else None, config, class_names, device)
+    teacher = builder(arg if sep else None, config, class_names, device)
+    use_performance = getattr(teacher, "use_performance", None)
+    if performance is not None and use_performance is not None:
+        use_performance(performance)
+    return teacher
