@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import pytest
 
 from odist.live import metrics
@@ -9,7 +11,7 @@ from odist.live.status import CameraStatus
 
 
 class FakeGauge:
-    made: dict[str, FakeGauge] = {}
+    made: ClassVar[dict[str, FakeGauge]] = {}
 
     def __init__(self, name: str, description: str, tag_keys: tuple[str, ...]) -> None:
         self.name, self.tag_keys, self.values = name, tag_keys, []
