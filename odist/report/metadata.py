@@ -1,0 +1,138 @@
+"""Per-stream documents of a run (``summary.json``, ``failed.json``, ``stream.json``, ``live.json``) as one table.
+
+One listing of the run's ``streams/`` folder says which documents each stream has; only those are read,
+in parallel threads (object-store reads are latency-bound).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+
+from odist.errors import StorageError
+from odist.storage.layout import STREAMS, StreamArea
+from odist.storage.objectstore import ObjectStore
+from odist.storage.schema import SCHEMA_VERSION
+
+DOCUMENTS = ("summary.json", "failed.json", "stream.json", "live.json")
+META_SCHEMA = pa.schema([
+    ("stream_id", pa.string()),
+    ("status", pa.string()),
+    ("error", pa.string()),
+    ("config_device", pa.string()),
+    ("source_fps", pa.float64()),
+    ("cost_teacher_ms", pa.float64()),
+    ("cost_student_inference_ms", pa.float64()),
+    ("cost_student_update_ms", pa.float64()),
+    ("teacher_gflops", pa.float64()),
+    ("student_gflops", pa.float64()),
+    ("teacher_gflops_per_frame", pa.float64()),
+    ("evaluation_teacher_seconds", pa.float64()),
+    ("dropped_frames", pa.int64()),
+])
+# The paper's cost model (odist.config.CostModelConfig) for streams whose stream.json is missing.
+DEFAULT_COST_MODEL = {"teacher_ms": 300.0, "student_inference_ms": 7.0, "student_update_ms": 30.0}
+
+
+def stream_files(store: ObjectStore) -> dict[str, set[str]]:
+    """Stream id -> what its folder holds: document names, plus ``commits`` when it has any commit."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for key in store.list(f"{STREAMS}/"):
+        parts = key.split("/")
+        if len(parts) < 3 or not parts[1].startswith("stream_id="):
+            continue
+        sid = parts[1][len("stream_id="):]
+        found[sid].add("commits" if parts[2] == "commits" else parts[2])
+    return dict(found)
+
+
+def read_metadata(store: ObjectStore, files: dict[str, set[str]], threads: int = 16) -> pa.Table:
+    """One row per stream: status, failure text and the figures only its documents hold."""
+    ids = sorted(files)
+    with ThreadPoolExecutor(max_workers=max(1, min(threads, len(ids)))) as pool:
+        rows = list(pool.map(lambda sid: _stream_row(store, sid, files[sid]), ids))
+    return pa.Table.from_pylist(rows, schema=META_SCHEMA)
+
+
+def _stream_row(store: ObjectStore, sid: str, names: set[str]) -> dict[str, Any]:
+    prefix = StreamArea.prefix_of(sid)
+    summary = _document(store, prefix + "summary.json") if "summary.json" in names else None
+    failure = _document(store, prefix + "failed.json") if "failed.json" in names and summary is None else None
+    manifest = _document(store, prefix + "stream.json") if "stream.json" in names else None
+    # A live camera that has not stopped has no summary yet; its last status snapshot counts its drops.
+    live = _document(store, prefix + "live.json") if "live.json" in names and summary is None else None
+    if summary is not None:
+        _check_version(store, prefix + "summary.json", summary)
+        status = "done"
+    elif failure is not None:
+        status = "failed"
+    else:
+        status = "partial" if "commits" in names else "empty"
+    row = {"stream_id": sid, "status": status,
+           "error": None if failure is None else str(failure.get("error", "unknown error")),
+           **_manifest_figures(manifest), **_summary_figures(summary)}
+    if live is not None:
+        row["dropped_frames"] = _count(live.get("dropped"))
+    return row
+
+
+def _document(store: ObjectStore, key: str) -> dict[str, Any]:
+    try:
+        value = json.loads(store.get(key))
+    except ValueError as exc:
+        raise StorageError(f"{store.url(key)} is not valid JSON: {exc}",
+                           "restore it from a backup, or delete it if it is not odist's") from None
+    if not isinstance(value, dict):
+        raise StorageError(f"{store.url(key)} is not a JSON object", "delete it if it is not odist's")
+    return value
+
+
+def _check_version(store: ObjectStore, key: str, document: dict[str, Any]) -> None:
+    version = document.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise StorageError(f"{store.url(key)} has schema version {version!r}",
+                           f"this odist reads up to {SCHEMA_VERSION}; upgrade odist")
+
+
+def _manifest_figures(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    config = (manifest or {}).get("config") or {}
+    cost = {**DEFAULT_COST_MODEL, **(config.get("cost_model") or {})}
+    return {"config_device": _text(config.get("device")),
+            "source_fps": _number(((manifest or {}).get("source") or {}).get("fps")),
+            "cost_teacher_ms": _number(cost["teacher_ms"]),
+            "cost_student_inference_ms": _number(cost["student_inference_ms"]),
+            "cost_student_update_ms": _number(cost["student_update_ms"])}
+
+
+def _summary_figures(summary: dict[str, Any] | None) -> dict[str, Any]:
+    if summary is None:
+        return {"dropped_frames": 0}
+    ledger = summary.get("ledger") or {}
+    student = _number(ledger.get("student_inference_gflops"))
+    update = _number(ledger.get("student_update_gflops"))
+    return {"teacher_gflops": _number(ledger.get("teacher_gflops")),
+            "student_gflops": None if student is None or update is None else student + update,
+            "teacher_gflops_per_frame": _number(summary.get("teacher_gflops_per_frame")),
+            "evaluation_teacher_seconds": _number(ledger.get("evaluation_teacher_seconds")),
+            "dropped_frames": _count(summary.get("dropped_frames"))}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int:
+    """A non-negative count from a document; 0 when absent or not a number."""
+    number = _number(value)
+    return 0 if number is None else max(int(number), 0)
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
