@@ -66,6 +66,12 @@ class _Example:
     weights: torch.Tensor
 
 
+def class_map(logits: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) logits -> (H, W) class ids. ``max(0)`` rather than ``argmax(0)``: on CPU torch the
+    latter reduces over the leading dimension about 9x slower (53 vs 6 ms at 640x360, one thread)."""
+    return logits.max(0).indices
+
+
 class KeyframeLearning:
     """A keyframe's updates in progress; ``advance`` takes one step (see ``OnlineDistiller.begin_learning``)."""
 
@@ -240,7 +246,7 @@ class OnlineDistiller:
         while True:
             self.student.train()  # inference between two steps (a live student) switches it to eval
             logits = self._logits(images, targets.shape[-2:])
-            predicted = logits[0].argmax(0)
+            predicted = class_map(logits[0])
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes))
             before = accuracy if before is None else before
             if accuracy > d.accuracy_threshold or updates >= d.max_updates:
@@ -264,7 +270,7 @@ class OnlineDistiller:
         self.student.eval()
         with torch.inference_mode():
             logits = self._logits(image, image.shape[-2:])
-        return logits[0].argmax(0).to(torch.uint8).cpu().numpy()
+        return class_map(logits[0]).to(torch.uint8).cpu().numpy()
 
     # -- tensors ---------------------------------------------------------------------------------
 
