@@ -117,3 +117,61 @@ def _unused_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_a_codec_ffmpeg_cannot_decode_fails_at_once_with_a_clear_error(tmp_path):
+    clip = tmp_path / "avs2.ts"
+    clip.write_bytes(_ts_with_stream_type(0xD2))  # AVS2 video: FFmpeg knows it, these builds have no decoder
+    source = LiveSource(str(clip), LiveSettings(give_up_after_s=None)).start()
+    try:
+        with pytest.raises(InputError, match="no decoder for its video codec"):
+            for _ in range(40):
+                source.read(timeout=0.5)
+        assert source.stats.reconnects == 0  # not retried: another try would not decode either
+    finally:
+        source.stop()
+
+
+def _ts_with_stream_type(stream_type: int) -> bytes:
+    """A short H.264 MPEG-TS whose program map declares ``stream_type`` instead (CRCs fixed)."""
+    import io
+
+    import av
+    import numpy as np
+
+    buffer = io.BytesIO()
+    container = av.open(buffer, "w", format="mpegts")
+    stream = container.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    for i in range(10):
+        frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 20 * i, np.uint8), format="rgb24")
+        frame.pts = i
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+    container.close()
+    data = bytearray(buffer.getvalue())
+    pmt_pid = None
+    for offset in range(0, len(data), 188):
+        pid = ((data[offset + 1] & 0x1F) << 8) | data[offset + 2]
+        if not data[offset + 1] & 0x40:  # only packets that start a section
+            continue
+        section = offset + 5 + data[offset + 4]
+        if pid == 0 and pmt_pid is None:
+            pmt_pid = ((data[section + 10] & 0x1F) << 8) | data[section + 11]
+        elif pid == pmt_pid:
+            length = ((data[section + 1] & 0x0F) << 8) | data[section + 2]
+            first_stream = section + 12 + (((data[section + 10] & 0x0F) << 8) | data[section + 11])
+            data[first_stream] = stream_type
+            end = section + 3 + length - 4
+            data[end:end + 4] = _crc32_mpeg2(bytes(data[section:end])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def _crc32_mpeg2(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte << 24
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x04C11DB7) if crc & 0x80000000 else crc << 1
+            crc &= 0xFFFFFFFF
+    return crc
