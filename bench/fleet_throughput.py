@@ -197,7 +197,10 @@ def run_fleet_job(manifest: Path, config: OdistConfig, options: StreamOptions,
                             student_gpus=0.0, student_cpus=args.student_cpus, options=options, retries=2,
                             progress=False, teacher_pool=pool_config() if args.teacher_pool else None)
         outer = time.perf_counter() - started
+    stream_seconds = [o["seconds"] for o in summary.outcomes if o["status"] == "done"]
     result = {"wall_seconds": summary.wall_seconds, "call_seconds": outer, "frames": summary.frames,
+              "stream_seconds_total": sum(stream_seconds),
+              "stream_seconds_mean": sum(stream_seconds) / len(stream_seconds) if stream_seconds else None,
               "frames_per_second": summary.frames_per_second, "done": summary.done, "failed": summary.failed,
               "workers": summary.workers, "failures": summary.failures[:5]}
     if args.teacher_pool:
@@ -223,7 +226,8 @@ def run_sequential(manifest: Path, config: OdistConfig, options: StreamOptions) 
             summary = distill_stream(spec, out, config, teacher, options)
             frames += int(summary["frames"])
         wall = time.perf_counter() - started
-    return {"wall_seconds": wall, "frames": frames, "frames_per_second": frames / wall if wall > 0 else None}
+    return {"wall_seconds": wall, "frames": frames, "frames_per_second": frames / wall if wall > 0 else None,
+            "stream_seconds_mean": wall / len(specs)}
 
 
 def max_rss_mb() -> float:
@@ -246,6 +250,11 @@ def measure(n: int, folder: Path, config: OdistConfig, options: StreamOptions,
     slots = parallel_slots(fleet["workers"], args)
     return {"streams": n, "fleet": fleet, "sequential": sequential, "parallel_slots": slots,
             "raw_ratio": fleet["wall_seconds"] / sequential["wall_seconds"],
+            # Ray's cost per stream: a worker's time on one stream over the same stream's time back-to-back;
+            # the rest of the fleet's wall time is start-up (worker processes, torch import) and waiting.
+            "per_stream_ratio": (fleet["stream_seconds_mean"] / sequential["stream_seconds_mean"]
+                                 if fleet.get("stream_seconds_mean") else None),
+            "startup_seconds": fleet["wall_seconds"] - fleet["stream_seconds_total"] / fleet["workers"],
             "overhead_ratio": fleet["wall_seconds"] / (sequential["wall_seconds"] / slots)}
 
 
@@ -289,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def results_table(runs: list[dict[str, Any]], pool: bool) -> str:
     headers = ["streams", "frames", "fleet wall s", "fleet frames/s", "sequential wall s", "sequential frames/s",
-               "min(workers, cores)", "raw ratio fleet/seq", "overhead fleet/(seq/min(workers,cores))"]
+               "min(workers, cores)", "raw ratio fleet/seq", "overhead fleet/(seq/min(workers,cores))",
+               "per-stream s fleet / seq", "fleet wall - stream work per worker, s"]
     if pool:
         headers += ["teacher batch sizes (size: count)", "replicas over time (s: running)"]
     rows = []
@@ -297,7 +307,9 @@ def results_table(runs: list[dict[str, Any]], pool: bool) -> str:
         f, s = r["fleet"], r["sequential"]
         row = [str(r["streams"]), str(f["frames"]), fmt(f["wall_seconds"], 2), fmt(f["frames_per_second"], 1),
                fmt(s["wall_seconds"], 2), fmt(s["frames_per_second"], 1), str(r["parallel_slots"]),
-               fmt(r["raw_ratio"], 2, "x"), fmt(r["overhead_ratio"], 2, "x")]
+               fmt(r["raw_ratio"], 2, "x"), fmt(r["overhead_ratio"], 2, "x"),
+               f'{fmt(f.get("stream_seconds_mean"), 2)} / {fmt(s.get("stream_seconds_mean"), 2)}',
+               fmt(r.get("startup_seconds"), 1)]
         if pool:
             sizes = f.get("teacher_pool", {}).get("batch_sizes") or {}
             timeline = f.get("teacher_pool", {}).get("replica_timeline") or []
