@@ -88,14 +88,10 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("source", metavar="MANIFEST_OR_PREFIX",
                    help="a manifest file, a folder, a glob, an s3:// prefix or synthetic:SCENARIO")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: a new local Ray)")
     p.add_argument("--workers", type=int, default=None,
                    help="student workers (default: as many as the cluster's GPUs or CPUs hold)")
     p.add_argument("--max-streams-in-flight", type=int, default=None,
                    help="streams processed at once (default: one per worker)")
-    p.add_argument("--student-gpus", type=float, default=0.0, help="GPU share per worker, e.g. 0.125 (default 0)")
-    p.add_argument("--student-cpus", type=float, default=None,
-                   help="CPUs per worker (default: 1 without a GPU share, 0 with one)")
     p.add_argument("--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
     p.add_argument("--teacher", default=None,
                    help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI for every stream without labels "
@@ -107,12 +103,21 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     _add_source_options(p)
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    _add_ray_options(p, "worker")
+    p.set_defaults(handler=_run_fleet)
+
+
+def _add_ray_options(p: argparse.ArgumentParser, unit: str) -> None:
+    """Where a Ray command runs: the cluster, each student ``unit``'s resources and the teacher pool."""
+    p.add_argument("--address", default=None, help="Ray cluster address (default: a new local Ray)")
+    p.add_argument("--student-gpus", type=float, default=0.0, help=f"GPU share per {unit}, e.g. 0.125 (default 0)")
+    p.add_argument("--student-cpus", type=float, default=None,
+                   help=f"CPUs per {unit} (default: 1 without a GPU share, 0 with one)")
     p.add_argument("--teacher-replicas", default=None, metavar="MIN:MAX",
                    help="run the teacher as one shared pool of MIN..MAX autoscaled replicas that batch "
-                        "label requests across streams (default: each worker builds its own teacher)")
+                        f"label requests across {unit}s (default: each {unit} builds its own teacher)")
     p.add_argument("--teacher-gpus", type=float, default=0.0, help="GPU share per teacher replica (default 0)")
     p.add_argument("--teacher-batch", type=int, default=8, help="largest teacher batch (default 8)")
-    p.set_defaults(handler=_run_fleet)
 
 
 def _run_fleet(args: argparse.Namespace) -> int:
@@ -223,15 +228,8 @@ def _add_live(commands: argparse._SubParsersAction) -> None:
                    help="fail a camera that gives no frame for this long (default: keep reconnecting)")
     p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS",
                    help="print the status table this often (default 5)")
-    p.add_argument("--address", default=None, help="Ray cluster address (default: a new local Ray)")
     p.add_argument("--teacher", default=None, help="maskrcnn | detectron2 | ... (default: the config's)")
-    p.add_argument("--student-gpus", type=float, default=0.0, help="GPU share per camera, e.g. 0.125 (default 0)")
-    p.add_argument("--student-cpus", type=float, default=None,
-                   help="CPUs per camera (default: 1 without a GPU share, 0 with one)")
-    p.add_argument("--teacher-replicas", default=None, metavar="MIN:MAX",
-                   help="run the teacher as one shared pool of MIN..MAX replicas (default: one per camera)")
-    p.add_argument("--teacher-gpus", type=float, default=0.0, help="GPU share per teacher replica (default 0)")
-    p.add_argument("--teacher-batch", type=int, default=8, help="largest teacher batch (default 8)")
+    _add_ray_options(p, "camera")
     _add_config_options(p)
     p.set_defaults(handler=_run_live)
 
@@ -245,6 +243,7 @@ def _run_live(args: argparse.Namespace) -> int:
     options = LiveOptions(fps=args.fps, width=args.width, height=args.height, commit_every_s=args.commit_every,
                           read_timeout_s=args.read_timeout, give_up_after_s=args.give_up_after)
     job = LiveJob(args.out, config, options, student_gpus=args.student_gpus, student_cpus=args.student_cpus)
+
     def show(statuses: list[Any]) -> None:
         print(status_table(statuses), flush=True)
         print(flush=True)
