@@ -8,12 +8,18 @@ import torch
 
 def confusion(pred: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray, num_classes: int) -> np.ndarray:
     """(num_classes, num_classes) int64 counts, rows = target class, columns = predicted class."""
-    p = torch.as_tensor(pred).reshape(-1).long()
-    t = torch.as_tensor(target).reshape(-1).long().to(p.device)
+    p = _tensor(pred).reshape(-1).long()
+    t = _tensor(target).reshape(-1).long().to(p.device)
     if p.numel() != t.numel():
         raise ValueError(f"prediction has {p.numel()} pixels but target has {t.numel()}")
     counts = torch.bincount(t * num_classes + p, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes).cpu().numpy().astype(np.int64)
+
+
+def _tensor(values: torch.Tensor | np.ndarray) -> torch.Tensor:
+    if isinstance(values, np.ndarray) and not values.flags.writeable:
+        values = values.copy()  # labels from Ray's object store are read-only, which torch warns about
+    return torch.as_tensor(values)
 
 
 def class_iou(matrix: np.ndarray) -> np.ndarray:

@@ -142,7 +142,7 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
     camera's status every ``status_every_s`` seconds; ``live_status.json`` in ``job.out`` holds the last one.
     ``handle_signals`` makes SIGINT and SIGTERM set ``stop`` (installed after Ray's own handlers).
     """
-    if job.teacher_factory is None and teacher_pool is None and job.config.teacher.name == "oracle":
+    if job.teacher_factory is None and job.config.teacher.name == "oracle":
         raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
                           "pass --teacher maskrcnn with --set teacher.weights=PATH (or another teacher)")
     stop = stop or threading.Event()
