@@ -39,3 +39,14 @@ def test_mean_covers_classes_in_the_reference_only():
     assert class_iou(m)[2] == 0.0
     assert math.isclose(mean_iou(m), (0.5 + 1.0) / 2)
     assert math.isnan(mean_iou(confusion(np.array([0]), np.array([0]), 2), include_background=False))
+
+
+def test_confusion_takes_read_only_arrays_without_a_warning():
+    import warnings
+
+    target = np.array([[0, 1], [2, 3]], dtype=np.uint8)
+    target.setflags(write=False)  # as labels arrive from Ray's object store
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        matrix = confusion(target, target, 4)
+    assert np.array_equal(matrix, np.eye(4, dtype=np.int64))
