@@ -59,6 +59,9 @@ class DistillConfig:
     replay_samples: int = 0
     # Stop asking the teacher after this many keyframes (0 = never): the "frozen student" baseline.
     freeze_after_keyframes: int = 0
+    # Keep inferring while the teacher labels a keyframe, learning from the labels when they arrive (one
+    # update per following frame). Off: the paper's synchronous loop. Live cameras always overlap.
+    overlap_labels: bool = False
     seed: int = 0
 
 

@@ -13,6 +13,7 @@ import torch
 
 from odist.distill.distiller import FrameResult, OnlineDistiller
 from odist.distill.metrics import ConfusionMeter, class_iou, confusion, mean_iou
+from odist.distill.overlap import Learned, OverlappedKeyframes
 from odist.errors import InputError
 from odist.models.teachers.base import Teacher
 from odist.video.frame import Frame
@@ -39,10 +40,12 @@ class StreamRunner:
     The evaluator's cost is booked apart in the ledger (``evaluation_*``) and never enters the speed-up.
     """
 
-    def __init__(self, distiller: OnlineDistiller, sink: ResultSink, evaluator: Teacher | None = None) -> None:
+    def __init__(self, distiller: OnlineDistiller, sink: ResultSink, evaluator: Teacher | None = None, *,
+                 overlap: bool = False) -> None:
         self.distiller = distiller
         self.sink = sink
         self.evaluator = evaluator
+        self.overlap = overlap  # keyframe labels awaited in the background (``OverlappedKeyframes``)
         self.meter = ConfusionMeter(distiller.num_classes)
         self.keyframe_meter = ConfusionMeter(distiller.num_classes)
         self.wall_seconds = 0.0
@@ -50,44 +53,39 @@ class StreamRunner:
     def run(self, frames: Iterable[Frame], total: int | None = None,
             on_progress: Callable[[Progress], None] | None = None) -> None:
         """Process ``frames``; the wall clock covers decode, student, teacher and sink together."""
+        overlapped = OverlappedKeyframes(self.distiller, self.keyframe_meter) if self.overlap else None
         start = time.perf_counter()
         seen = 0
-        for frame in frames:
-            result = self.distiller.step(frame)
-            seen += 1
-            self.wall_seconds += time.perf_counter() - start
-            start = time.perf_counter()
-            self._record(frame, result)
-            if on_progress is not None:
-                shown = self.meter if self.evaluator is not None else self.keyframe_meter
-                ledger = self.distiller.ledger
-                on_progress(Progress(ledger.frames, total, result.stride, shown.miou(), ledger.keyframes))
+        try:
+            for frame in frames:
+                if overlapped is None:
+                    result, learned = self.distiller.step(frame), None
+                else:
+                    result, learned = overlapped.step(frame, time.time())
+                seen += 1
+                self.wall_seconds += time.perf_counter() - start
+                start = time.perf_counter()
+                self._record(frame, result, learned)
+                if on_progress is not None:
+                    shown = self.meter if self.evaluator is not None else self.keyframe_meter
+                    ledger = self.distiller.ledger
+                    on_progress(Progress(ledger.frames, total, result.stride, shown.miou(), ledger.keyframes))
+        finally:
+            if overlapped is not None:
+                overlapped.close()  # a keyframe still in flight at the end is dropped
         self.wall_seconds += time.perf_counter() - start
         if seen == 0 and self.distiller.ledger.frames == 0:
             raise InputError("the input produced no frames", "check the video file or the --max-frames value")
 
-    def _record(self, frame: Frame, result: FrameResult) -> None:
-        frame_miou = frame_miou_fg = math.nan
+    def _record(self, frame: Frame, result: FrameResult, learned: Learned | None = None) -> None:
         if result.teacher_labels is not None:
             self.keyframe_meter.add(confusion(result.prediction, result.teacher_labels.classes,
                                               self.distiller.num_classes))
+        record = frame_record(frame, result, learned, self.distiller.ladder.stride)
         if self.evaluator is not None:
             matrix = confusion(result.prediction, self._reference(frame, result), self.distiller.num_classes)
             self.meter.add(matrix)
-            frame_miou = mean_iou(matrix)
-            frame_miou_fg = mean_iou(matrix, include_background=False)
-        record = {
-            "frame_index": frame.index,
-            "timestamp": frame.timestamp,
-            "keyframe": result.keyframe,
-            "updates": result.updates,
-            "stride": result.stride,
-            "keyframe_accuracy": result.keyframe_accuracy,
-            "student_seconds": result.student_seconds,
-            "teacher_seconds": result.teacher_seconds,
-            "miou": frame_miou,
-            "miou_foreground": frame_miou_fg,
-        }
+            record.update(miou=mean_iou(matrix), miou_foreground=mean_iou(matrix, include_background=False))
         self.sink.add(record, result.prediction)
 
     def _reference(self, frame: Frame, result: FrameResult) -> np.ndarray:
@@ -143,6 +141,27 @@ class StreamRunner:
 
     def _frame_size(self) -> tuple[int, int]:
         return self.distiller.frame_size
+
+
+def frame_record(frame: Frame, result: FrameResult, learned: Learned | None, stride: int) -> dict[str, Any]:
+    """One frame's record. With overlapped keyframes the keyframe row is the frame at which a keyframe's
+    learning finished, and its ``miou`` / ``miou_foreground`` score the prediction made for that keyframe
+    before its labels came; otherwise the keyframe row is the keyframe itself. (An evaluator overwrites
+    ``miou`` / ``miou_foreground`` with every frame's score.)"""
+    keyframe = result if result.keyframe else (None if learned is None else learned.result)
+    scores = (math.nan, math.nan) if learned is None else (learned.miou, learned.miou_foreground)
+    return {
+        "frame_index": frame.index,
+        "timestamp": frame.timestamp,
+        "keyframe": keyframe is not None,
+        "updates": 0 if keyframe is None else keyframe.updates,
+        "stride": stride,
+        "keyframe_accuracy": None if keyframe is None else keyframe.keyframe_accuracy,
+        "student_seconds": result.student_seconds + (0.0 if learned is None else learned.result.student_seconds),
+        "teacher_seconds": 0.0 if keyframe is None else keyframe.teacher_seconds,
+        "miou": scores[0],
+        "miou_foreground": scores[1],
+    }
 
 
 def _by_name(ious: np.ndarray, class_names: tuple[str, ...]) -> dict[str, float | None]:

@@ -91,7 +91,8 @@ def distill_stream(
         return area.summary()
     teacher = teacher if isinstance(teacher, Teacher) else teacher()
     distiller = OnlineDistiller(config, teacher)
-    runner = StreamRunner(distiller, _NoSink(), evaluator=teacher if options.evaluate else None)
+    runner = StreamRunner(distiller, _NoSink(), evaluator=teacher if options.evaluate else None,
+                          overlap=config.distill.overlap_labels)
     start = restore_stream(area, distiller, runner, config, resume=resume, init=options.init)
     if not area.store.exists("run.json"):
         area.store.put("run.json", dumps(run_manifest()))

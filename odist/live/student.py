@@ -29,13 +29,12 @@ import numpy as np
 import torch
 
 from odist.config import OdistConfig
-from odist.distill.distiller import FrameResult, KeyframeLearning, OnlineDistiller
-from odist.distill.metrics import confusion, mean_iou
-from odist.distill.runner import StreamRunner
+from odist.distill.distiller import FrameResult, OnlineDistiller
+from odist.distill.overlap import Learned, OverlappedKeyframes
+from odist.distill.runner import StreamRunner, frame_record
 from odist.distill.stream import TeacherSource, checkpoint_state, config_for_stream, restore_stream, run_manifest
-from odist.errors import OdistError, TeacherError
+from odist.errors import OdistError
 from odist.live.cameras import CameraSpec
-from odist.live.labeler import AsyncLabeler, PendingKeyframe
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
 from odist.storage.layout import StreamArea, dumps
@@ -138,13 +137,8 @@ class _Session:
         self.runner.sink = self.writer
         area.store.put(area.key("stream.json"), dumps(self._manifest()))
         self.source = LiveSource(owner.camera.url, owner.options.settings(owner.camera), clock=owner.clock)
-        self.labeler = AsyncLabeler(teacher)
-        self.pending: PendingKeyframe | None = None
-        self.learning: KeyframeLearning | None = None
-        self.learning_scores = (math.nan, math.nan)
+        self.keyframes = OverlappedKeyframes(self.distiller, self.runner.keyframe_meter, f"camera {area.stream_id}")
         self.frames_this_run = 0
-        self.keyframes_this_run = 0
-        self.teacher_errors = 0
         self.commits = 0
         self.started = owner.clock()
         owner._update(restored_from_frame=self.restored_from, restored_digest=restored_digest,
@@ -167,63 +161,14 @@ class _Session:
 
     def _process(self, frame: Frame) -> None:
         started = time.perf_counter()
-        learned = self._advance_learning()
-        result = self.distiller.infer(frame)
-        idle = self.pending is None and self.learning is None
-        if idle and self.distiller.is_keyframe(frame.index):
-            self.pending = self.labeler.request(frame, result.prediction, self.owner.clock())
+        result, learned = self.keyframes.step(frame, self.owner.clock())
         self.writer.add(self._record(frame, result, learned), result.prediction)
         self.frames_this_run += 1
         self.owner.latency.add(self.owner.clock() - frame.timestamp)
         self.runner.wall_seconds += time.perf_counter() - started
 
-    def _advance_learning(self) -> tuple[FrameResult, float, float] | None:
-        """One update step of the keyframe being learned (one per frame, so inference never stalls long).
-
-        Starts learning from the keyframe in flight once its labels are here; returns (result, mIoU,
-        foreground mIoU of the prediction made before the labels) when a keyframe's learning is over.
-        """
-        if self.learning is None and not self._start_learning():
-            return None
-        result = self.learning.advance()
-        if result is None:
-            return None
-        self.learning = None
-        self.keyframes_this_run += 1
-        return result, *self.learning_scores
-
-    def _start_learning(self) -> bool:
-        pending = self.pending
-        if pending is None or not pending.ready():
-            return False
-        self.pending = None
-        try:
-            answer = pending.answer.result()
-        except TeacherError as exc:  # the pool said no: the ladder asks again at the next frame
-            self.teacher_errors += 1
-            log.warning("camera %s: keyframe %d not labelled: %s", self.owner.camera.id, pending.frame.index, exc)
-            return False
-        matrix = confusion(pending.prediction, answer.labels[0].classes, self.distiller.num_classes)
-        self.runner.keyframe_meter.add(matrix)
-        self.learning_scores = (mean_iou(matrix), mean_iou(matrix, include_background=False))
-        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False)
-        return True
-
-    def _record(self, frame: Frame, result: FrameResult, learned: tuple[FrameResult, float, float] | None
-                ) -> dict[str, Any]:
-        keyframe, miou, miou_fg = learned if learned is not None else (None, math.nan, math.nan)
-        return {
-            "frame_index": frame.index,
-            "timestamp": frame.timestamp,
-            "keyframe": keyframe is not None,
-            "updates": 0 if keyframe is None else keyframe.updates,
-            "stride": self.distiller.ladder.stride,
-            "keyframe_accuracy": None if keyframe is None else keyframe.keyframe_accuracy,
-            "student_seconds": result.student_seconds + (0.0 if keyframe is None else keyframe.student_seconds),
-            "teacher_seconds": 0.0 if keyframe is None else keyframe.teacher_seconds,
-            "miou": miou,
-            "miou_foreground": miou_fg,
-        }
+    def _record(self, frame: Frame, result: FrameResult, learned: Learned | None) -> dict[str, Any]:
+        return frame_record(frame, result, learned, self.distiller.ladder.stride)
 
     # -- commits and status --------------------------------------------------------------------------
 
@@ -250,16 +195,16 @@ class _Session:
             dropped=stats.dropped, drop_fraction=stats.dropped / offered if offered else 0.0,
             latency_p50_ms=None if p50 is None else 1000 * p50, latency_p99_ms=None if p99 is None else 1000 * p99,
             keyframes=self.distiller.ledger.keyframes,
-            keyframe_rate=self.keyframes_this_run / processed if processed else 0.0,
+            keyframe_rate=self.keyframes.keyframes / processed if processed else 0.0,
             stride=self.distiller.ladder.stride,
             miou_vs_teacher=None if not meter.matrix.any() else _finite(meter.miou()),
-            reconnects=stats.reconnects, teacher_errors=self.teacher_errors, commits=self.commits,
+            reconnects=stats.reconnects, teacher_errors=self.keyframes.teacher_errors, commits=self.commits,
             error=stats.last_error if not stats.connected else None)
 
     def close(self, failed: str | None = None) -> None:
         """Stop the source, commit what was processed, and write the summary (or the failure)."""
         self.source.stop()
-        self.labeler.close()
+        self.keyframes.close()
         self._publish_status()
         if failed is not None:
             self.owner._update(state="failed", error=failed)

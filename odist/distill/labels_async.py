@@ -1,4 +1,4 @@
-"""Keyframe label requests that never block the camera: the teacher answers in a background thread."""
+"""Keyframe label requests that never block the student: the teacher answers in a background thread."""
 
 from __future__ import annotations
 

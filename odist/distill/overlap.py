@@ -1,0 +1,87 @@
+"""Keyframes whose labels are awaited in the background while the student keeps inferring.
+
+``OverlappedKeyframes.step`` runs the student on every frame. When the ladder asks for a keyframe, the
+frame goes to the teacher without waiting; when the labels are back (some frames later), the prediction
+the student made for that frame before seeing them is scored (a fair running mIoU vs teacher), and the
+updates run one step per following frame, so no frame waits on more than one update; then the ladder
+moves. Live cameras always work this way; archive streams do with ``distill.overlap_labels``.
+A teacher error is counted and the ladder asks again at the next frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from odist.distill.distiller import FrameResult, KeyframeLearning, OnlineDistiller
+from odist.distill.labels_async import AsyncLabeler, PendingKeyframe
+from odist.distill.metrics import ConfusionMeter, confusion, mean_iou
+from odist.errors import TeacherError
+from odist.video.frame import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Learned:
+    """A keyframe whose learning finished: its result and the scores of the prediction made before its labels."""
+
+    result: FrameResult
+    miou: float
+    miou_foreground: float
+
+
+class OverlappedKeyframes:
+    """Drives a distiller frame by frame with the teacher's answers arriving asynchronously."""
+
+    def __init__(self, distiller: OnlineDistiller, keyframe_meter: ConfusionMeter, name: str = "stream") -> None:
+        self.distiller = distiller
+        self.keyframe_meter = keyframe_meter
+        self.name = name
+        self.labeler = AsyncLabeler(distiller.teacher)
+        self.pending: PendingKeyframe | None = None
+        self.learning: KeyframeLearning | None = None
+        self._matrix = np.zeros((distiller.num_classes, distiller.num_classes), np.int64)
+        self.keyframes = 0
+        self.teacher_errors = 0
+
+    def step(self, frame: Frame, now: float) -> tuple[FrameResult, Learned | None]:
+        """Infer ``frame`` (after one step of any keyframe being learned); ask for labels when it is due."""
+        learned = self._advance()
+        result = self.distiller.infer(frame)
+        if self.pending is None and self.learning is None and self.distiller.is_keyframe(frame.index):
+            self.pending = self.labeler.request(frame, result.prediction, now)
+        return result, learned
+
+    def close(self) -> None:
+        """Drop a keyframe still in flight or being learned (it is not counted) and stop the labeller."""
+        self.pending = self.learning = None
+        self.labeler.close()
+
+    def _advance(self) -> Learned | None:
+        if self.learning is None and not self._start():
+            return None
+        result = self.learning.advance()
+        if result is None:
+            return None
+        self.learning = None
+        self.keyframes += 1
+        self.keyframe_meter.add(self._matrix)  # counted with the keyframe, once its learning is over
+        return Learned(result, mean_iou(self._matrix), mean_iou(self._matrix, include_background=False))
+
+    def _start(self) -> bool:
+        pending = self.pending
+        if pending is None or not pending.ready():
+            return False
+        self.pending = None
+        try:
+            answer = pending.answer.result()
+        except TeacherError as exc:
+            self.teacher_errors += 1
+            log.warning("%s: keyframe %d not labelled: %s", self.name, pending.frame.index, exc)
+            return False
+        self._matrix = confusion(pending.prediction, answer.labels[0].classes, self.distiller.num_classes)
+        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False)
+        return True

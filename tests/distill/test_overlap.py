@@ -1,0 +1,80 @@
+"""Overlapped keyframes: the student keeps inferring while the teacher labels, then learns from late labels."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from odist.config import TeacherConfig, load_config
+from odist.distill.distiller import OnlineDistiller
+from odist.distill.runner import StreamRunner
+from odist.errors import TeacherError
+from odist.models.teachers.base import TeacherResult
+from odist.models.teachers.oracle import OracleTeacher
+from odist.video.frame import Frame
+from odist.video.synthetic import SyntheticSource
+
+CONFIG = load_config(overrides=["student.width=0.25", "threads=1", "distill.overlap_labels=true"], environ={})
+HOLD_UNTIL = 6  # the teacher answers only once the stream has handed out this many frames
+
+
+class GatedOracle(OracleTeacher):
+    """The oracle, answering only when ``gate`` opens: proves the student went on meanwhile."""
+
+    def __init__(self, gate: threading.Event, fail_first: bool = False) -> None:
+        super().__init__(TeacherConfig(), CONFIG.classes)
+        self.gate, self.fail_first, self.calls = gate, fail_first, 0
+
+    def label(self, frames: Sequence[Frame]) -> TeacherResult:
+        self.calls += 1
+        assert self.gate.wait(60), "the stream never reached the gate"
+        if self.fail_first and self.calls == 1:
+            raise TeacherError("teacher pool 'x' lost a replica", "retry")
+        return super().label(frames)
+
+
+class Rows:
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def add(self, record: dict, mask: np.ndarray) -> None:
+        self.records.append(record)
+
+
+def gated_frames(gate: threading.Event, count: int) -> Iterator[Frame]:
+    source = SyntheticSource("traffic", seed=1, width=96, height=64, frames=count)
+    for frame in source:
+        yield frame
+        if frame.index + 1 >= HOLD_UNTIL:
+            gate.set()
+
+
+def run(teacher: GatedOracle, gate: threading.Event, count: int = 48) -> tuple[StreamRunner, Rows]:
+    rows = Rows()
+    runner = StreamRunner(OnlineDistiller(CONFIG, teacher), rows, overlap=True)
+    runner.run(gated_frames(gate, count))
+    return runner, rows
+
+
+def test_the_student_infers_every_frame_while_the_teacher_labels_and_learns_when_labels_arrive():
+    gate = threading.Event()
+    runner, rows = run(GatedOracle(gate), gate)
+    indices = [r["frame_index"] for r in rows.records]
+    assert indices == list(range(48))  # every frame inferred and recorded once, none waited for the teacher
+    keyrows = [r for r in rows.records if r["keyframe"]]
+    ledger = runner.distiller.ledger
+    assert keyrows and len(keyrows) == ledger.keyframes == ledger.teacher_frames and ledger.frames == 48
+    assert keyrows[0]["frame_index"] >= HOLD_UNTIL  # frame 0's labels were learned only after the gate opened
+    assert all(r["updates"] >= 1 and np.isfinite(r["miou"]) for r in keyrows)  # scored before learning
+    assert sum(r["updates"] for r in rows.records) == ledger.updates
+    assert runner.keyframe_meter.matrix.sum() == ledger.keyframes * 96 * 64
+
+
+def test_a_teacher_error_is_counted_and_the_keyframe_asked_again():
+    gate = threading.Event()
+    teacher = GatedOracle(gate, fail_first=True)
+    runner, rows = run(teacher, gate)
+    assert teacher.calls >= 2 and runner.distiller.ledger.keyframes >= 1
+    assert len(rows.records) == 48
