@@ -18,7 +18,6 @@ class PendingKeyframe:
     frame: Frame
     prediction: np.ndarray
     answer: Future[TeacherResult]
-    sent_at: float
 
     def ready(self) -> bool:
         return self.answer.done()
@@ -31,9 +30,9 @@ class AsyncLabeler:
         self.teacher = teacher
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-labels")
 
-    def request(self, frame: Frame, prediction: np.ndarray, now: float) -> PendingKeyframe:
+    def request(self, frame: Frame, prediction: np.ndarray) -> PendingKeyframe:
         """Ask for ``frame``'s labels; returns at once."""
-        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]), now)
+        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]))
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

@@ -47,12 +47,12 @@ class OverlappedKeyframes:
         self.keyframes = 0
         self.teacher_errors = 0
 
-    def step(self, frame: Frame, now: float) -> tuple[FrameResult, Learned | None]:
+    def step(self, frame: Frame) -> tuple[FrameResult, Learned | None]:
         """Infer ``frame`` (after one step of any keyframe being learned); ask for labels when it is due."""
         learned = self._advance()
         result = self.distiller.infer(frame)
         if self.pending is None and self.learning is None and self.distiller.is_keyframe(frame.index):
-            self.pending = self.labeler.request(frame, result.prediction, now)
+            self.pending = self.labeler.request(frame, result.prediction)
         return result, learned
 
     def close(self) -> None:

@@ -61,7 +61,7 @@ class StreamRunner:
                 if overlapped is None:
                     result, learned = self.distiller.step(frame), None
                 else:
-                    result, learned = overlapped.step(frame, time.time())
+                    result, learned = overlapped.step(frame)
                 seen += 1
                 self.wall_seconds += time.perf_counter() - start
                 start = time.perf_counter()

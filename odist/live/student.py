@@ -161,7 +161,7 @@ class _Session:
 
     def _process(self, frame: Frame) -> None:
         started = time.perf_counter()
-        result, learned = self.keyframes.step(frame, self.owner.clock())
+        result, learned = self.keyframes.step(frame)
         self.writer.add(self._record(frame, result, learned), result.prediction)
         self.frames_this_run += 1
         self.owner.latency.add(self.owner.clock() - frame.timestamp)
