@@ -85,8 +85,13 @@ def _adaptive_runs(path: Path) -> list[dict[str, Any]]:
     wanted = _normalised(dataclasses.asdict(DistillConfig()))
     return [run for run in runs
             if isinstance(run, dict) and run.get("schedule") == "adaptive"
-            and _normalised(run.get("config", {}).get("distill")) == wanted
+            and _with_defaults(run.get("config", {}).get("distill"), wanted) == wanted
             and isinstance(run.get("summary"), dict) and "keyframes" in run["summary"]]
+
+
+def _with_defaults(recorded: Any, defaults: dict[str, Any]) -> Any:
+    """A recorded distill config with the keys it predates set to their defaults (as loading it would)."""
+    return {**defaults, **_normalised(recorded)} if isinstance(recorded, dict) else recorded
 
 
 def _normalised(value: Any) -> Any:
