@@ -38,9 +38,10 @@ class StreamRunner:
     """Runs a distiller over frames; with ``evaluator`` set, scores every frame against its labels.
 
     The evaluator's cost is booked apart in the ledger (``evaluation_*``) and never enters the speed-up.
+    ``sink`` may be set after construction (a segment writer checkpoints this runner, so it comes later).
     """
 
-    def __init__(self, distiller: OnlineDistiller, sink: ResultSink, evaluator: Teacher | None = None, *,
+    def __init__(self, distiller: OnlineDistiller, sink: ResultSink | None = None, evaluator: Teacher | None = None, *,
                  overlap: bool = False) -> None:
         self.distiller = distiller
         self.sink = sink
@@ -86,6 +87,8 @@ class StreamRunner:
             matrix = confusion(result.prediction, self._reference(frame, result), self.distiller.num_classes)
             self.meter.add(matrix)
             record.update(miou=mean_iou(matrix), miou_foreground=mean_iou(matrix, include_background=False))
+        if self.sink is None:
+            raise RuntimeError("StreamRunner.sink must be set before frames are recorded")
         self.sink.add(record, result.prediction)
 
     def _reference(self, frame: Frame, result: FrameResult) -> np.ndarray:

@@ -91,7 +91,7 @@ def distill_stream(
         return area.summary()
     teacher = teacher if isinstance(teacher, Teacher) else teacher()
     distiller = OnlineDistiller(config, teacher)
-    runner = StreamRunner(distiller, _NoSink(), evaluator=teacher if options.evaluate else None,
+    runner = StreamRunner(distiller, evaluator=teacher if options.evaluate else None,
                           overlap=config.distill.overlap_labels)
     start = restore_stream(area, distiller, runner, config, resume=resume, init=options.init)
     if not area.store.exists("run.json"):
@@ -200,11 +200,6 @@ def _frames(source: Any, start: int, max_frames: int | None) -> Iterator[Frame]:
             break
         if frame.index >= start:
             yield frame
-
-
-class _NoSink:
-    def add(self, record: dict[str, Any], mask: Any) -> None:
-        raise AssertionError("distill_stream sets the segment writer before running")
 
 
 class _progress_bar:

@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 
 from odist.config import OdistConfig
@@ -127,7 +126,7 @@ class _Session:
     def __init__(self, owner: LiveStudent, area: StreamArea, teacher: Teacher) -> None:
         self.owner, self.area, self.config = owner, area, owner.config
         self.distiller = OnlineDistiller(self.config, teacher)
-        self.runner = StreamRunner(self.distiller, _Unused())
+        self.runner = StreamRunner(self.distiller)
         self.first_index = restore_stream(area, self.distiller, self.runner, self.config, resume=True, init=None)
         area.store.delete(area.key("summary.json"))  # a camera that was stopped (or failed) is live again
         area.store.delete(area.key("failed.json"))
@@ -249,7 +248,3 @@ def state_digest(state: dict[str, Any]) -> str:
 def _finite(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
-
-class _Unused:
-    def add(self, record: dict[str, Any], mask: np.ndarray) -> None:
-        raise AssertionError("the session sets the segment writer first")
