@@ -143,7 +143,7 @@ class Setup:
 def measure_student(width: float, config: OdistConfig, frame: Frame, setup: Setup) -> dict[str, Any]:
     """GFLOPs and median ms of JITNet inference and of one update on ``frame``."""
     s = config.student
-    model = jitnet(len(config.classes), width, s.units, s.batch_stats_at_inference).to(setup.device)
+    model = jitnet(len(config.classes), width, s.units, s.batch_stats_at_inference, s.fine_skips).to(setup.device)
     gflops = count_gflops(model, frame.height, frame.width)
     update_gflops = count_gflops(model, frame.height, frame.width, backward=True)
     if setup.channels_last:

@@ -105,7 +105,8 @@ class OnlineDistiller:
         s = config.student
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(d.seed)
-            self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference)
+            self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference,
+                                             s.fine_skips)
         self.student.to(self.device)
         self.acceleration = Acceleration.resolve(config.performance, self.device)
         if self.acceleration.channels_last:

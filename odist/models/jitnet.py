@@ -4,6 +4,10 @@ Stem of two stride-2 3x3 convs; an encoder of three blocks each ending in a stri
 (total stride 32); a decoder of three blocks, each followed by a bilinear upsample and a concatenation
 with the matching encoder skip; a head of two 3x3 convs at half resolution, a bilinear resize to full resolution and 1x1
 logits. A unit is a pre-activation residual block: 3x3 (strided), then 1x3, then 3x1.
+
+With ``fine_skips`` the head also sees the stem's features: the half-resolution stem output and a
+1x1 projection of the quarter-resolution one are concatenated to the upsampled decoder output, so
+object boundaries are drawn from 2x-subsampled features rather than the decoder's 8x-subsampled ones.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ STEM_CHANNELS = (16, 64)
 ENCODER_CHANNELS = (128, 128, 256)
 DECODER_CHANNELS = (256, 128, 64)
 HEAD_CHANNELS = (64, 16)
+QUARTER_SKIP_CHANNELS = 16
 
 
 def _norm(channels: int, track_running_stats: bool) -> nn.BatchNorm2d:
@@ -66,7 +71,8 @@ def _up(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class JITNet(nn.Module):
     """The student network; build it with :func:`jitnet`."""
 
-    def __init__(self, num_classes: int, width: float, units: int, track_running_stats: bool) -> None:
+    def __init__(self, num_classes: int, width: float, units: int, track_running_stats: bool,
+                 fine_skips: bool = False) -> None:
         super().__init__()
 
         def ch(c: int) -> int:
@@ -83,7 +89,14 @@ class JITNet(nn.Module):
         self.dec1 = _block(enc[2], dec[0], units, 1, t)
         self.dec2 = _block(dec[0] + enc[1], dec[1], units, 1, t)
         self.dec3 = _block(dec[1] + enc[0], dec[2], units, 1, t)
-        self.head = nn.Sequential(_conv_bn_relu(dec[2], head[0], 1, t), _conv_bn_relu(head[0], head[1], 1, t))
+        self.fine_skips = fine_skips
+        head_in = dec[2]
+        if fine_skips:
+            quarter_skip = ch(QUARTER_SKIP_CHANNELS)
+            self.quarter_skip = nn.Sequential(
+                nn.Conv2d(stem[1], quarter_skip, 1, bias=False), _norm(quarter_skip, t), nn.ReLU(inplace=True))
+            head_in += quarter_skip + stem[0]
+        self.head = nn.Sequential(_conv_bn_relu(head_in, head[0], 1, t), _conv_bn_relu(head[0], head[1], 1, t))
         self.logits = nn.Conv2d(head[1], num_classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -96,18 +109,23 @@ class JITNet(nn.Module):
         d = self.dec1(e3)
         d = self.dec2(torch.cat([_up(d, e2), e2], 1))
         d = self.dec3(torch.cat([_up(d, e1), e1], 1))
-        d = self.head(_up(d, half))
+        d = _up(d, half)
+        if self.fine_skips:
+            d = torch.cat([d, _up(self.quarter_skip(quarter), half), half], 1)
+        d = self.head(d)
         d = F.interpolate(d, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return self.logits(d)
 
 
-def jitnet(num_classes: int, width: float = 1.0, units: int = 1, batch_stats_at_inference: bool = True) -> JITNet:
+def jitnet(num_classes: int, width: float = 1.0, units: int = 1, batch_stats_at_inference: bool = True,
+           fine_skips: bool = False) -> JITNet:
     """Build a JITNet with ``num_classes`` outputs (background included).
 
     ``width`` scales every layer's channels; ``units`` is residual units per block.
     ``batch_stats_at_inference`` makes BatchNorm always normalise with the current frame's
     statistics (no running averages), so training on one keyframe and inferring agree.
+    ``fine_skips`` feeds the stem's half- and quarter-resolution features to the head (sharper edges).
     """
     if num_classes < 2:
         raise ValueError("JITNet needs at least two classes (background and one more)")
-    return JITNet(num_classes, width, units, track_running_stats=not batch_stats_at_inference)
+    return JITNet(num_classes, width, units, track_running_stats=not batch_stats_at_inference, fine_skips=fine_skips)
