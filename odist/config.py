@@ -56,6 +56,9 @@ class DistillConfig:
     # Which keyframe accuracy moves the stride ladder: the paper's "after_updates" (can the student fit
     # this keyframe within max_updates?) or "before_updates" (how well did it do on this unseen frame?).
     stride_signal: str = "after_updates"
+    # Classes covering less than this fraction of a keyframe (in the teacher's labels and the student's
+    # prediction) are left out of its min per-class IoU; 0 = the paper's test over every class present.
+    min_class_fraction: float = 0.0
     foreground_weight: float = 10.0
     box_dilation: float = 0.15
     replay_buffer_size: int = 0
@@ -150,6 +153,7 @@ class OdistConfig:
         _check(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
         _check(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
         _check(d.lr > 0, "distill.lr", "a positive learning rate")
+        _check(0 <= d.min_class_fraction < 1, "distill.min_class_fraction", "a fraction of the frame in [0, 1)")
         _check(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
         _check(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
         _check(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")

@@ -244,11 +244,12 @@ class OnlineDistiller:
         weights = torch.stack([e.weights for e in batch])
         updates = 0
         before = None
+        min_pixels = round(d.min_class_fraction * example.target.numel())
         while True:
             self.student.train()  # inference between two steps (a live student) switches it to eval
             logits = self._logits(images, targets.shape[-2:])
             predicted = class_map(logits[0])
-            accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes))
+            accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes), min_pixels)
             before = accuracy if before is None else before
             if accuracy > d.accuracy_threshold or updates >= d.max_updates:
                 break

@@ -30,10 +30,15 @@ def class_iou(matrix: np.ndarray) -> np.ndarray:
         return np.where(union > 0, tp / np.maximum(union, 1), np.nan)
 
 
-def min_class_iou(matrix: np.ndarray) -> float:
-    """The paper's keyframe accuracy: the lowest IoU over classes present (background included)."""
+def min_class_iou(matrix: np.ndarray, min_pixels: int = 0) -> float:
+    """The paper's keyframe accuracy: the lowest IoU over classes present (background included).
+
+    With ``min_pixels`` a class counts only where the reference or the prediction has at least that
+    many of its pixels, so a sliver of a class (a far-away person) cannot hold the score at zero.
+    """
     ious = class_iou(matrix)
-    present = ious[~np.isnan(ious)]
+    large = np.maximum(matrix.sum(0), matrix.sum(1)) >= max(min_pixels, 1)
+    present = ious[~np.isnan(ious) & large]
     return float(present.min()) if present.size else 1.0
 
 

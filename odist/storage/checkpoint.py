@@ -21,7 +21,12 @@ def student_metadata(config_dict: dict[str, Any]) -> dict[str, Any]:
         "width": student["width"],
         "units": student["units"],
         "batch_stats_at_inference": student["batch_stats_at_inference"],
+        "fine_skips": student["fine_skips"],
     }
+
+
+# What a checkpoint written before a metadata key existed had: the paper's JITNet head.
+METADATA_BEFORE_KEYS = {"fine_skips": False}
 
 
 def checkpoint_bytes(state: dict[str, Any], config_dict: dict[str, Any], **extra: Any) -> bytes:
@@ -52,7 +57,7 @@ def parse_checkpoint(data: bytes, where: str, config_dict: dict[str, Any]) -> di
         raise CheckpointError(f"checkpoint {where} has format version {payload['format_version']}",
                               f"this odist reads up to version {FORMAT_VERSION}; upgrade odist")
     expected = student_metadata(config_dict)
-    found = payload["metadata"]
+    found = {**METADATA_BEFORE_KEYS, **payload["metadata"]}
     for key, value in expected.items():
         if found.get(key) != value:
             raise CheckpointError(

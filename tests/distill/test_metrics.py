@@ -26,6 +26,16 @@ def test_missed_class_gives_zero_min_iou():
     assert min_class_iou(m) == 0.0
 
 
+def test_min_pixels_leaves_out_slivers_but_not_large_false_positives():
+    target = np.zeros(100, int)
+    target[:3] = 1  # a 3-pixel person the student misses
+    assert min_class_iou(confusion(np.zeros(100, int), target, 3)) == 0.0
+    assert min_class_iou(confusion(np.zeros(100, int), target, 3), min_pixels=5) == 0.97  # background only
+    pred = np.zeros(100, int)
+    pred[50:60] = 2  # ten pixels of a class the reference does not have
+    assert min_class_iou(confusion(pred, np.zeros(100, int), 3), min_pixels=5) == 0.0
+
+
 def test_meter_accumulates_over_frames_not_mean_of_frames():
     meter = ConfusionMeter(2)
     meter.add(confusion(np.array([1]), np.array([1]), 2))

@@ -1,3 +1,5 @@
+import io
+
 import pytest
 import torch
 
@@ -26,3 +28,19 @@ def test_missing_and_foreign_files(tmp_path):
     torch.save({"hello": 1}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match="not an odist"):
         load_checkpoint(str(tmp_path / "other.pt"), config)
+
+
+def test_head_architecture_is_checked_and_older_checkpoints_had_the_papers_head(tmp_path):
+    fine = OdistConfig().to_dict()
+    paper = load_config(overrides=["student.fine_skips=false"], environ={}).to_dict()
+    (tmp_path / "fine.pt").write_bytes(checkpoint_bytes({}, fine))
+    with pytest.raises(CheckpointError, match="fine_skips"):
+        load_checkpoint(str(tmp_path / "fine.pt"), paper)
+    older = checkpoint_bytes({}, paper)
+    payload = torch.load(io.BytesIO(older), weights_only=True)
+    del payload["metadata"]["fine_skips"]  # written before the key existed
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    assert parse_checkpoint(buffer.getvalue(), "older.pt", paper)["metadata"] == payload["metadata"]
+    with pytest.raises(CheckpointError, match="fine_skips=False"):
+        parse_checkpoint(buffer.getvalue(), "older.pt", fine)
