@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from odist.config import DistillConfig
+from odist.config import DistillConfig, StudentConfig
 from odist.errors import ConfigError
 from odist.plan.profiles import DEFAULT_RESULTS_DIR
 
@@ -77,15 +77,17 @@ def measured_workload(folder: Path) -> Workload | None:
 
 
 def _adaptive_runs(path: Path) -> list[dict[str, Any]]:
-    """The file's adaptive-schedule runs made with the default distillation settings."""
+    """The file's adaptive-schedule runs made with the default distillation and student settings."""
     try:
         runs = json.loads(path.read_text()).get("runs", [])
     except (OSError, ValueError, AttributeError):
         return []
-    wanted = _normalised(dataclasses.asdict(DistillConfig()))
+    wanted = {section: _normalised(dataclasses.asdict(default()))
+              for section, default in (("distill", DistillConfig), ("student", StudentConfig))}
     return [run for run in runs
             if isinstance(run, dict) and run.get("schedule") == "adaptive"
-            and _with_defaults(run.get("config", {}).get("distill"), wanted) == wanted
+            and isinstance(run.get("config"), dict)
+            and all(_with_defaults(run["config"].get(section), value) == value for section, value in wanted.items())
             and isinstance(run.get("summary"), dict) and "keyframes" in run["summary"]]
 
 

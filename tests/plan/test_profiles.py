@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from odist.config import CostModelConfig, DistillConfig
+from odist.config import CostModelConfig, DistillConfig, StudentConfig
 from odist.errors import ConfigError
 from odist.plan.profiles import (
     DEFAULT_RESULTS_DIR,
@@ -101,7 +101,8 @@ def test_gpu_names_are_case_insensitive():
 
 
 def accuracy_run(scenario: str, fraction: float, keyframes: int, updates: int, **distill) -> dict:
-    config = {"distill": json.loads(json.dumps(DistillConfig().__dict__)) | distill}
+    config = {"distill": json.loads(json.dumps(DistillConfig().__dict__)) | distill,
+              "student": dict(StudentConfig().__dict__)}
     return {"scenario": scenario, "schedule": "adaptive", "keyframe_fraction": fraction, "updates": updates,
             "config": config, "summary": {"keyframes": keyframes}}
 
@@ -121,8 +122,12 @@ def test_measured_workload_by_hand(tmp_path):
     ]})
     write(tmp_path, "accuracy_vs_cost_b.json", {"runs": [accuracy_run("b", 0.04, 24, 60)]})
     write(tmp_path, "accuracy_vs_cost_b_lr.json", {"runs": [accuracy_run("b", 0.5, 300, 10, lr=0.05)]})
+    paper_head = accuracy_run("b", 0.5, 300, 10)
+    paper_head["config"]["student"]["fine_skips"] = False
+    write(tmp_path, "accuracy_vs_cost_b_paper_head.json", {"runs": [paper_head]})
     workload = measured_workload(tmp_path)
-    assert workload.keyframe_rate == pytest.approx(0.07)  # mean of 0.10 and 0.04; the lr=0.05 run is not default
+    # Mean of 0.10 and 0.04: the lr=0.05 and paper-head runs do not use the defaults.
+    assert workload.keyframe_rate == pytest.approx(0.07)
     assert workload.updates_per_keyframe == pytest.approx(360 / 84)
     assert workload.peak_keyframe_rate == 1 / 8
     assert workload.source.startswith("measured:") and "a, b" in workload.source
