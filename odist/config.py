@@ -1,4 +1,4 @@
-"""The one typed configuration tree, with the paper's defaults.
+"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips``).
 
 Sources, in increasing precedence: defaults < a YAML/JSON file (``--config``) < environment
 variables ``ODIST__SECTION__KEY=value`` < command-line ``--set section.key=value``.
