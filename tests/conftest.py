@@ -13,10 +13,20 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pytest
+import torch
 
 from odist.config import OdistConfig
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.video.frame import Frame
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for a module: tiny models on a shared CPU run far faster (and reproducibly)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")
