@@ -194,7 +194,7 @@ def update_step(model: JITNet, image: torch.Tensor, frame: Frame, config: OdistC
         optimizer.zero_grad(set_to_none=True)
         with setup.autocast():
             logits = model(image)
-        loss = distillation_loss(logits.float(), target, weights)
+        loss = distillation_loss(logits.float(), target, weights, d.iou_loss_weight)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
         scaler.update()

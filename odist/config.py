@@ -1,4 +1,5 @@
-"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips``).
+"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips`` and
+``distill.iou_loss_weight``).
 
 Sources, in increasing precedence: defaults < a YAML/JSON file (``--config``) < environment
 variables ``ODIST__SECTION__KEY=value`` < command-line ``--set section.key=value``.
@@ -61,6 +62,9 @@ class DistillConfig:
     min_class_fraction: float = 0.0
     foreground_weight: float = 10.0
     box_dilation: float = 0.15
+    # Weight of a soft-IoU term added to the cross-entropy (0 = the paper's loss). It gives every class
+    # in the keyframe equal pull, as the min per-class IoU test does, so small objects fit in fewer updates.
+    iou_loss_weight: float = 1.0
     replay_buffer_size: int = 0
     replay_samples: int = 0
     # Stop asking the teacher after this many keyframes (0 = never): the "frozen student" baseline.
@@ -161,6 +165,7 @@ class OdistConfig:
                "'after_updates' (the paper's) or 'before_updates'")
         _check(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
         _check(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
+        _check(d.iou_loss_weight >= 0, "distill.iou_loss_weight", "a non-negative weight (0 = cross-entropy only)")
         _check(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",
                "non-negative sizes")
         _check(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",

@@ -35,6 +35,7 @@ def test_round_trips_through_plain_data():
     ("distill.strides=[16,8]", "distill.strides"),
     ("distill.max_updates=1.5", "distill.max_updates"),
     ("distill.min_class_fraction=1.5", "distill.min_class_fraction"),
+    ("distill.iou_loss_weight=-0.5", "distill.iou_loss_weight"),
     ("distill.nope=1", "distill.nope"),
     ("student.width=wide", "student.width"),
     ("classes=[person,car]", "classes"),

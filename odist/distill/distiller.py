@@ -253,7 +253,7 @@ class OnlineDistiller:
             before = accuracy if before is None else before
             if accuracy > d.accuracy_threshold or updates >= d.max_updates:
                 break
-            loss = distillation_loss(logits, targets, weights)
+            loss = distillation_loss(logits, targets, weights, d.iou_loss_weight)
             self.optimizer.zero_grad(set_to_none=True)
             self._scaler.scale(loss).backward()
             self._scaler.step(self.optimizer)

@@ -1,4 +1,5 @@
-"""The distillation loss: per-pixel cross-entropy with foreground pixels weighed up (PAPER.md)."""
+"""The distillation loss: per-pixel cross-entropy with foreground pixels weighed up (PAPER.md), plus an
+optional soft-IoU term that aims at the keyframe test itself (the minimum per-class IoU)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,29 @@ def foreground_weights(
     return weights
 
 
-def distillation_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """Weighted mean cross-entropy; ``logits`` (B, C, H, W), ``target`` (B, H, W) long, ``weights`` (B, H, W)."""
+def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over the classes present in ``target`` of 1 - soft IoU (softmax probabilities as soft masks).
+
+    ``logits`` (B, C, H, W), ``target`` (B, H, W) long; each class counts once however few pixels it
+    covers, so small objects weigh as much as the background, as they do in the min per-class IoU.
+    """
+    probabilities = logits.softmax(1)
+    truth = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(probabilities.dtype)
+    dims = (0, 2, 3)
+    intersection = (probabilities * truth).sum(dims)
+    union = (probabilities + truth).sum(dims) - intersection
+    present = truth.sum(dims) > 0
+    return (1 - (intersection + 1) / (union + 1))[present].mean()
+
+
+def distillation_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                      iou_weight: float = 0.0) -> torch.Tensor:
+    """Weighted mean cross-entropy (+ ``iou_weight`` x ``soft_iou_loss``).
+
+    ``logits`` (B, C, H, W), ``target`` (B, H, W) long, ``weights`` (B, H, W).
+    """
     per_pixel = F.cross_entropy(logits, target, reduction="none")
-    return (per_pixel * weights).sum() / weights.sum()
+    loss = (per_pixel * weights).sum() / weights.sum()
+    if iou_weight:
+        loss = loss + iou_weight * soft_iou_loss(logits, target)
+    return loss

@@ -238,9 +238,9 @@ def _batch_sizes(monkeypatch) -> list[int]:
     sizes: list[int] = []
     loss = distiller_module.distillation_loss
 
-    def recording(logits, target, weights):
+    def recording(logits, target, weights, iou_weight=0.0):
         sizes.append(int(logits.shape[0]))
-        return loss(logits, target, weights)
+        return loss(logits, target, weights, iou_weight)
 
     monkeypatch.setattr(distiller_module, "distillation_loss", recording)
     return sizes
@@ -265,6 +265,20 @@ def test_no_replay_by_default(frames, monkeypatch):
     run(distiller, frames[:17])
     assert sizes == [1] * (3 * MAX_UPDATES)
     assert len(distiller._replay) == 0
+
+
+@pytest.mark.parametrize("overrides, expected", [((), 1.0), (("distill.iou_loss_weight=0",), 0.0)])
+def test_updates_use_the_configured_soft_iou_weight(frames, monkeypatch, overrides, expected):
+    weights: list[float] = []
+    loss = distiller_module.distillation_loss
+
+    def recording(logits, target, pixel_weights, iou_weight=0.0):
+        weights.append(iou_weight)
+        return loss(logits, target, pixel_weights, iou_weight)
+
+    monkeypatch.setattr(distiller_module, "distillation_loss", recording)
+    run(OnlineDistiller(config(*SMALL, *overrides), ScriptedTeacher(noise)), frames[:1])
+    assert weights == [expected] * MAX_UPDATES
 
 
 # -- state ----------------------------------------------------------------------------------------
