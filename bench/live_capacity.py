@@ -199,8 +199,8 @@ def counters(student: LiveStudent) -> dict[str, int]:
     assert session is not None
     stats = session.source.stats
     return {"offered": stats.decoded - stats.sampled_out, "processed": session.frames_this_run,
-            "dropped": stats.dropped, "keyframes": session.keyframes_this_run,
-            "teacher_errors": session.teacher_errors, "reconnects": stats.reconnects}
+            "dropped": stats.dropped, "keyframes": session.keyframes.keyframes,
+            "teacher_errors": session.keyframes.teacher_errors, "reconnects": stats.reconnects}
 
 
 def run_threads(urls: list[str], config: OdistConfig, options: LiveOptions, out: str,
