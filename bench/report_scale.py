@@ -137,6 +137,7 @@ def main() -> None:
     parser.add_argument("--root", default=None, help="run root to write (default: a temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the generated run")
     parser.add_argument("--reuse", action="store_true", help="report over --root as it is, no generation")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "report_scale.json", help="JSON results path")
     args = parser.parse_args()
     root = args.root or tempfile.mkdtemp(prefix="odist-report-scale-")
     info = environment()
@@ -155,12 +156,13 @@ def main() -> None:
     if frames and totals["frames"] != frames:
         raise SystemExit(f"the report counted {totals['frames']} frames, {frames} were committed")
     _print(results, totals)
-    write_results(RESULTS_DIR / "report_scale.json", {
+    write_results(args.out, {
         "environment": info, "streams": totals["streams"], "frames": totals["frames"], "generate_seconds": gen_seconds,
         "report_totals": totals,
         "min_frames": args.min_frames, "max_frames": args.max_frames, "results": results,
         "targets": {"wall_seconds": TARGET_SECONDS, "peak_rss_mb": TARGET_RSS_MB},
         "met": all(r["wall_seconds"] < TARGET_SECONDS and r["peak_rss_mb"] < TARGET_RSS_MB for r in results)})
+    print(f"\nJSON: {args.out}")
 
 
 def _print(results: list[dict[str, Any]], totals: dict[str, Any]) -> None:

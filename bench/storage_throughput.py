@@ -410,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.ExitStack() as stack:
         uris: dict[str, str] = {}
         if "local" in args.backends:
+            if args.local_dir is not None:
+                args.local_dir.mkdir(parents=True, exist_ok=True)
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="odist-bench-",
                                                                            dir=args.local_dir)))
             payload["local_filesystem"] = filesystem_type(folder)

@@ -1,0 +1,56 @@
+"""Every benchmark's tiny check (bench/README.md) runs to the end and writes its JSON.
+
+The benchmarks measure, they assert no timings; these runs only make sure a change to the package has not
+broken a script (the numbers in the README come from them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+TINY_CHECKS = {
+    "accuracy_vs_cost": ["--width", "128", "--height", "72", "--frames", "40", "--scenarios", "static_easy",
+                         "--no-progress", "--threads", "1"],
+    "frame_cost": ["--width", "320", "--height", "180", "--repeats", "1", "--warmup", "0", "--widths", "0.5",
+                   "--archs", "v1", "--threads", "1"],
+    "storage_throughput": ["--width", "128", "--height", "72", "--frames", "40", "--segment-frames", "16",
+                           "--checkpoint-mb", "1", "--scenarios", "static_easy"],
+    "fleet_throughput": ["--streams", "1", "2", "--frames", "8", "--many", "4"],
+    "live_capacity": ["--cameras", "1", "--width", "160", "--height", "90", "--seconds", "5", "--warmup", "3",
+                      "--student-width", "0.25"],
+    "report_scale": ["--streams", "100", "--workers", "2"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(TINY_CHECKS))
+def test_tiny_check_runs_and_writes_its_results(script, tmp_path):
+    out = tmp_path / "results" / f"{script}.json"
+    args = list(TINY_CHECKS[script])
+    if script == "live_capacity":
+        args += ["--base-port", str(_free_udp_port())]
+    if script == "storage_throughput":
+        args += ["--local-dir", str(tmp_path / "local")]
+    env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    done = subprocess.run([sys.executable, str(BENCH / f"{script}.py"), *args, "--out", str(out)], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    payload = json.loads(out.read_text())
+    assert payload, f"{script} wrote an empty result"
+    assert f"JSON: {out}" in done.stdout
