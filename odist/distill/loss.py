@@ -28,18 +28,23 @@ def foreground_weights(
 
 
 def soft_iou_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over the classes present in ``target`` of 1 - soft IoU (softmax probabilities as soft masks).
+    """Mean of 1 - soft IoU (softmax probabilities as soft masks) over the classes the keyframe test counts.
 
-    ``logits`` (B, C, H, W), ``target`` (B, H, W) long; each class counts once however few pixels it
-    covers, so small objects weigh as much as the background, as they do in the min per-class IoU.
+    ``logits`` (B, C, H, W), ``target`` (B, H, W) long. Those classes are the ones in ``target`` or in the
+    prediction (its arg max), as in the min per-class IoU: a class the teacher did not see but the student
+    paints somewhere scores 0 there, and this term then pulls its probability down everywhere. Each class
+    counts once however few pixels it covers, so small objects weigh as much as the background.
     """
+    num_classes = logits.shape[1]
     probabilities = logits.softmax(1)
-    truth = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).to(probabilities.dtype)
+    truth = F.one_hot(target, num_classes).permute(0, 3, 1, 2).to(probabilities.dtype)
     dims = (0, 2, 3)
     intersection = (probabilities * truth).sum(dims)
     union = (probabilities + truth).sum(dims) - intersection
-    present = truth.sum(dims) > 0
-    return (1 - (intersection + 1) / (union + 1))[present].mean()
+    with torch.no_grad():
+        predicted = torch.bincount(logits.max(1).indices.flatten(), minlength=num_classes) > 0
+    counted = (truth.sum(dims) > 0) | predicted
+    return (1 - (intersection + 1) / (union + 1))[counted].mean()
 
 
 def distillation_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,

@@ -46,6 +46,18 @@ def test_soft_iou_loss_counts_only_classes_present_in_the_target():
     assert soft_iou_loss(logits, target) < 1e-3
 
 
+def test_soft_iou_loss_counts_a_class_painted_where_the_teacher_saw_none():
+    """The keyframe test scores a falsely predicted class at IoU 0; the term pulls its probability down."""
+    target = torch.zeros(1, 8, 8, dtype=torch.long)
+    painted = torch.zeros(8, 8, dtype=torch.long)
+    painted[3, 3:5] = 1  # two pixels of a class the teacher did not see
+    # Background (62 + 1) / (64 + 1) and the painted class (0 + 1) / (2 + 1), both counted.
+    assert abs(soft_iou_loss(_logits_for(painted, 3), target).item() - (1 - (63 / 65 + 1 / 3) / 2)) < 1e-3
+    logits = _logits_for(painted, 3, confidence=2.0).requires_grad_()  # unsaturated: a gradient to follow
+    soft_iou_loss(logits, target).backward()
+    assert (logits.grad[0, 1, 3, 3:5] > 0).all()  # gradient descent lowers the false class there
+
+
 def test_soft_iou_pull_on_a_half_found_object_does_not_fade_as_the_background_grows():
     """A confident background and a 4-pixel object of which 2 pixels are found: cross-entropy's gradient on the
     2 missed pixels shrinks with the frame's area, the soft-IoU term's does not."""
