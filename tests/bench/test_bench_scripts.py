@@ -14,14 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 TINY_CHECKS = {
@@ -43,7 +38,7 @@ def test_tiny_check_runs_and_writes_its_results(script, tmp_path):
     out = tmp_path / "results" / f"{script}.json"
     args = list(TINY_CHECKS[script])
     if script == "live_capacity":
-        args += ["--base-port", str(_free_udp_port())]
+        args += ["--base-port", str(free_port(socket.SOCK_DGRAM))]
     if script == "storage_throughput":
         args += ["--local-dir", str(tmp_path / "local")]
     env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}

@@ -234,23 +234,25 @@ def test_student_learns_the_scene_from_the_oracle(seed):
 # -- replay buffer --------------------------------------------------------------------------------
 
 
-def _batch_sizes(monkeypatch) -> list[int]:
-    sizes: list[int] = []
+def _loss_calls(monkeypatch) -> list[tuple[int, float]]:
+    """Records (batch size, soft-IoU weight) of every update's loss from now on."""
+    calls: list[tuple[int, float]] = []
     loss = distiller_module.distillation_loss
 
     def recording(logits, target, weights, iou_weight=0.0):
-        sizes.append(int(logits.shape[0]))
+        calls.append((int(logits.shape[0]), iou_weight))
         return loss(logits, target, weights, iou_weight)
 
     monkeypatch.setattr(distiller_module, "distillation_loss", recording)
-    return sizes
+    return calls
 
 
 def test_replay_buffer_keeps_recent_keyframes_and_samples_them(frames, monkeypatch):
-    sizes = _batch_sizes(monkeypatch)
+    calls = _loss_calls(monkeypatch)
     cfg = config(*SMALL, "distill.replay_buffer_size=4", "distill.replay_samples=2")
     distiller = OnlineDistiller(cfg, ScriptedTeacher(noise))
     results = run(distiller, frames[:48])
+    sizes = [size for size, _ in calls]
     assert [r.index for r in keyframes(results)] == [0, 8, 16, 24, 32, 40]
     assert len(distiller._replay) == 4
     # Keyframe 1 trains alone, keyframe 2 with the one stored example, later ones with two samples.
@@ -260,25 +262,18 @@ def test_replay_buffer_keeps_recent_keyframes_and_samples_them(frames, monkeypat
 
 
 def test_no_replay_by_default(frames, monkeypatch):
-    sizes = _batch_sizes(monkeypatch)
+    calls = _loss_calls(monkeypatch)
     distiller = OnlineDistiller(config(*SMALL), ScriptedTeacher(noise))
     run(distiller, frames[:17])
-    assert sizes == [1] * (3 * MAX_UPDATES)
+    assert [size for size, _ in calls] == [1] * (3 * MAX_UPDATES)
     assert len(distiller._replay) == 0
 
 
 @pytest.mark.parametrize("overrides, expected", [((), 1.0), (("distill.iou_loss_weight=0",), 0.0)])
 def test_updates_use_the_configured_soft_iou_weight(frames, monkeypatch, overrides, expected):
-    weights: list[float] = []
-    loss = distiller_module.distillation_loss
-
-    def recording(logits, target, pixel_weights, iou_weight=0.0):
-        weights.append(iou_weight)
-        return loss(logits, target, pixel_weights, iou_weight)
-
-    monkeypatch.setattr(distiller_module, "distillation_loss", recording)
+    calls = _loss_calls(monkeypatch)
     run(OnlineDistiller(config(*SMALL, *overrides), ScriptedTeacher(noise)), frames[:1])
-    assert weights == [expected] * MAX_UPDATES
+    assert [weight for _, weight in calls] == [expected] * MAX_UPDATES
 
 
 # -- state ----------------------------------------------------------------------------------------

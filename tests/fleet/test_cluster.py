@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 from odist.storage.layout import StreamArea
 from odist.storage.listing import list_streams
@@ -38,12 +38,6 @@ class LocalCluster:
     gcs: str  # 127.0.0.1:PORT, for ray status
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
@@ -55,7 +49,7 @@ def local_cluster():
     if shutil.which("ray", path=path) is None:
         pytest.skip("the ray CLI is not installed (pip install 'ray[default]')")
     tmp = tempfile.mkdtemp(prefix="rl-", dir="/tmp")  # short: Ray's Unix socket paths are limited
-    gcs_port, dashboard_port = _free_port(), _free_port()
+    gcs_port, dashboard_port = free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if key != "RAY_ADDRESS"}
     env.update(PATH=path, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0", RAY_LOCAL_TMP=tmp,
                RAY_LOCAL_PORT=str(gcs_port), RAY_LOCAL_DASHBOARD_PORT=str(dashboard_port),
