@@ -68,7 +68,7 @@ from _common import RESULTS_DIR, describe_environment, environment, fmt, markdow
 from ray import serve
 
 from odist.config import OdistConfig, load_config
-from odist.distill.stream import StreamOptions, distill_stream
+from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.fleet import teacher_pool as tp
 from odist.fleet.driver import run_fleet
 from odist.fleet.manifest import load_streams

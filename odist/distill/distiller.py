@@ -82,13 +82,13 @@ class KeyframeLearning:
 
     def advance(self) -> FrameResult | None:
         """One forward (and update) step; the keyframe's ``FrameResult`` once learning is over, else None."""
-        start = self.distiller._now()
+        start = self.distiller.now()
         try:
             next(self._steps)
         except StopIteration as done:
-            self.seconds += self.distiller._now() - start
-            return self.distiller._finish_learning(self.frame, self.answer, self.seconds, done.value)
-        self.seconds += self.distiller._now() - start
+            self.seconds += self.distiller.now() - start
+            return self.distiller.finish_learning(self.frame, self.answer, self.seconds, done.value)
+        self.seconds += self.distiller.now() - start
         return None
 
 
@@ -170,9 +170,9 @@ class OnlineDistiller:
         self._account_flops(frame)
         image = self._to_tensor(frame.image)
         self.ledger.frames += 1
-        start = self._now()
+        start = self.now()
         prediction = self._infer(image)
-        seconds = self._now() - start
+        seconds = self.now() - start
         self.ledger.student_inference_seconds += seconds
         self.ledger.student_inference_gflops += self._gflops[2]
         return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None)
@@ -212,8 +212,9 @@ class OnlineDistiller:
                 f"{(frame.height, frame.width)}", "labels must be computed at the decoded frame size")
         return KeyframeLearning(self, frame, answer, self._learn_steps(self._example(image, labels)))
 
-    def _finish_learning(self, frame: Frame, answer: TeacherResult, seconds: float,
-                         outcome: tuple[float, float, int, np.ndarray, int]) -> FrameResult:
+    def finish_learning(self, frame: Frame, answer: TeacherResult, seconds: float,
+                        outcome: tuple[float, float, int, np.ndarray, int]) -> FrameResult:
+        """Book a keyframe whose updates are over in the ledger and move the ladder; its ``FrameResult``."""
         before, accuracy, updates, prediction, batch = outcome
         self.ledger.keyframes += 1
         self.ledger.teacher_frames += 1
@@ -274,6 +275,11 @@ class OnlineDistiller:
             logits = self._logits(image, image.shape[-2:])
         return class_map(logits[0]).to(torch.uint8).cpu().numpy()
 
+    def charge_evaluation(self, answer: TeacherResult) -> None:
+        """Book an evaluator's labelling of a frame apart (``evaluation_*``: never in the speed-up)."""
+        self.ledger.evaluation_teacher_frames += len(answer.labels)
+        self.ledger.evaluation_teacher_seconds += answer.seconds
+
     # -- tensors ---------------------------------------------------------------------------------
 
     def _logits(self, images: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
@@ -307,7 +313,8 @@ class OnlineDistiller:
                                      device=self.device)
         return _Example(image, target, weights)
 
-    def _now(self) -> float:
+    def now(self) -> float:
+        """A clock reading after the device's queued work is done (what update and inference times use)."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odist.config import OdistConfig, load_config
-from odist.distill.stream import StreamOptions, distill_stream
+from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.errors import ConfigError
 from odist.fleet.manifest import StreamSpec, clean_stream_id, stream_name
 from odist.models.teachers import Teacher, build_teacher

@@ -11,17 +11,45 @@ A teacher error is counted and the ladder asks again at the next frame.
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
 from odist.distill.distiller import FrameResult, KeyframeLearning, OnlineDistiller
-from odist.distill.labels_async import AsyncLabeler, PendingKeyframe
 from odist.distill.metrics import ConfusionMeter, confusion, mean_iou
 from odist.errors import TeacherError
+from odist.models.teachers.base import Teacher, TeacherResult
 from odist.video.frame import Frame
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class PendingKeyframe:
+    """A keyframe sent to the teacher: the frame, the student's prediction made before any label, the answer."""
+
+    frame: Frame
+    prediction: np.ndarray
+    answer: Future[TeacherResult]
+
+    def ready(self) -> bool:
+        return self.answer.done()
+
+
+class AsyncLabeler:
+    """Sends one keyframe at a time to ``teacher`` (a local model or the shared pool) in a background thread."""
+
+    def __init__(self, teacher: Teacher) -> None:
+        self.teacher = teacher
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-labels")
+
+    def request(self, frame: Frame, prediction: np.ndarray) -> PendingKeyframe:
+        """Ask for ``frame``'s labels; returns at once."""
+        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass(frozen=True)

@@ -35,48 +35,70 @@ class Progress:
 
 
 class StreamRunner:
-    """Runs a distiller over frames; with ``evaluator`` set, scores every frame against its labels.
+    """Runs a distiller over frames into ``sink``; with ``evaluator`` set, scores every frame against its labels.
 
     The evaluator's cost is booked apart in the ledger (``evaluation_*``) and never enters the speed-up.
-    ``sink`` may be set after construction (a segment writer checkpoints this runner, so it comes later).
+    With ``overlap`` the keyframe labels are awaited in the background (``OverlappedKeyframes``, named
+    ``name`` in its warnings) between ``open`` and ``close``; ``run`` opens and closes around its frames.
     """
 
-    def __init__(self, distiller: OnlineDistiller, sink: ResultSink | None = None, evaluator: Teacher | None = None, *,
-                 overlap: bool = False) -> None:
+    def __init__(self, distiller: OnlineDistiller, sink: ResultSink, evaluator: Teacher | None = None, *,
+                 overlap: bool = False, name: str = "stream") -> None:
         self.distiller = distiller
         self.sink = sink
         self.evaluator = evaluator
-        self.overlap = overlap  # keyframe labels awaited in the background (``OverlappedKeyframes``)
+        self.overlap = overlap
+        self.name = name
         self.meter = ConfusionMeter(distiller.num_classes)
         self.keyframe_meter = ConfusionMeter(distiller.num_classes)
         self.wall_seconds = 0.0
+        self.keyframes: OverlappedKeyframes | None = None  # the background labelling while open, with ``overlap``
+
+    def open(self) -> None:
+        """Start the background labelling (with ``overlap``); ``process`` may be called until ``close``."""
+        if self.overlap and self.keyframes is None:
+            self.keyframes = OverlappedKeyframes(self.distiller, self.keyframe_meter, self.name)
+
+    def close(self) -> None:
+        """Stop the background labelling; a keyframe still in flight is dropped (not counted)."""
+        if self.keyframes is not None:
+            self.keyframes.close()
+            self.keyframes = None
 
     def run(self, frames: Iterable[Frame], total: int | None = None,
             on_progress: Callable[[Progress], None] | None = None) -> None:
         """Process ``frames``; the wall clock covers decode, student, teacher and sink together."""
-        overlapped = OverlappedKeyframes(self.distiller, self.keyframe_meter) if self.overlap else None
+        self.open()
         start = time.perf_counter()
         seen = 0
         try:
             for frame in frames:
-                if overlapped is None:
-                    result, learned = self.distiller.step(frame), None
-                else:
-                    result, learned = overlapped.step(frame)
+                result = self.process(frame)
                 seen += 1
                 self.wall_seconds += time.perf_counter() - start
                 start = time.perf_counter()
-                self._record(frame, result, learned)
                 if on_progress is not None:
                     shown = self.meter if self.evaluator is not None else self.keyframe_meter
                     ledger = self.distiller.ledger
                     on_progress(Progress(ledger.frames, total, result.stride, shown.miou(), ledger.keyframes))
         finally:
-            if overlapped is not None:
-                overlapped.close()  # a keyframe still in flight at the end is dropped
+            self.close()
         self.wall_seconds += time.perf_counter() - start
         if seen == 0 and self.distiller.ledger.frames == 0:
             raise InputError("the input produced no frames", "check the video file or the --max-frames value")
+
+    def process(self, frame: Frame, *, timed: bool = False) -> FrameResult:
+        """Distill one frame and hand its record and mask to the sink; ``timed`` adds its time to the wall clock
+        (for a caller that paces frames itself, as a live camera does)."""
+        started = time.perf_counter()
+        if self.keyframes is None:
+            result, learned = self.distiller.step(frame), None
+        else:
+            result, learned = self.keyframes.step(frame)
+        self._record(frame, result, learned)
+        if timed:
+            self.wall_seconds += time.perf_counter() - started
+        return result
 
     def _record(self, frame: Frame, result: FrameResult, learned: Learned | None = None) -> None:
         if result.teacher_labels is not None:
@@ -87,17 +109,13 @@ class StreamRunner:
             matrix = confusion(result.prediction, self._reference(frame, result), self.distiller.num_classes)
             self.meter.add(matrix)
             record.update(miou=mean_iou(matrix), miou_foreground=mean_iou(matrix, include_background=False))
-        if self.sink is None:
-            raise RuntimeError("StreamRunner.sink must be set before frames are recorded")
         self.sink.add(record, result.prediction)
 
     def _reference(self, frame: Frame, result: FrameResult) -> np.ndarray:
         if result.teacher_labels is not None:
             return result.teacher_labels.classes
         answer = self.evaluator.label([frame])
-        ledger = self.distiller.ledger
-        ledger.evaluation_teacher_frames += 1
-        ledger.evaluation_teacher_seconds += answer.seconds
+        self.distiller.charge_evaluation(answer)
         return answer.labels[0].classes
 
     def state_dict(self) -> dict[str, Any]:

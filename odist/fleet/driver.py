@@ -25,7 +25,7 @@ import ray
 from ray.exceptions import ObjectLostError, OwnerDiedError, RayActorError, RayError, WorkerCrashedError
 
 from odist.config import OdistConfig
-from odist.distill.stream import StreamOptions, run_manifest
+from odist.distill.pipeline import StreamOptions, run_manifest
 from odist.errors import ConfigError
 from odist.fleet.manifest import StreamSpec, load_streams
 from odist.fleet.progress import FleetCounts, FleetProgress

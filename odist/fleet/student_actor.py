@@ -27,7 +27,7 @@ from odist.errors import OdistError
 
 if TYPE_CHECKING:
     from odist.distill.runner import Progress
-    from odist.distill.stream import StreamLike, StreamOptions
+    from odist.distill.pipeline import StreamLike, StreamOptions
     from odist.models.teachers import Teacher
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"
@@ -139,7 +139,7 @@ class StreamWorker:
                 self._progress = None
 
     def _process(self, spec: StreamLike, job: JobOptions, started: float) -> StreamOutcome:
-        from odist.distill.stream import StreamOptions, config_for_stream, distill_stream
+        from odist.distill.pipeline import StreamOptions, config_for_stream, distill_stream
         from odist.storage.layout import StreamArea
         from odist.storage.objectstore import open_store
 

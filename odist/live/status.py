@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from odist.states import CameraState
+
 
 class LatencyWindow:
     """Capture-to-result latencies of the last ``size`` frames."""
@@ -26,7 +28,7 @@ class CameraStatus:
     """One camera at one moment (``odist live``'s status table, metrics and ``live.json``)."""
 
     camera: str
-    state: str = "starting"  # starting | connecting | running | stopped | failed
+    state: CameraState = CameraState.STARTING
     frames: int = 0  # frames processed since the camera's first start (restarts included)
     frames_this_run: int = 0
     fps_in: float = 0.0  # frames decoded per second (this run)

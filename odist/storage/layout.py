@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from odist.errors import StorageError
+from odist.states import StreamState
 from odist.storage.atomic import json_bytes
 from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
@@ -171,19 +172,19 @@ class StreamArea:
         data = self.store.get_or_none(self.key("failed.json"))
         return None if data is None else json.loads(data)
 
-    def status(self) -> tuple[str, str]:
+    def status(self) -> tuple[StreamState, str]:
         """(``done`` | ``partial`` | ``failed`` | ``empty``, a detail for people)."""
         if self.summary() is not None:
             last = self.last_commit()
-            return "done", f"{0 if last is None else last.next_frame_index} frames"
+            return StreamState.DONE, f"{0 if last is None else last.next_frame_index} frames"
         last = self.last_commit()
         failure = self.failure()
         if failure is not None:
             at = "" if last is None else f" after frame {last.last_frame}"
-            return "failed", f"{failure.get('error', 'unknown error')}{at}"
+            return StreamState.FAILED, f"{failure.get('error', 'unknown error')}{at}"
         if last is not None:
-            return "partial", f"at frame {last.next_frame_index}"
-        return "empty", "nothing committed"
+            return StreamState.PARTIAL, f"at frame {last.next_frame_index}"
+        return StreamState.EMPTY, "nothing committed"
 
 
 def stream_ids(store: ObjectStore) -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,19 +12,27 @@ from odist.storage.masks import ENCODING, encode_mask
 from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA, parquet_bytes
 
 
+class StateProvider(Protocol):
+    """What a writer stores with each segment (a stream pipeline is one)."""
+
+    def checkpoint(self, next_frame: int) -> bytes:
+        """The serialised state after the segment's last frame; ``next_frame`` is the index to resume at."""
+        ...
+
+
 class SegmentWriter:
     """Commits every ``segment_frames`` frames: records, masks and the state after the last of them.
 
-    ``checkpoint`` is called at each commit with the next frame index and returns the serialised
-    state to store with the segment, so a resumed stream continues exactly after it.
+    ``state`` (a ``StateProvider``, or a plain function of the next frame index) gives the serialised
+    state stored with each segment, so a resumed stream continues exactly after it.
     """
 
-    def __init__(self, area: StreamArea, checkpoint: Callable[[int], bytes], *, segment_frames: int = 256,
-                 allow_gaps: bool = False) -> None:
+    def __init__(self, area: StreamArea, state: StateProvider | Callable[[int], bytes], *,
+                 segment_frames: int = 256, allow_gaps: bool = False) -> None:
         if segment_frames < 1:
             raise ValueError("segment_frames must be positive")
         self.area = area
-        self.checkpoint = checkpoint
+        self.checkpoint: Callable[[int], bytes] = getattr(state, "checkpoint", state)
         self.segment_frames = segment_frames
         self.allow_gaps = allow_gaps  # frame indices may skip (a live camera's drops)
         self._records: list[dict[str, Any]] = []

@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray")
 
 from odist.cli import main  # noqa: E402
 from odist.config import load_config  # noqa: E402
-from odist.distill.stream import StreamOptions  # noqa: E402
+from odist.distill.pipeline import StreamOptions  # noqa: E402
 from odist.fleet.driver import FLEET_SUMMARY, run_fleet  # noqa: E402
 from odist.fleet.manifest import StreamSpec  # noqa: E402
 from odist.fleet.student_actor import JobOptions, LocalTeacherFactory, StreamWorker, start_worker  # noqa: E402

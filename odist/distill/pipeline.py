@@ -1,0 +1,210 @@
+"""One stream's pipeline: source -> distiller -> writer, with restore, manifests and summary.
+
+``StreamPipeline`` is what ``odist distill``, fleet workers and live cameras all run; a feed decides how
+frames arrive (``feeds.ArchiveFeed``: every frame in order; ``odist.live.realtime``: the newest frame, in
+real time). ``distill_stream`` runs an archive stream into a run root: it restores the stream's last
+commit (``resume``) or starts it over (``overwrite``) and commits segment by segment. A user-facing error
+while frames are processed is recorded in the stream's ``failed.json`` and raised again; nothing committed
+is ever lost, so a later call with ``resume=True`` continues after the last commit.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+
+from odist import __version__
+from odist.config import OdistConfig, with_overrides
+from odist.distill.distiller import OnlineDistiller
+from odist.distill.feeds import ArchiveFeed, FrameFeed
+from odist.distill.runner import Progress, StreamRunner
+from odist.errors import ConfigError, OdistError, OutputError
+from odist.models.teachers import Teacher
+from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
+from odist.storage.layout import StreamArea, dumps
+from odist.storage.objectstore import open_store
+from odist.storage.segments import SegmentWriter
+from odist.video.open import open_source
+
+TeacherSource = Teacher | Callable[[], Teacher]
+
+
+class StreamLike(Protocol):
+    """What ``distill_stream`` needs to know of a stream (``StreamSpec`` is one)."""
+
+    @property
+    def uri(self) -> str: ...
+
+    @property
+    def stream_id(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class StreamOptions:
+    """How to read and distill a stream, apart from the config: evaluation, length, source and commits."""
+
+    evaluate: bool = False
+    max_frames: int | None = None
+    init: str | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    frames: int | None = None
+    seed: int = 0
+    segment_frames: int = 256
+
+    def open(self, uri: str) -> Any:
+        """The frame source of ``uri`` with these options."""
+        return open_source(uri, seed=self.seed, width=self.width, height=self.height, frames=self.frames,
+                           fps=self.fps)
+
+
+class StreamPipeline:
+    """A stream's distiller, runner and segment writer over its ``area``; the writer's state provider.
+
+    ``evaluate`` scores every frame against ``teacher``; ``overlap`` (default ``distill.overlap_labels``)
+    awaits keyframe labels in the background; ``allow_gaps`` lets frame indices skip (a live camera).
+    """
+
+    def __init__(self, area: StreamArea, config: OdistConfig, teacher: Teacher, *, evaluate: bool = False,
+                 overlap: bool | None = None, segment_frames: int = 256, allow_gaps: bool = False,
+                 name: str | None = None) -> None:
+        self.area, self.config = area, config
+        self.distiller = OnlineDistiller(config, teacher)
+        self.writer = SegmentWriter(area, self, segment_frames=segment_frames, allow_gaps=allow_gaps)
+        self.runner = StreamRunner(self.distiller, self.writer, evaluator=teacher if evaluate else None,
+                                   overlap=config.distill.overlap_labels if overlap is None else overlap,
+                                   name=name or f"stream {area.stream_id}")
+
+    def restore(self, *, resume: bool, init: str | None = None) -> int:
+        """Load the warm start or the last committed state; returns the first frame index to process."""
+        area, config_dict = self.area, self.config.to_dict()
+        last = area.last_commit() if resume else None
+        area.sweep_uncommitted()
+        if last is not None:
+            payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
+            self.distiller.load_state_dict(payload["state"]["distiller"])
+            self.runner.load_state_dict(payload["state"]["runner"])
+            area.store.delete(area.key("failed.json"))
+            return last.next_frame_index
+        if init:
+            self.distiller.load_state_dict(load_checkpoint(init, config_dict)["state"]["distiller"],
+                                           weights_only=True)
+        return 0
+
+    def checkpoint(self, next_frame: int) -> bytes:
+        """The serialised state committed with a segment: distiller and runner, and the next frame index."""
+        state = {"distiller": self.distiller.state_dict(), "runner": self.runner.state_dict()}
+        return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
+
+    def write_manifest(self, input_uri: str, **fields: Any) -> None:
+        """The stream's ``stream.json``: versions, its input, ``fields`` and the full config (every attempt)."""
+        manifest = {**run_manifest(), "input": input_uri, **fields, "config": self.config.to_dict()}
+        self.area.store.put(self.area.key("stream.json"), dumps(manifest))
+
+    def run(self, feed: FrameFeed, start: int) -> None:
+        """Process the frames ``feed`` gives from ``start`` on (background labelling closed at the end)."""
+        self.runner.open()
+        try:
+            feed.feed(self, start)
+        finally:
+            self.runner.close()
+
+    def summary(self, input_uri: str, **extra: Any) -> dict[str, Any]:
+        """Commit what is buffered; the stream's summary (``summary.json``), with ``extra`` fields."""
+        self.writer.flush()
+        summary = self.runner.summary(self.config.classes)
+        summary.update(stream_id=self.area.stream_id, input=input_uri, teacher=self.config.teacher.name, **extra,
+                       mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1))
+        last = self.area.last_commit()
+        if last is not None:
+            summary["checkpoint"] = self.area.store.url(last.checkpoint)
+        return summary
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        """Commit the last segment, then mark the stream done with ``summary``."""
+        self.writer.finish(summary)
+
+
+def distill_stream(
+    spec: StreamLike,
+    store_uri: str,
+    config: OdistConfig,
+    teacher: TeacherSource,
+    options: StreamOptions | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress_bar: bool = False,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Distill ``spec`` into ``store_uri``; returns the stream's summary.
+
+    ``teacher`` is a teacher or a callable building one (called only when there are frames to process).
+    ``resume`` continues after the last commit (a finished stream is returned as it is); ``overwrite``
+    deletes the stream's results first; without either, a stream that has results is an ``OutputError``.
+    ``on_progress`` is called after every frame (besides the tqdm bar when ``progress_bar``).
+    """
+    options = options or StreamOptions()
+    prepare_torch(config)
+    source = options.open(spec.uri)
+    area = StreamArea(open_store(store_uri), spec.stream_id)
+    if _already_done(area, resume=resume, overwrite=overwrite):
+        return area.summary()
+    pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
+                              evaluate=options.evaluate, segment_frames=options.segment_frames)
+    start = pipeline.restore(resume=resume, init=options.init)
+    if not area.store.exists("run.json"):
+        area.store.put("run.json", dumps(run_manifest()))
+    pipeline.write_manifest(spec.uri, source=_describe_source(source, spec.uri), evaluate=options.evaluate,
+                            max_frames=options.max_frames, init=options.init)
+    try:
+        pipeline.run(ArchiveFeed(source, options.max_frames, progress_bar=progress_bar, on_progress=on_progress),
+                     start)
+        summary = pipeline.summary(spec.uri)
+        pipeline.finish(summary)
+    except OdistError as exc:
+        area.fail(str(exc))
+        raise
+    return summary
+
+
+def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teacher: str | None = None) -> OdistConfig:
+    """``base`` with a stream's ``section.key=value`` overrides and teacher spec applied (validated)."""
+    return with_overrides(base, [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])])
+
+
+def run_manifest() -> dict[str, Any]:
+    """Versions and time, written into ``run.json`` and every ``stream.json``."""
+    return {"odist_version": __version__, "torch_version": torch.__version__,
+            "python": platform.python_version(), "created_unix": time.time()}
+
+
+def prepare_torch(config: OdistConfig) -> None:
+    """Check the configured device and apply ``threads`` before a stream starts."""
+    if config.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {config.device} requested but this torch sees no CUDA GPU", "use --device cpu")
+    if config.threads:
+        torch.set_num_threads(config.threads)
+
+
+def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
+    """Apply overwrite / resume to what the stream already has; True when nothing is left to do."""
+    has_results = area.last_commit() is not None or area.summary() is not None or area.failure() is not None
+    if overwrite:
+        area.reset()
+        return False
+    if has_results and not resume:
+        raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
+                          "pass --resume to continue it, --overwrite to start over, or another --out")
+    return resume and area.summary() is not None
+
+
+def _describe_source(source: Any, uri: str) -> dict[str, Any]:
+    return {"name": getattr(source, "name", uri), "width": getattr(source, "width", None),
+            "height": getattr(source, "height", None), "fps": getattr(source, "fps", None)}
