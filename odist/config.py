@@ -10,14 +10,15 @@ naming the key and the allowed range.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
+from odist.config_parse import apply_overrides, build, parse_scalar, read_file, set_dotted
 from odist.errors import ConfigError
+from odist.run_config import FleetConfig, LiveConfig, PoolConfig
 
 DEFAULT_CLASSES: tuple[str, ...] = ("background", "person", "vehicle", "bike")
 DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
@@ -137,6 +138,9 @@ class OdistConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     cost_model: CostModelConfig = field(default_factory=CostModelConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    fleet: FleetConfig = field(default_factory=FleetConfig)
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    live: LiveConfig = field(default_factory=LiveConfig)
 
     def validate(self) -> OdistConfig:
         """Check every value; return self so calls chain."""
@@ -189,6 +193,9 @@ class OdistConfig:
         fraction = p.gpu_memory_fraction
         _check(fraction is None or 0 < fraction <= 1, "performance.gpu_memory_fraction",
                "null (no cap) or the student's share of its GPU in (0, 1], e.g. 0.25 for --student-gpus 0.25")
+        self.fleet.validate()
+        self.pool.validate()
+        self.live.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -208,13 +215,13 @@ def load_config(
     """Build a validated config from defaults, a file, the environment and ``key=value`` overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        data = _read_file(Path(path))
+        data = read_file(Path(path))
     environ = os.environ if environ is None else environ
     for name, value in sorted(environ.items()):
         if name.startswith(ENV_PREFIX):
             key = name[len(ENV_PREFIX):].lower().replace("__", ".")
-            _set_dotted(data, key, _parse_scalar(value), origin=f"environment variable {name}")
-    _apply_overrides(data, overrides or [])
+            set_dotted(data, key, parse_scalar(value), origin=f"environment variable {name}")
+    apply_overrides(data, overrides or [])
     return config_from_dict(data)
 
 
@@ -226,18 +233,10 @@ def with_overrides(base: OdistConfig, overrides: list[str]) -> OdistConfig:
     if not overrides:
         return base
     data = base.to_dict()
-    _apply_overrides(data, overrides)
+    apply_overrides(data, overrides)
     if tuple(data["classes"]) != base.classes and data["teacher"]["class_groups"] == base.teacher.class_groups:
         del data["teacher"]["class_groups"]
     return config_from_dict(data)
-
-
-def _apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"override {item!r} is not key=value", "write e.g. --set distill.max_updates=4")
-        _set_dotted(data, key.strip(), _parse_scalar(value.strip()), origin=f"override {item!r}")
 
 
 def config_from_dict(data: Mapping[str, Any]) -> OdistConfig:
@@ -245,116 +244,8 @@ def config_from_dict(data: Mapping[str, Any]) -> OdistConfig:
 
     Default class groups follow the stream's classes: groups of classes it lacks are dropped.
     """
-    config = _build(OdistConfig, data, "")
+    config = build(OdistConfig, data, "")
     if "class_groups" not in (data.get("teacher") or {}):
         groups = config.teacher.class_groups
         config.teacher.class_groups = {k: v for k, v in groups.items() if k in config.classes}
     return config.validate()
-
-
-def _read_file(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist", "pass an existing YAML or JSON file to --config")
-    text = path.read_text()
-    try:
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            loaded = yaml.safe_load(text) or {}
-        else:
-            loaded = json.loads(text)
-    except Exception as exc:
-        raise ConfigError(f"config file {path} cannot be parsed: {exc}", "fix its YAML/JSON syntax") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"config file {path} must hold a mapping", "write sections like 'distill: {max_updates: 4}'")
-    return loaded
-
-
-def _parse_scalar(text: str) -> Any:
-    """Parse an override value as JSON (numbers, lists, true/false/null), else keep it a string."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def _set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:
-    parts = [p for p in key.split(".") if p]
-    if not parts:
-        raise ConfigError(f"{origin} names no config key", "write section.key=value")
-    node = data
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{origin}: {part!r} is not a section", "check the key path")
-        node = child
-    node[parts[-1]] = value
-
-
-def _build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'} must be a mapping")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}", f"known keys here: {', '.join(sorted(names))}")
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        hint = hints[name]
-        key = prefix + name
-        if dataclasses.is_dataclass(hint):
-            kwargs[name] = _build(hint, value, key + ".")
-        else:
-            kwargs[name] = _coerce(value, hint, key)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    text = str(hint)
-    try:
-        if hint is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-            raise TypeError
-        if hint is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return int(value)
-        if hint is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
-        if hint is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if text.startswith("str | None"):
-            return None if value is None else str(value)
-        if text.startswith("float | None"):
-            if isinstance(value, bool):
-                raise TypeError
-            return None if value is None or value in ("none", "null") else float(value)
-        if text.startswith("tuple[int"):
-            return tuple(int(v) for v in _as_list(value))
-        if text.startswith("tuple[str"):
-            return tuple(str(v) for v in _as_list(value))
-        if text.startswith("dict[str, list[str]]"):
-            if not isinstance(value, Mapping):
-                raise TypeError
-            return {str(k): [str(x) for x in _as_list(v)] for k, v in value.items()}
-    except (TypeError, ValueError):
-        pass
-    else:
-        return value
-    raise ConfigError(f"invalid config value for {key}: {value!r}", f"expected {text}")
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v]
-    if not isinstance(value, list | tuple):
-        raise TypeError
-    return list(value)

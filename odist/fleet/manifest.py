@@ -32,17 +32,15 @@ from typing import Any
 from odist.config import load_config
 from odist.errors import ConfigError, InputError, StorageError
 from odist.storage.layout import check_stream_id
+from odist.storage.location import REPLAY, SYNTHETIC, URL_PATTERN, clean_stream_id, stream_name
 from odist.storage.objectstore import open_store
 from odist.video.synthetic.scenarios import parse_synthetic_spec
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".mpg", ".mpeg")
 MANIFEST_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 KEYS = ("uri", "stream_id", "labels", "overrides")
-SYNTHETIC = "synthetic:"
-REPLAY = "replay:"
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_URL = URL_PATTERN
 _GLOB_MAGIC = re.compile(r"[*?\[]")
-_BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 _URI_FIX = "use a local path, file://PATH, s3://BUCKET/KEY or synthetic:SCENARIO"
 
 Row = tuple[str, Mapping[str, Any]]  # (where, for errors: "MANIFEST line N"; the raw record)
@@ -75,12 +73,6 @@ def load_streams(source: str) -> list[StreamSpec]:
     if Path(source).expanduser().is_dir():
         return _from_store(str(Path(source).expanduser()))
     return _from_glob(source)
-
-
-def clean_stream_id(name: str) -> str:
-    """``name`` with every run of characters a stream id cannot hold replaced by ``-``, trimmed to 128."""
-    cleaned = _BAD_ID_CHARS.sub("-", name)
-    return re.sub(r"^[^A-Za-z0-9]+", "", cleaned).rstrip("-.")[:128]
 
 
 # -- manifests -----------------------------------------------------------------------------------
@@ -237,11 +229,6 @@ def _resolve(location: str, base: str) -> str:
     if _URL.match(base):
         return f"{base.rstrip('/')}/{posixpath.normpath(location)}"
     return os.path.normpath(os.path.join(base, path))
-
-
-def stream_name(uri: str) -> str:
-    """What a stream id is derived from: the scenario name, else the file stem."""
-    return uri[len(SYNTHETIC):] if uri.startswith(SYNTHETIC) else PurePosixPath(uri).stem
 
 
 def _stream_id(given: str | None, name: str, where: str) -> str:

@@ -26,8 +26,8 @@ from odist.config import OdistConfig
 from odist.errors import OdistError
 
 if TYPE_CHECKING:
-    from odist.distill.runner import Progress
     from odist.distill.pipeline import StreamLike, StreamOptions
+    from odist.distill.runner import Progress
     from odist.models.teachers import Teacher
 
 DONE, FAILED, SKIPPED = "done", "failed", "skipped"

@@ -37,9 +37,10 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from odist.config import OdistConfig, PerformanceConfig, TeacherConfig, config_from_dict
-from odist.errors import ConfigError, OdistError, TeacherError
+from odist.errors import OdistError, TeacherError
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.models.teachers.registry import build_teacher
+from odist.run_config import PoolConfig
 from odist.video.frame import Frame
 
 DEFAULT_POOL_NAME = "odist-teacher"
@@ -48,82 +49,7 @@ REPLICA_ACTOR_PREFIX = "SERVE_REPLICA::"
 SERVE_NAMESPACE = "serve"
 
 
-@dataclass
-class TeacherPoolConfig:
-    """How the teacher pool is sized, batched and supervised.
-
-    ``target_ongoing_requests`` (per replica) drives autoscaling; None means one full batch per replica.
-    ``max_ongoing_requests`` (per replica) defaults to two batches: one being labelled, one filling up.
-    ``num_gpus`` is each replica's GPU share (0 on CPU clusters); with a fractional share, keep
-    ``num_cpus`` at a fraction too so replicas still schedule.
-    """
-
-    min_replicas: int = 1
-    max_replicas: int = 4
-    max_batch_size: int = 8
-    batch_wait_timeout_s: float = 0.05
-    target_ongoing_requests: float | None = None
-    max_ongoing_requests: int | None = None
-    num_gpus: float = 0.0
-    num_cpus: float = 1.0
-    request_timeout_s: float = 60.0
-    max_retries: int = 3
-    retry_backoff_s: float = 0.25
-    health_check_period_s: float = 1.0
-    start_timeout_s: float = 600.0
-    max_constructor_retries: int = 3
-    graceful_shutdown_timeout_s: float = 20.0
-    upscale_delay_s: float = 5.0
-    downscale_delay_s: float = 30.0
-    look_back_period_s: float = 30.0
-
-    def validate(self) -> TeacherPoolConfig:
-        """Check every value (a ``ConfigError`` names the field); return self so calls chain."""
-        _check(self.min_replicas >= 0, "min_replicas", "0 or more replicas")
-        _check(self.max_replicas >= max(1, self.min_replicas), "max_replicas", "at least 1 and >= min_replicas")
-        _check(self.max_batch_size >= 1, "max_batch_size", "a positive batch size")
-        _check(self.batch_wait_timeout_s >= 0, "batch_wait_timeout_s", "a non-negative wait in seconds")
-        _check(self.target_ongoing_requests is None or self.target_ongoing_requests > 0,
-               "target_ongoing_requests", "a positive number of requests per replica")
-        _check(self.max_ongoing_requests is None or self.max_ongoing_requests >= self.max_batch_size,
-               "max_ongoing_requests", "at least max_batch_size, or batches never fill")
-        _check(self.num_gpus >= 0 and self.num_cpus >= 0, "num_gpus", "non-negative GPU and CPU shares")
-        _check(self.request_timeout_s > 0, "request_timeout_s", "a positive timeout in seconds")
-        _check(self.max_retries >= 0 and self.retry_backoff_s >= 0, "max_retries",
-               "a non-negative retry count and backoff")
-        _check(self.health_check_period_s > 0, "health_check_period_s", "a positive period in seconds")
-        _check(self.start_timeout_s > 0, "start_timeout_s", "a positive timeout in seconds")
-        _check(self.max_constructor_retries >= 1, "max_constructor_retries", "at least 1 attempt to build a replica")
-        _check(self.graceful_shutdown_timeout_s >= 0, "graceful_shutdown_timeout_s", "a non-negative wait in seconds")
-        _check(min(self.upscale_delay_s, self.downscale_delay_s) >= 0 and self.look_back_period_s > 0,
-               "upscale_delay_s", "non-negative delays and a positive look-back period")
-        return self
-
-    def ongoing_limit(self) -> int:
-        """Requests one replica accepts at once (the rest wait in the callers' handles)."""
-        return self.max_ongoing_requests or 2 * self.max_batch_size
-
-    def autoscaling_config(self) -> dict[str, Any]:
-        """Serve's ``autoscaling_config`` for this pool."""
-        target = self.target_ongoing_requests or float(self.max_batch_size)
-        return {
-            "min_replicas": self.min_replicas,
-            "initial_replicas": max(1, self.min_replicas),
-            "max_replicas": self.max_replicas,
-            "target_ongoing_requests": target,
-            "upscale_delay_s": self.upscale_delay_s,
-            "downscale_delay_s": self.downscale_delay_s,
-            "look_back_period_s": self.look_back_period_s,
-        }
-
-    def actor_options(self) -> dict[str, float]:
-        """Serve's ``ray_actor_options``: each replica's device share."""
-        return {"num_gpus": float(self.num_gpus), "num_cpus": float(self.num_cpus)}
-
-
-def _check(ok: bool, key: str, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid teacher pool setting {key}", f"expected {expected}")
+TeacherPoolConfig = PoolConfig  # the ``pool`` section of the config tree
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from odist.errors import StorageError
 from odist.storage.atomic import write_bytes_atomic
+from odist.storage.location import parse_location
 
 
 class ObjectStore(ABC):
@@ -53,6 +54,10 @@ class ObjectStore(ABC):
 
     def get_or_none(self, key: str) -> bytes | None:
         return self.get(key) if self.exists(key) else None
+
+    def has_any(self, prefix: str = "") -> bool:
+        """Whether any object's key starts with ``prefix``."""
+        return bool(self.list(prefix))
 
 
 class LocalStore(ObjectStore):
@@ -144,6 +149,11 @@ class S3Store(ObjectStore):
                 return sorted(keys)
             token = {"ContinuationToken": page["NextContinuationToken"]}
 
+    def has_any(self, prefix: str = "") -> bool:
+        page = self._call("list", prefix, self.client.list_objects_v2, Bucket=self.bucket, Prefix=self._key(prefix),
+                          MaxKeys=1)
+        return bool(page.get("KeyCount", 0))
+
     def delete(self, key: str) -> None:
         self._call("delete", key, self.client.delete_object, Bucket=self.bucket, Key=self._key(key))
 
@@ -206,14 +216,12 @@ def _s3_client() -> Any:
 
 def open_store(uri: str | os.PathLike[str]) -> ObjectStore:
     """A store for a plain path, a ``file://`` URI or an ``s3://bucket/prefix`` URI."""
-    text = str(uri)
-    parsed = urlparse(text)
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise StorageError(f"{text} names no bucket", "write s3://BUCKET/PREFIX")
-        return S3Store(parsed.netloc, parsed.path)
-    if parsed.scheme == "file":
-        return LocalStore(parsed.path)
-    if parsed.scheme and len(parsed.scheme) > 1:
-        raise StorageError(f"unsupported storage URI {text}", "use a local path, file://PATH or s3://BUCKET/PREFIX")
-    return LocalStore(text)
+    where = parse_location(str(uri))
+    if where.scheme == "s3":
+        if not where.bucket:
+            raise StorageError(f"{where.text} names no bucket", "write s3://BUCKET/PREFIX")
+        return S3Store(where.bucket, where.path)
+    if not where.is_local:
+        raise StorageError(f"unsupported storage URI {where.text}",
+                           "use a local path, file://PATH or s3://BUCKET/PREFIX")
+    return LocalStore(where.path)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
-
 from odist.errors import InputError
+from odist.storage.location import parse_location
 from odist.video.archive import ArchiveSource
 from odist.video.synthetic import SyntheticSource, is_synthetic_spec, parse_synthetic_spec
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 SYNTHETIC_DEFAULT_SIZE = (640, 360)
 SYNTHETIC_DEFAULT_FRAMES = 900
 SYNTHETIC_DEFAULT_FPS = 30.0
@@ -25,10 +23,11 @@ def open_source(spec: str, *, seed: int = 0, width: int | None = None, height: i
             frames=SYNTHETIC_DEFAULT_FRAMES if frames is None else frames,
             fps=SYNTHETIC_DEFAULT_FPS if fps is None else fps,
         )
-    if _URL.match(spec) and not spec.lower().startswith("file://"):
-        raise InputError(f"live streams ({spec.split('://', 1)[0]}://) are not supported by `distill`",
+    where = parse_location(spec)
+    if not where.is_local:
+        raise InputError(f"live streams ({where.scheme}://) are not supported by `distill`",
                          "record the stream to a file first (e.g. ffmpeg -i URL -c copy clip.mp4) and pass the file")
-    path = spec[len("file://"):] if spec.lower().startswith("file://") else spec
+    path = where.path if where.scheme == "file" else spec
     return ArchiveSource(path, fps=fps, width=width, height=height, max_frames=frames)
 
 

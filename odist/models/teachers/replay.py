@@ -11,19 +11,18 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
 
 from odist.config import TeacherConfig
-from odist.errors import TeacherError
+from odist.errors import StorageError, TeacherError
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.models.teachers.oracle import charged_result
 from odist.models.teachers.registry import TEACHERS
+from odist.storage.location import parse_location
+from odist.storage.objectstore import ObjectStore, open_store
 from odist.video.frame import Frame
 
 _PNG_MODES = ("L", "P")
@@ -62,99 +61,26 @@ def component_boxes(classes: np.ndarray, num_classes: int) -> np.ndarray:
     return np.asarray(rows, dtype=np.float32).reshape(-1, 5)
 
 
-class LabelStore(Protocol):
-    """Where label files are read from."""
-
-    def read(self, name: str) -> bytes | None:
-        """The file's bytes, or None when it does not exist."""
-
-    def describe(self, name: str) -> str:
-        """A human-readable location of ``name`` for error messages."""
-
-
-class DirectoryStore:
-    """Label files in a local directory."""
-
-    def __init__(self, directory: Path) -> None:
-        if not directory.is_dir():
-            raise TeacherError(
-                f"replay label directory {directory} does not exist",
-                "pass an existing directory of {frame_index:06d}.png label files to --teacher replay:DIR",
-            )
-        self.directory = directory
-
-    def read(self, name: str) -> bytes | None:
-        path = self.directory / name
-        if not path.is_file():
-            return None
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise TeacherError(f"cannot read replay label {path}: {exc}", "check the file's permissions") from None
-
-    def describe(self, name: str) -> str:
-        return str(self.directory / name)
-
-
-class S3Store:
-    """Label files under ``s3://bucket/prefix``; boto3 honours ``AWS_ENDPOINT_URL(_S3)`` and credentials."""
-
-    def __init__(self, bucket: str, prefix: str, client: Any = None) -> None:
-        self.bucket = bucket
-        self.prefix = prefix.strip("/")
-        self.client = client if client is not None else _s3_client()
-        try:
-            listing = self.client.list_objects_v2(Bucket=bucket, Prefix=self._key(""), MaxKeys=1)
-        except _boto_errors() as exc:
-            raise TeacherError(f"cannot list replay labels at {self.describe('')}: {exc}",
-                               "check the bucket name, credentials and AWS_ENDPOINT_URL") from None
-        if not listing.get("KeyCount", 0):
-            raise TeacherError(f"no replay labels under {self.describe('')}",
-                               "upload {frame_index:06d}.png label files there or fix the prefix")
-
-    def read(self, name: str) -> bytes | None:
-        try:
-            return self.client.get_object(Bucket=self.bucket, Key=self._key(name))["Body"].read()
-        except _boto_errors() as exc:
-            code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-            if code in ("NoSuchKey", "404"):
-                return None
-            raise TeacherError(f"cannot read {self.describe(name)}: {exc}",
-                               "check the bucket, credentials and AWS_ENDPOINT_URL") from None
-
-    def describe(self, name: str) -> str:
-        return f"s3://{self.bucket}/{self._key(name)}"
-
-    def _key(self, name: str) -> str:
-        return f"{self.prefix}/{name}" if self.prefix else name
-
-
-def _boto_errors() -> tuple[type[Exception], ...]:
-    """The exceptions botocore raises for unreachable, forbidden or missing objects."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return (BotoCoreError, ClientError)
-
-
-def _s3_client() -> Any:
+def open_labels(location: str) -> ObjectStore:
+    """The label store at a local path, ``file://`` URI or ``s3://bucket/prefix`` (``storage.open_store``,
+    with its retries); a ``TeacherError`` when it is missing or holds no labels."""
+    where = parse_location(location)
+    if where.scheme == "s3" and not where.bucket:
+        raise TeacherError(f"replay location {location!r} names no bucket", "write s3://bucket/prefix")
+    if where.is_local and not Path(where.path).expanduser().is_dir():
+        raise TeacherError(
+            f"replay label directory {Path(where.path).expanduser()} does not exist",
+            "pass an existing directory of {frame_index:06d}.png label files to --teacher replay:DIR",
+        )
     try:
-        import boto3
-    except ImportError:
-        raise TeacherError("reading replay labels from s3:// needs boto3, which is not installed",
-                           "pip install 'odist[s3]' or copy the labels to a local directory") from None
-    return boto3.client("s3")
-
-
-def open_store(location: str) -> LabelStore:
-    """The store for a local path, ``file://`` URI or ``s3://bucket/prefix``."""
-    parsed = urlparse(location)
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise TeacherError(f"replay location {location!r} names no bucket", "write s3://bucket/prefix")
-        return S3Store(parsed.netloc, unquote(parsed.path))
-    if parsed.scheme == "file":
-        return DirectoryStore(Path(url2pathname(unquote(parsed.path))))
-    return DirectoryStore(Path(location).expanduser())
+        store = open_store(location)
+        if where.scheme == "s3" and not store.has_any():
+            raise TeacherError(f"no replay labels under {store.uri}/",
+                               "upload {frame_index:06d}.png label files there or fix the prefix")
+    except StorageError as exc:
+        raise TeacherError(f"cannot list replay labels at {location}: {exc}",
+                           "check the bucket name, credentials and AWS_ENDPOINT_URL") from None
+    return store
 
 
 class ReplayTeacher(Teacher):
@@ -162,7 +88,7 @@ class ReplayTeacher(Teacher):
 
     name = "replay"
 
-    def __init__(self, store: LabelStore, config: TeacherConfig, class_names: Sequence[str]) -> None:
+    def __init__(self, store: ObjectStore, config: TeacherConfig, class_names: Sequence[str]) -> None:
         super().__init__(class_names)
         self.store = store
         self.config = config
@@ -175,8 +101,11 @@ class ReplayTeacher(Teacher):
 
     def _read(self, frame: Frame) -> Labels:
         name = label_filename(frame.index)
-        where = self.store.describe(name)
-        data = self.store.read(name)
+        where = self.store.url(name)
+        try:
+            data = self.store.get_or_none(name)
+        except StorageError as exc:
+            raise TeacherError(f"cannot read replay label {where}: {exc.what}", exc.fix) from None
         if data is None:
             raise TeacherError(f"no replay label for frame {frame.index}: expected {where}",
                                "compute labels for every keyframe (odist.models.teachers.replay.write_labels)")
@@ -217,4 +146,4 @@ def build_replay(arg: str | None, config: TeacherConfig, class_names: Sequence[s
     if not arg:
         raise TeacherError("the replay teacher needs a label location",
                            "write --teacher replay:DIR, replay:file:///DIR or replay:s3://bucket/prefix")
-    return ReplayTeacher(open_store(arg), config, class_names)
+    return ReplayTeacher(open_labels(arg), config, class_names)

@@ -1,0 +1,69 @@
+"""``odist.distill(...)``: distill one stream into a run root, the library form of ``odist distill``.
+
+Keyword arguments are named like the command's long options (``max_frames`` for ``--max-frames``);
+errors name those keywords (the CLI shows them as flags).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from odist.config import OdistConfig, load_config, with_overrides
+from odist.distill.pipeline import StreamOptions, distill_stream
+from odist.distill.runner import Progress
+from odist.errors import ConfigError
+from odist.models.teachers import Teacher, build_teacher
+from odist.storage.location import default_stream_id
+
+
+class _Stream:
+    def __init__(self, uri: str, stream_id: str) -> None:
+        self.uri, self.stream_id = uri, stream_id
+
+
+def resolve_config(config: OdistConfig | str | os.PathLike[str] | None = None, overrides: Sequence[str] = (), *,
+                   teacher: str | None = None, device: str | None = None) -> OdistConfig:
+    """A config from an ``OdistConfig``, a YAML/JSON path or None (defaults and environment), then
+    ``section.key=value`` ``overrides``, ``teacher`` (``teacher.name``) and ``device``."""
+    extra = [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"]),
+             *([] if device is None else [f"device={device}"])]
+    if isinstance(config, OdistConfig):
+        return with_overrides(config, extra)
+    return load_config(config, extra)
+
+
+def check_positive(**values: int | None) -> None:
+    """A ``ConfigError`` naming the first keyword whose value is given and below 1."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} {value} is not positive", "pass a frame count >= 1")
+
+
+def distill(input: str, *, out: str, config: OdistConfig | str | os.PathLike[str] | None = None,
+            teacher: str | None = None, device: str | None = None, overrides: Sequence[str] = (),
+            evaluate: bool = False, max_frames: int | None = None, init: str | None = None,
+            width: int | None = None, height: int | None = None, fps: float | None = None,
+            frames: int | None = None, seed: int = 0, stream_id: str | None = None, resume: bool = False,
+            overwrite: bool = False, segment_frames: int = 256, progress: bool = False,
+            on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
+    """Distill ``input`` (a video file or ``synthetic:SCENARIO``) into the run root ``out``; its summary.
+
+    ``config`` is an ``OdistConfig``, a config file or None (defaults); ``teacher``, ``device`` and
+    ``overrides`` are applied on top, as ``--teacher``, ``--device`` and ``--set`` are.
+    """
+    resolved = resolve_config(config, overrides, teacher=teacher, device=device)
+    check_positive(max_frames=max_frames, segment_frames=segment_frames)
+    if overwrite and resume:
+        raise ConfigError("overwrite and resume contradict each other", "pass one of them")
+    options = StreamOptions(evaluate=evaluate, max_frames=max_frames, init=init, width=width, height=height,
+                            fps=fps, frames=frames, seed=seed, segment_frames=segment_frames)
+
+    def build() -> Teacher:
+        t = resolved.teacher
+        return build_teacher(t.name, t, resolved.classes, resolved.device, resolved.performance)
+
+    spec = _Stream(input, stream_id or default_stream_id(input))
+    return distill_stream(spec, out, resolved, build, options, resume=resume, overwrite=overwrite,
+                          progress_bar=progress, on_progress=on_progress)

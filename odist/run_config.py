@@ -1,0 +1,148 @@
+"""The run sections of the config tree: ``fleet`` (Ray placement), ``pool`` (the shared teacher pool) and
+``live`` (how cameras are read and committed), so one config file describes a whole run.
+
+Each section validates itself; a bad value is a ``ConfigError`` naming its ``section.key`` (the CLI shows
+the matching flag).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from odist.errors import ConfigError
+
+
+def _check(ok: bool, key: str, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid config value for {key}", f"expected {expected}")
+
+
+@dataclass
+class FleetConfig:
+    """Where a fleet job (``odist run``) or the cameras (``odist live``) run on Ray, and how many at once.
+
+    ``workers`` None: as many as the cluster's GPUs / CPUs hold at ``student_gpus`` / ``student_cpus``
+    each; ``student_cpus`` None: 0 with a GPU share, 1 without.
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    max_streams_in_flight: int | None = None
+    retries: int = 2
+    student_gpus: float = 0.0
+    student_cpus: float | None = None
+
+    def validate(self) -> FleetConfig:
+        _check(self.workers is None or self.workers >= 1, "fleet.workers", "a worker count >= 1")
+        _check(self.max_streams_in_flight is None or self.max_streams_in_flight >= 1,
+               "fleet.max_streams_in_flight", "a count >= 1")
+        _check(self.student_gpus >= 0 and (self.student_cpus is None or self.student_cpus >= 0),
+               "fleet.student_gpus", "non-negative shares such as 0.125 (fleet.student_cpus likewise)")
+        _check(self.student_gpus <= 1 or float(self.student_gpus).is_integer(), "fleet.student_gpus",
+               "a fraction <= 1 or a whole number of GPUs")
+        _check(self.retries >= 0, "fleet.retries", "0 or more")
+        return self
+
+
+@dataclass
+class PoolConfig:
+    """The shared teacher pool: sized, batched and supervised; used when ``enabled``.
+
+    ``target_ongoing_requests`` (per replica) drives autoscaling; None means one full batch per replica.
+    ``max_ongoing_requests`` (per replica) defaults to two batches: one being labelled, one filling up.
+    ``num_gpus`` is each replica's GPU share (0 on CPU clusters); with a fractional share, keep
+    ``num_cpus`` at a fraction too so replicas still schedule.
+    """
+
+    enabled: bool = False
+    min_replicas: int = 1
+    max_replicas: int = 4
+    max_batch_size: int = 8
+    batch_wait_timeout_s: float = 0.05
+    target_ongoing_requests: float | None = None
+    max_ongoing_requests: int | None = None
+    num_gpus: float = 0.0
+    num_cpus: float = 1.0
+    request_timeout_s: float = 60.0
+    max_retries: int = 3
+    retry_backoff_s: float = 0.25
+    health_check_period_s: float = 1.0
+    start_timeout_s: float = 600.0
+    max_constructor_retries: int = 3
+    graceful_shutdown_timeout_s: float = 20.0
+    upscale_delay_s: float = 5.0
+    downscale_delay_s: float = 30.0
+    look_back_period_s: float = 30.0
+
+    def validate(self) -> PoolConfig:
+        """Check every value (a ``ConfigError`` names the field); return self so calls chain."""
+        _pool(self.min_replicas >= 0, "min_replicas", "0 or more replicas")
+        _pool(self.max_replicas >= max(1, self.min_replicas), "max_replicas", "at least 1 and >= min_replicas")
+        _pool(self.max_batch_size >= 1, "max_batch_size", "a positive batch size")
+        _pool(self.batch_wait_timeout_s >= 0, "batch_wait_timeout_s", "a non-negative wait in seconds")
+        _pool(self.target_ongoing_requests is None or self.target_ongoing_requests > 0,
+              "target_ongoing_requests", "a positive number of requests per replica")
+        _pool(self.max_ongoing_requests is None or self.max_ongoing_requests >= self.max_batch_size,
+              "max_ongoing_requests", "at least max_batch_size, or batches never fill")
+        _pool(self.num_gpus >= 0 and self.num_cpus >= 0, "num_gpus", "non-negative GPU and CPU shares")
+        _pool(self.request_timeout_s > 0, "request_timeout_s", "a positive timeout in seconds")
+        _pool(self.max_retries >= 0 and self.retry_backoff_s >= 0, "max_retries",
+              "a non-negative retry count and backoff")
+        _pool(self.health_check_period_s > 0, "health_check_period_s", "a positive period in seconds")
+        _pool(self.start_timeout_s > 0, "start_timeout_s", "a positive timeout in seconds")
+        _pool(self.max_constructor_retries >= 1, "max_constructor_retries", "at least 1 attempt to build a replica")
+        _pool(self.graceful_shutdown_timeout_s >= 0, "graceful_shutdown_timeout_s", "a non-negative wait in seconds")
+        _pool(min(self.upscale_delay_s, self.downscale_delay_s) >= 0 and self.look_back_period_s > 0,
+              "upscale_delay_s", "non-negative delays and a positive look-back period")
+        return self
+
+    def ongoing_limit(self) -> int:
+        """Requests one replica accepts at once (the rest wait in the callers' handles)."""
+        return self.max_ongoing_requests or 2 * self.max_batch_size
+
+    def autoscaling_config(self) -> dict[str, Any]:
+        """Serve's ``autoscaling_config`` for this pool."""
+        target = self.target_ongoing_requests or float(self.max_batch_size)
+        return {
+            "min_replicas": self.min_replicas,
+            "initial_replicas": max(1, self.min_replicas),
+            "max_replicas": self.max_replicas,
+            "target_ongoing_requests": target,
+            "upscale_delay_s": self.upscale_delay_s,
+            "downscale_delay_s": self.downscale_delay_s,
+            "look_back_period_s": self.look_back_period_s,
+        }
+
+    def actor_options(self) -> dict[str, float]:
+        """Serve's ``ray_actor_options``: each replica's device share."""
+        return {"num_gpus": float(self.num_gpus), "num_cpus": float(self.num_cpus)}
+
+
+def _pool(ok: bool, key: str, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"invalid teacher pool setting pool.{key}", f"expected {expected}")
+
+
+@dataclass
+class LiveConfig:
+    """How ``odist live`` reads and commits every camera (a camera's own ``fps`` wins over ``fps``)."""
+
+    fps: float | None = 10.0
+    width: int | None = None
+    height: int | None = None
+    commit_every_s: float = 30.0
+    open_timeout_s: float = 10.0
+    read_timeout_s: float = 10.0
+    give_up_after_s: float | None = None
+    status_every_s: float = 5.0
+
+    def validate(self) -> LiveConfig:
+        _check(self.fps is None or self.fps > 0, "live.fps", "a positive frame rate or null (the camera's)")
+        _check(self.commit_every_s > 0, "live.commit_every_s", "a positive period in seconds")
+        _check(min(self.open_timeout_s, self.read_timeout_s) > 0, "live.read_timeout_s",
+               "positive timeouts in seconds (live.open_timeout_s likewise)")
+        _check(self.give_up_after_s is None or self.give_up_after_s > 0, "live.give_up_after_s",
+               "a positive time in seconds, or null (keep reconnecting)")
+        _check(self.status_every_s > 0, "live.status_every_s", "a positive period in seconds")
+        return self
