@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from odist import __version__
+from odist._version import __version__
 from odist.errors import OdistError
 from odist.report.command import add_report_command
 
@@ -70,12 +70,33 @@ def _add_source_options(p: argparse.ArgumentParser) -> None:
 
 
 def _run_distill(args: argparse.Namespace) -> int:
-    from odist.distill.job import DistillJob
+    from odist.cli_args import config_from_args
+    from odist.distill.api import distill
 
-    job = DistillJob.from_args(args)
-    summary = job.run(progress=not args.quiet)
-    print(job.describe_result(summary))
+    summary = distill(args.input, out=args.out, config=config_from_args(args), evaluate=args.evaluate,
+                      max_frames=args.max_frames, init=args.init, width=args.width, height=args.height, fps=args.fps,
+                      frames=args.frames, seed=args.seed, stream_id=args.stream_id, resume=args.resume,
+                      overwrite=args.overwrite, segment_frames=args.segment_frames, progress=not args.quiet)
+    print(_describe_stream(summary, args.out))
     return 0
+
+
+def _describe_stream(s: dict[str, Any], out: str) -> str:
+    """A few lines telling the user where the results went and the headline numbers."""
+    from odist.storage.layout import StreamArea
+    from odist.storage.objectstore import open_store
+
+    lines = [f"results: {open_store(out).url(StreamArea.prefix_of(s['stream_id']))}"]
+    accuracy = (f"mIoU {s['miou']:.3f} (foreground {s['miou_foreground']:.3f})" if s.get("evaluated")
+                else f"keyframe mIoU {s['keyframe_miou']:.3f} (run with --evaluate to score every frame)")
+    lines.append(f"frames {s['frames']}, keyframes {s['keyframes']}, updates {s['updates']}, {accuracy}")
+    lines.append(f"speed-up vs teacher on every frame: {_fmt(s['speedup_cost_model'])}x (paper cost model), "
+                 f"{_fmt(s['speedup_measured'])}x (measured), {_fmt(s['speedup_flops'])}x (FLOPs)")
+    return "\n".join(lines)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
 
 
 def _add_run(commands: argparse._SubParsersAction) -> None:
@@ -121,43 +142,27 @@ def _add_ray_options(p: argparse.ArgumentParser, unit: str) -> None:
 
 
 def _run_fleet(args: argparse.Namespace) -> int:
-    from odist.distill.job import config_from_args, options_from_args
+    from odist.cli_args import RAY_KEYS, config_from_args
     from odist.errors import ConfigError
 
-    config = config_from_args(args)
+    config = config_from_args(args, RAY_KEYS)
     try:
-        from odist.fleet.driver import run_fleet
+        from odist.fleet.api import run
     except ImportError as exc:
         raise ConfigError(f"odist run needs Ray, which cannot be imported ({exc})",
                           "pip install 'ray[default]'") from None
-    options = options_from_args(args)
-    summary = run_fleet(args.source, args.out, config, address=args.address, workers=args.workers,
-                        max_streams_in_flight=args.max_streams_in_flight, student_gpus=args.student_gpus,
-                        student_cpus=args.student_cpus, options=options, retries=args.retries,
-                        progress=not args.quiet, teacher_pool=_teacher_pool_config(args))
+    summary = run(args.source, out=args.out, config=config, evaluate=args.evaluate, max_frames=args.max_frames,
+                  width=args.width, height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
+                  segment_frames=args.segment_frames, progress=not args.quiet)
     print(summary.describe())
     return 0
 
 
 def _teacher_pool_config(args: argparse.Namespace) -> Any:
     """The pool settings from ``--teacher-replicas MIN:MAX`` (None without the flag)."""
-    from odist.errors import ConfigError
+    from odist.cli_args import _teacher_pool_config as pool_config
 
-    if args.teacher_replicas is None:
-        return None
-    low, sep, high = args.teacher_replicas.partition(":")
-    try:
-        low_n, high_n = int(low), int(high if sep else low)
-    except ValueError:
-        raise ConfigError(f"--teacher-replicas {args.teacher_replicas!r} is not MIN:MAX",
-                          "write e.g. --teacher-replicas 1:4") from None
-    from odist.fleet.teacher_pool import TeacherPoolConfig
-
-    cpus = 0.0 if args.teacher_gpus > 0 else 1.0
-    pool = TeacherPoolConfig(min_replicas=low_n, max_replicas=high_n, max_batch_size=args.teacher_batch,
-                             num_gpus=args.teacher_gpus, num_cpus=cpus)
-    pool.validate()
-    return pool
+    return pool_config(args)
 
 
 def _add_ls(commands: argparse._SubParsersAction) -> None:
@@ -235,22 +240,17 @@ def _add_live(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_live(args: argparse.Namespace) -> int:
-    from odist.distill.job import config_from_args
-    from odist.live.student import LiveOptions
-    from odist.live.supervisor import LiveJob, run_live, status_table
-
-    config = config_from_args(args)
-    options = LiveOptions(fps=args.fps, width=args.width, height=args.height, commit_every_s=args.commit_every,
-                          read_timeout_s=args.read_timeout, give_up_after_s=args.give_up_after)
-    job = LiveJob(args.out, config, options, student_gpus=args.student_gpus, student_cpus=args.student_cpus)
+    from odist.cli_args import LIVE_KEYS, RAY_KEYS, config_from_args
+    from odist.live.api import live
+    from odist.live.supervisor import status_table
 
     def show(statuses: list[Any]) -> None:
         print(status_table(statuses), flush=True)
         print(flush=True)
 
-    final = run_live(args.cameras, job, duration_s=args.duration, address=args.address,
-                     teacher_pool=_teacher_pool_config(args), on_status=show, status_every_s=args.status_every,
-                     handle_signals=True)
+    config = config_from_args(args, {**RAY_KEYS, **LIVE_KEYS})
+    final = live(args.cameras, out=args.out, config=config, duration=args.duration, on_status=show,
+                 handle_signals=True)
     print(f"stopped {len(final)} camera(s); results committed in {args.out} (`odist ls {args.out}`)")
     return 0
 
@@ -294,11 +294,16 @@ def _run_publish(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    from odist.cli_args import as_flags, explicit_flags
+
+    args.explicit = explicit_flags(parser, argv)
     try:
         return args.handler(args)
     except OdistError as exc:
-        print(f"odist: error: {exc}", file=sys.stderr)
+        print(f"odist: error: {as_flags(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("odist: interrupted; results so far are in completed segments only", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import torch
 
-from odist import __version__
+from odist._version import __version__
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
@@ -188,7 +188,7 @@ def run_manifest() -> dict[str, Any]:
 def prepare_torch(config: OdistConfig) -> None:
     """Check the configured device and apply ``threads`` before a stream starts."""
     if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {config.device} requested but this torch sees no CUDA GPU", "use --device cpu")
+        raise ConfigError(f"device {config.device} requested but this torch sees no CUDA GPU", "set device=cpu")
     if config.threads:
         torch.set_num_threads(config.threads)
 
@@ -201,7 +201,7 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
         return False
     if has_results and not resume:
         raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
-                          "pass --resume to continue it, --overwrite to start over, or another --out")
+                          "pass resume=True to continue it, overwrite=True to start over, or another out")
     return resume and area.summary() is not None
 
 

@@ -13,56 +13,24 @@ show frames as they are processed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import ray
 
 from odist.config import OdistConfig
 from odist.errors import OdistError
+from odist.fleet.runtime import LocalTeacherFactory, TeacherFactory, worker_options
+from odist.states import Outcome
 
 if TYPE_CHECKING:
     from odist.distill.pipeline import StreamLike, StreamOptions
     from odist.distill.runner import Progress
-    from odist.models.teachers import Teacher
 
-DONE, FAILED, SKIPPED = "done", "failed", "skipped"
-
-
-class TeacherFactory(Protocol):
-    """Builds (or connects to) the teacher of a stream, given the stream's own config. Must be picklable."""
-
-    def __call__(self, config: OdistConfig) -> Teacher: ...
-
-
-class LocalTeacherFactory:
-    """Builds the configured teacher inside the worker with ``build_teacher``.
-
-    The last teacher is kept while the next stream's teacher settings are the same, so a model-based
-    teacher is loaded once per worker rather than once per stream; a ``replay:`` teacher is per stream.
-    """
-
-    def __init__(self) -> None:
-        self._key: str | None = None
-        self._teacher: Teacher | None = None
-
-    def __call__(self, config: OdistConfig) -> Teacher:
-        from odist.models.teachers import build_teacher
-
-        key = json.dumps([config.to_dict()["teacher"], config.classes, config.device, config.performance.teacher_amp],
-                         sort_keys=True, default=str)
-        if key != self._key or self._teacher is None:
-            self._teacher = build_teacher(config.teacher.name, config.teacher, config.classes, config.device,
-                                          performance=config.performance)
-            self._key = key
-        return self._teacher
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_key": None, "_teacher": None}
+DONE, FAILED, SKIPPED = Outcome.DONE, Outcome.FAILED, Outcome.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -193,16 +161,6 @@ def record_failure(out: str, stream_id: str, error: str) -> bool:
 
 StudentWorker = ray.remote(max_concurrency=2, max_restarts=0)(StreamWorker)
 """The Ray actor class; give it resources with ``.options(num_gpus=..., num_cpus=...)`` (see ``worker_options``)."""
-
-
-def worker_options(student_gpus: float = 0.0, student_cpus: float | None = None) -> dict[str, float]:
-    """Actor resources: a GPU share with no CPU by default on GPU clusters, one CPU each on CPU clusters.
-
-    A fractional GPU actor must ask for ``num_cpus=0`` (or a fraction) to pack many per GPU without
-    needing a CPU slot each; ``student_cpus`` overrides either default.
-    """
-    cpus = (0.0 if student_gpus > 0 else 1.0) if student_cpus is None else float(student_cpus)
-    return {"num_gpus": float(student_gpus), "num_cpus": cpus}
 
 
 def start_worker(teacher_factory: TeacherFactory | None = None, *, student_gpus: float = 0.0,

@@ -12,7 +12,7 @@ import threading
 import ray
 
 from odist.config import OdistConfig
-from odist.fleet.student_actor import LocalTeacherFactory, TeacherFactory
+from odist.fleet.runtime import LocalTeacherFactory, TeacherFactory
 from odist.live.cameras import CameraSpec
 from odist.live.metrics import CameraMetrics
 from odist.live.status import CameraStatus

@@ -24,8 +24,7 @@ from ray.exceptions import GetTimeoutError, RayError
 
 from odist.config import OdistConfig
 from odist.errors import ConfigError
-from odist.fleet.driver import connect, start_shared_teacher, stop_shared_teacher
-from odist.fleet.student_actor import TeacherFactory, worker_options
+from odist.fleet.runtime import TeacherFactory, connect, start_shared_teacher, stop_shared_teacher, worker_options
 from odist.live.actor import LiveCamera
 from odist.live.cameras import CameraSpec, read_cameras
 from odist.live.status import CameraStatus

@@ -7,16 +7,8 @@ import json
 from pathlib import Path
 
 from odist.errors import ConfigError
-from odist.plan.capacity import (
-    DEFAULT_HEADROOM,
-    DEFAULT_STUDENT_GPUS,
-    DEFAULT_TEACHER_BATCH,
-    Plan,
-    PlanRequest,
-    make_plan,
-)
-from odist.plan.profiles import find_profile, load_profiles
-from odist.plan.workload import default_workload
+from odist.plan.api import plan
+from odist.plan.capacity import DEFAULT_HEADROOM, DEFAULT_STUDENT_GPUS, DEFAULT_TEACHER_BATCH, Plan
 
 
 def add_plan_command(commands: argparse._SubParsersAction) -> None:
@@ -41,7 +33,8 @@ def add_plan_command(commands: argparse._SubParsersAction) -> None:
                    help=f"capacity over demand (default {DEFAULT_HEADROOM:g}, i.e. 80%% utilisation)")
     p.add_argument("--gpus-per-node", type=int, default=1, help="GPUs per worker node or pod (default 1)")
     p.add_argument("--results", type=Path, default=None, metavar="DIR",
-                   help="folder of benchmark results (default: this checkout's bench/results)")
+                   help="folder of benchmark results (default: $ODIST_RESULTS, else this checkout's "
+                        "bench/results; an installed odist has none, so pass the folder here)")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
     p.set_defaults(handler=_run_plan)
 
@@ -60,13 +53,9 @@ def parse_resolution(text: str) -> tuple[int, int]:
 def plan_from_args(args: argparse.Namespace) -> Plan:
     """The plan the command's arguments ask for."""
     width, height = parse_resolution(args.resolution)
-    if args.results is not None and not args.results.is_dir():
-        raise ConfigError(f"--results {args.results} is not a folder", "pass the folder of bench/results/*.json")
-    request = PlanRequest(cameras=args.cameras, fps=args.fps, gpu=args.gpu, width=width, height=height,
-                          student_gpus=args.student_gpus, teacher_batch=args.teacher_batch,
-                          headroom=args.headroom, gpus_per_node=args.gpus_per_node).validate()
-    profile = find_profile(load_profiles(args.results), args.gpu)
-    return make_plan(request, profile, default_workload(args.results, args.keyframe_rate))
+    return plan(cameras=args.cameras, fps=args.fps, gpu=args.gpu, width=width, height=height,
+                keyframe_rate=args.keyframe_rate, student_gpus=args.student_gpus, teacher_batch=args.teacher_batch,
+                headroom=args.headroom, gpus_per_node=args.gpus_per_node, results=args.results)
 
 
 def _run_plan(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,8 @@ from typing import Any
 from odist.config import CostModelConfig
 from odist.errors import ConfigError
 
-DEFAULT_RESULTS_DIR = Path(__file__).resolve().parents[2] / "bench" / "results"
+DEFAULT_RESULTS_DIR = Path(__file__).resolve().parents[2] / "bench" / "results"  # in a checkout only
+RESULTS_ENV = "ODIST_RESULTS"
 REFERENCE_FRAME = (1280, 720)
 V100_TEACHER_MS = 90.3  # torchvision detection docs: Mask R-CNN R50-FPN, 0.0903 s/it test time, V100, batch 1
 # Each frame added to a teacher batch costs this share of a lone frame (estimate: batch 8 runs ~1.3x the
@@ -83,11 +85,22 @@ def reference_profile(name: str) -> GpuProfile:
                       teacher_ms=V100_TEACHER_MS / speed, source=source)
 
 
+def find_results(results_dir: str | Path | None = None) -> Path | None:
+    """Where benchmark results are read from: ``results_dir``, else ``$ODIST_RESULTS``, else this checkout's
+    ``bench/results`` (an installed wheel has none: pass ``--results``); None when there is no such folder."""
+    if results_dir is not None:
+        return Path(results_dir)
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
+    return DEFAULT_RESULTS_DIR if DEFAULT_RESULTS_DIR.is_dir() else None
+
+
 def load_profiles(results_dir: Path | None = None) -> dict[str, GpuProfile]:
-    """Every known GPU type: reference estimates, replaced or extended by ``gpu_*.json`` in ``results_dir``."""
+    """Every known GPU type: reference estimates, replaced or extended by ``gpu_*.json`` in ``results_dir``
+    (``find_results`` when None)."""
     profiles = {name: reference_profile(name) for name in REFERENCE_GPUS}
-    folder = DEFAULT_RESULTS_DIR if results_dir is None else Path(results_dir)
-    for path in sorted(folder.glob("gpu_*.json")) if folder.is_dir() else []:
+    folder = find_results(results_dir)
+    for path in sorted(folder.glob("gpu_*.json")) if folder is not None and folder.is_dir() else []:
         profile = measured_profile(path, profiles.get(_type_name(path)))
         profiles[profile.name] = profile
     return profiles

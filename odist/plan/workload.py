@@ -17,7 +17,7 @@ from typing import Any
 
 from odist.config import DistillConfig, StudentConfig
 from odist.errors import ConfigError
-from odist.plan.profiles import DEFAULT_RESULTS_DIR
+from odist.plan.profiles import find_results
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ def paper_workload() -> Workload:
 
 def default_workload(results_dir: Path | None = None, keyframe_rate: float | None = None) -> Workload:
     """The measured (or paper) workload; ``keyframe_rate`` replaces its keyframe rate."""
-    folder = DEFAULT_RESULTS_DIR if results_dir is None else Path(results_dir)
-    workload = measured_workload(folder) or paper_workload()
+    folder = find_results(results_dir)
+    workload = (measured_workload(folder) if folder is not None else None) or paper_workload()
     if keyframe_rate is None:
         return workload
     if not 0 < keyframe_rate <= 1:

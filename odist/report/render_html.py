@@ -11,7 +11,7 @@ from html import escape
 
 import pyarrow.compute as pc
 
-from odist import __version__
+from odist._version import __version__
 from odist.report.render_table import camera_headers, camera_rows, num, ranked, totals_lines, unfinished
 from odist.report.report import Report
 from odist.report.svg import histogram, line_plot, scatter

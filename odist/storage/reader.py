@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from odist.errors import StorageError
 from odist.storage.layout import STREAMS, StreamArea, stream_ids
 from odist.storage.masks import decode_mask
-from odist.storage.objectstore import ObjectStore
+from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA
 
 
@@ -50,3 +50,9 @@ def run_dataset(store: ObjectStore) -> ds.Dataset:
     schema = RECORD_SCHEMA.append(pa.field("stream_id", pa.string()))
     return ds.dataset(paths, schema=schema, format="parquet", filesystem=filesystem,
                       partitioning=partitioning, partition_base_dir=f"{root}/{STREAMS}")
+
+
+def read_run(run: str) -> ds.Dataset:
+    """Every committed frame record of the run root ``run`` (a folder, ``file://`` or ``s3://`` URI) as one
+    Arrow dataset, with ``stream_id`` as a column."""
+    return run_dataset(open_store(run))

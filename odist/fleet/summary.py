@@ -1,0 +1,78 @@
+"""What a fleet job did: ``FleetSummary`` (``RUN/fleet_summary.json``) and the done streams of a run root."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from odist.fleet.manifest import StreamSpec
+from odist.fleet.student_actor import StreamOutcome
+from odist.states import Outcome
+from odist.storage.layout import STREAMS
+from odist.storage.objectstore import ObjectStore
+
+FLEET_SUMMARY = "fleet_summary.json"
+
+
+@dataclass
+class FleetSummary:
+    """What a fleet job did: stream counts, frames processed, wall time and every failure with its error."""
+
+    source: str
+    out: str
+    streams: int
+    done: int
+    failed: int
+    skipped: int
+    frames: int
+    wall_seconds: float
+    workers: int
+    retries: int
+    failures: list[dict[str, str]] = field(default_factory=list)
+    outcomes: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.wall_seconds if self.wall_seconds > 0 else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "frames_per_second": self.frames_per_second}
+
+    def describe(self) -> str:
+        """A few lines for people: counts, throughput and the failed streams with their errors."""
+        lines = [f"fleet: {self.streams} streams: {self.done} done, {self.failed} failed, {self.skipped} skipped "
+                 f"(already done) in {self.wall_seconds:.1f} s; {self.frames} frames processed, "
+                 f"{self.frames_per_second:.1f} frames/s; {self.workers} workers, {self.retries} retries",
+                 f"results: {self.out}"]
+        if self.failures:
+            width = max(len(f["stream_id"]) for f in self.failures)
+            lines.append("failed streams:")
+            lines.extend(f"  {f['stream_id']:<{width}}  {f['error']}" for f in self.failures)
+        return "\n".join(lines)
+
+
+
+def done_stream_ids(store: ObjectStore) -> set[str]:
+    """Ids of the streams that have a ``summary.json`` (done), from one listing of the run root."""
+    done = set()
+    for key in store.list(f"{STREAMS}/"):
+        parts = key.split("/")
+        if len(parts) == 3 and parts[2] == "summary.json" and parts[1].startswith("stream_id="):
+            done.add(parts[1][len("stream_id="):])
+    return done
+
+
+def summarise(source: str, store: ObjectStore, specs: list[StreamSpec], outcomes: Mapping[str, StreamOutcome],
+               wall: float, workers: int, retries: int) -> FleetSummary:
+    """The fleet summary, streams in manifest order."""
+    ordered = [outcomes[spec.stream_id] for spec in specs if spec.stream_id in outcomes]
+    count = {status: sum(o.status == status for o in ordered) for status in Outcome}
+    rows = [{"stream_id": o.stream_id, "status": o.status, "frames": o.frames, "seconds": o.seconds,
+             "error": o.error} for o in ordered]
+    failures = [{"stream_id": o.stream_id, "error": o.error or ""} for o in ordered if o.status == Outcome.FAILED]
+    return FleetSummary(source=source, out=store.uri, streams=len(specs), done=count[Outcome.DONE],
+                        failed=count[Outcome.FAILED], skipped=count[Outcome.SKIPPED],
+                        frames=sum(o.frames for o in ordered), wall_seconds=wall, workers=workers,
+                        retries=retries, failures=failures, outcomes=rows)

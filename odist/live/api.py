@@ -1,0 +1,42 @@
+"""``odist.live(...)``: run the cameras of a CAMERAS.yaml until stopped, the library form of ``odist live``.
+
+How cameras are read and committed is the config tree's ``live`` section (or the ``live`` argument),
+where they run its ``fleet`` section, and a shared teacher pool its ``pool`` section (when enabled).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from odist.config import OdistConfig
+from odist.distill.api import resolve_config
+from odist.fleet.runtime import TeacherFactory
+from odist.live.status import CameraStatus
+from odist.live.student import LiveOptions
+from odist.live.supervisor import LiveJob, run_live
+from odist.run_config import LiveConfig
+
+
+def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str | os.PathLike[str] | None = None,
+         live: LiveConfig | None = None, teacher: str | None = None, device: str | None = None,
+         overrides: Sequence[str] = (), duration: float | None = None, stop: threading.Event | None = None,
+         on_status: Callable[[list[CameraStatus]], None] | None = None, handle_signals: bool = False,
+         teacher_factory: TeacherFactory | None = None) -> list[CameraStatus]:
+    """Run one student per camera of ``cameras`` into ``out`` until ``stop`` is set or ``duration`` seconds
+    pass (``handle_signals``: SIGINT / SIGTERM stop too); every camera's final status."""
+    resolved = resolve_config(config, overrides, teacher=teacher, device=device)
+    if live is not None:
+        resolved = dataclasses.replace(resolved, live=live).validate()
+    settings, fleet = resolved.live, resolved.fleet
+    options = LiveOptions(fps=settings.fps, width=settings.width, height=settings.height,
+                          commit_every_s=settings.commit_every_s, open_timeout_s=settings.open_timeout_s,
+                          read_timeout_s=settings.read_timeout_s, give_up_after_s=settings.give_up_after_s)
+    job = LiveJob(out, resolved, options, student_gpus=fleet.student_gpus, student_cpus=fleet.student_cpus,
+                  teacher_factory=teacher_factory)
+    return run_live(Path(cameras), job, duration_s=duration, address=fleet.address,
+                    teacher_pool=resolved.pool if resolved.pool.enabled else None, stop=stop, on_status=on_status,
+                    status_every_s=settings.status_every_s, handle_signals=handle_signals)
