@@ -83,6 +83,9 @@ class DistillConfig:
     # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
     empty_keyframes: str = "climb"
     empty_patience: int = 4
+    # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
+    # continues from that view's snapshot. Views are told apart by the cut threshold.
+    view_bank_size: int = 0
     seed: int = 0
 
 
@@ -185,6 +188,9 @@ class OdistConfig:
                "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
         _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
+        _check(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
+        _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
+               "0 unless distill.cut_threshold is set (views are told apart by it)")
         _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
         _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
         t = self.teacher

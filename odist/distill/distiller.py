@@ -24,7 +24,9 @@ from odist.distill.ledger import CostLedger
 from odist.distill.loss import distillation_loss, foreground_weights
 from odist.distill.metrics import confusion, min_class_iou
 from odist.distill.policy import KeyframePolicy, Trigger
+from odist.distill.scene import scene_signature
 from odist.distill.schedule import StrideLadder
+from odist.distill.viewbank import ViewBank
 from odist.errors import TeacherError
 from odist.models.acceleration import (
     Acceleration,
@@ -76,11 +78,16 @@ def class_map(logits: torch.Tensor) -> torch.Tensor:
     return logits.max(0).indices
 
 
-def student_confidence(logits: torch.Tensor, classes: torch.Tensor) -> float:
-    """Mean max-softmax over the pixels the student calls foreground (over all pixels when it calls none)."""
-    top = logits.softmax(0).max(0).values
+MIN_CONFIDENCE_PIXELS = 0.001  # of the frame: fewer foreground pixels give no confidence reading
+
+
+def student_confidence(logits: torch.Tensor, classes: torch.Tensor) -> float | None:
+    """Mean max-softmax over the pixels the student calls foreground; None when it calls too few (a mean
+    over a handful of stray pixels says nothing)."""
     foreground = classes > 0
-    return float(top[foreground].mean() if bool(foreground.any()) else top.mean())
+    if int(foreground.sum()) < max(16, MIN_CONFIDENCE_PIXELS * foreground.numel()):
+        return None
+    return float(logits.softmax(0).max(0).values[foreground].mean())
 
 
 class KeyframeLearning:
@@ -88,10 +95,12 @@ class KeyframeLearning:
 
     def __init__(self, distiller: OnlineDistiller, frame: Frame, answer: TeacherResult,
                  steps: Generator[None, None, tuple[float, float, int, np.ndarray, int]],
-                 trigger: Trigger | str = Trigger.LADDER, *, inferred: bool = False) -> None:
+                 trigger: Trigger | str = Trigger.LADDER, *, inferred: bool = False,
+                 signature: np.ndarray | None = None) -> None:
         self.distiller, self.frame, self.answer, self._steps = distiller, frame, answer, steps
         self.trigger = trigger
         self.inferred = inferred  # the frame was inferred (and counted) before it became a keyframe
+        self.signature = signature  # the frame's scene signature, when a view bank files the student under it
         self.seconds = 0.0
 
     def advance(self) -> FrameResult | None:
@@ -101,8 +110,7 @@ class KeyframeLearning:
             next(self._steps)
         except StopIteration as done:
             self.seconds += self.distiller._now() - start
-            return self.distiller._finish_learning(self.frame, self.answer, self.seconds, done.value, self.trigger,
-                                                   self.inferred)
+            return self.distiller._finish_learning(self, done.value)
         self.seconds += self.distiller._now() - start
         return None
 
@@ -135,6 +143,7 @@ class OnlineDistiller:
             limit_gpu_memory(self.device, self._gpu_share())
         self.optimizer = self._make_optimizer()
         self.policy = KeyframePolicy.from_config(d)
+        self.view_bank = ViewBank(d.view_bank_size, d.cut_threshold) if d.view_bank_size else None
         self.ledger = CostLedger()
         self._replay: deque[_Example] = deque(maxlen=max(d.replay_buffer_size, 1))
         self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -249,15 +258,30 @@ class OnlineDistiller:
             raise TeacherError(
                 f"teacher label for frame {frame.index} is {labels.classes.shape}, frame is "
                 f"{(frame.height, frame.width)}", "labels must be computed at the decoded frame size")
+        signature = None
+        if self.view_bank is not None:
+            signature = scene_signature(frame.image)
+            self._recall_view(signature, trigger)
         return KeyframeLearning(self, frame, answer, self._learn_steps(self._example(image, labels)), trigger,
-                                inferred=not new_frame)
+                                inferred=not new_frame, signature=signature)
 
-    def _finish_learning(self, frame: Frame, answer: TeacherResult, seconds: float,
-                         outcome: tuple[float, float, int, np.ndarray, int],
-                         trigger: Trigger | str = Trigger.LADDER, inferred: bool = False) -> FrameResult:
+    def _recall_view(self, signature: np.ndarray, trigger: Trigger | str) -> None:
+        """On a cut to a view the bank knows, continue from that view's student."""
+        if Trigger(trigger) != Trigger.CUT:
+            return
+        weights = self.view_bank.recall(signature)
+        if weights is not None:
+            self.student.load_state_dict(weights)
+            self.ledger.view_recalls += 1
+
+    def _finish_learning(self, learning: KeyframeLearning,
+                         outcome: tuple[float, float, int, np.ndarray, int]) -> FrameResult:
+        frame, answer, seconds, trigger = learning.frame, learning.answer, learning.seconds, learning.trigger
         before, accuracy, updates, prediction, batch = outcome
         empty = not bool((answer.labels[0].classes > 0).any())
-        self.ledger.count_keyframe(Trigger(trigger).value, empty=empty, inferred=inferred)
+        self.ledger.count_keyframe(Trigger(trigger).value, empty=empty, inferred=learning.inferred)
+        if self.view_bank is not None and learning.signature is not None:
+            self.view_bank.store(learning.signature, self.student)
         self.ledger.teacher_frames += 1
         self.ledger.teacher_seconds += answer.seconds
         self.ledger.teacher_gflops += answer.gflops
@@ -383,6 +407,7 @@ class OnlineDistiller:
             "optimizer": self.optimizer.state_dict(),
             "ladder": self.ladder.state_dict(),
             "policy": self.policy.state_dict(),
+            "view_bank": None if self.view_bank is None else self.view_bank.state_dict(),
             "ledger": self.ledger.state_dict(),
             "replay": [(e.image.cpu(), e.target.cpu(), e.weights.cpu()) for e in self._replay],
             "rng": list(self._rng.getstate()[1]),
@@ -396,6 +421,8 @@ class OnlineDistiller:
             return
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.policy.load_state_dict(state.get("policy", {"ladder": state["ladder"]}))
+        if self.view_bank is not None and state.get("view_bank"):
+            self.view_bank.load_state_dict(state["view_bank"])
         self.ledger = CostLedger.from_state_dict(state["ledger"])
         self._replay.clear()
         for image, target, weights in state.get("replay", []):

@@ -35,6 +35,7 @@ class CostLedger:
     confidence_keyframes: int = 0
     empty_keyframes: int = 0
     inferred_keyframes: int = 0
+    view_recalls: int = 0  # cuts on which the view bank gave back a known view's student
 
     def count_keyframe(self, trigger: str, *, empty: bool, inferred: bool) -> None:
         """Count one keyframe whose learning is over."""

@@ -7,8 +7,8 @@ back the paper's loop exactly):
 * **cut** (``distill.cut_threshold``): a frame whose scene signature is far from the last keyframe's is
   a keyframe at once, and the ladder restarts from its lowest rung;
 * **confidence** (``distill.confidence_drop``): a frame on which the student's confidence (the mean
-  max-softmax over the pixels it calls foreground, or over all pixels when it calls none) falls this far
-  below its value on the first frame after the last keyframe is a keyframe too;
+  max-softmax over the pixels it calls foreground; no reading when it calls almost none) falls this far
+  below its value on the first frame read after the last keyframe is a keyframe too;
 * **empty keyframes** (``distill.empty_keyframes="hold"``): a keyframe whose teacher labels hold no
   foreground tests nothing about the student's foreground skill, so the rung holds rather than climbs
   (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one.

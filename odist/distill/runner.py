@@ -126,6 +126,7 @@ class StreamRunner:
             "keyframe_fraction": ledger.keyframes / ledger.frames if ledger.frames else math.nan,
             "keyframes_by_trigger": ledger.keyframes_by_trigger(),
             "empty_keyframes": ledger.empty_keyframes,
+            "view_recalls": ledger.view_recalls,
             "final_stride": self.distiller.ladder.stride,
             "evaluated": evaluated,
             "miou": self.meter.miou() if evaluated else None,
