@@ -73,6 +73,20 @@ class DistillConfig:
     # Keep inferring while the teacher labels a keyframe, learning from the labels when they arrive (one
     # update per following frame). Off: the paper's synchronous loop. Live cameras always overlap.
     overlap_labels: bool = False
+    # The keyframe policy beyond the ladder (odist/distill/policy.py); 0 / "climb" switches a rule off.
+    # A frame whose scene signature lies this far from the last keyframe's is a cut: a keyframe at once,
+    # and the ladder restarts from its lowest rung.
+    cut_threshold: float = 0.0
+    # A frame on which the student's confidence falls this far below its value on the first frame after
+    # the last keyframe is a keyframe.
+    confidence_drop: float = 0.0
+    # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
+    # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
+    empty_keyframes: str = "climb"
+    empty_patience: int = 4
+    # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
+    # continues from that view's snapshot. Views are told apart by the cut threshold.
+    view_bank_size: int = 0
     seed: int = 0
 
 
@@ -174,6 +188,14 @@ class OdistConfig:
                "non-negative sizes")
         _check(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
                "at most distill.replay_buffer_size samples per update")
+        _check(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
+               "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
+        _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
+        _check(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
+        _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
+               "0 unless distill.cut_threshold is set (views are told apart by it)")
+        _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
         _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
         t = self.teacher
         _check(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")

@@ -32,6 +32,7 @@ class PendingKeyframe:
     frame: Frame
     prediction: np.ndarray
     answer: Future[TeacherResult]
+    trigger: str = "ladder"  # why the keyframe was asked for
 
     def ready(self) -> bool:
         return self.answer.done()
@@ -44,9 +45,9 @@ class AsyncLabeler:
         self.teacher = teacher
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-labels")
 
-    def request(self, frame: Frame, prediction: np.ndarray) -> PendingKeyframe:
+    def request(self, frame: Frame, prediction: np.ndarray, trigger: str = "ladder") -> PendingKeyframe:
         """Ask for ``frame``'s labels; returns at once."""
-        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]))
+        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]), trigger)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -79,8 +80,10 @@ class OverlappedKeyframes:
         """Infer ``frame`` (after one step of any keyframe being learned); ask for labels when it is due."""
         learned = self._advance()
         result = self.distiller.infer(frame)
-        if self.pending is None and self.learning is None and self.distiller.is_keyframe(frame.index):
-            self.pending = self.labeler.request(frame, result.prediction)
+        if self.pending is None and self.learning is None:
+            trigger = self.distiller.keyframe_trigger(frame) or self.distiller.confidence_trigger(result)
+            if trigger is not None:
+                self.pending = self.labeler.request(frame, result.prediction, trigger)
         return result, learned
 
     def close(self) -> None:
@@ -111,5 +114,5 @@ class OverlappedKeyframes:
             log.warning("%s: keyframe %d not labelled: %s", self.name, pending.frame.index, exc)
             return False
         self._matrix = confusion(pending.prediction, answer.labels[0].classes, self.distiller.num_classes)
-        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False)
+        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False, trigger=pending.trigger)
         return True
