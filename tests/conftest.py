@@ -150,3 +150,23 @@ class BrightTeacherFactory:
 
     def __call__(self, config: OdistConfig) -> Teacher:
         return BrightTeacher(config.classes)
+
+
+# -- markers ----------------------------------------------------------------------------------------
+
+# Tests that start Ray, a subprocess or a live stream: `pytest -m "not integration"` leaves them out.
+INTEGRATION_MODULES = {"bench/test_bench_scripts.py", "distill/test_resume.py", "fleet/test_cluster.py",
+                       "fleet/test_driver.py", "fleet/test_teacher_pool.py", "live/test_student.py",
+                       "live/test_supervisor.py", "test_cli_live.py", "video/test_live.py"}
+INTEGRATION_TESTS = {"test_console_script_prints_one_error_line", "test_ray_job_script",
+                     "test_page_renders_in_headless_chromium"}
+INTEGRATION_FIXTURES = {"camera", "publishers", "local_cluster"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = os.path.dirname(__file__)
+    for item in items:
+        module = os.path.relpath(str(item.path), tests).replace(os.sep, "/")
+        if (module in INTEGRATION_MODULES or item.originalname in INTEGRATION_TESTS
+                or INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))):
+            item.add_marker(pytest.mark.integration)

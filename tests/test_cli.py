@@ -11,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+import odist
 from odist.cli import main
 from odist.config import DEFAULT_CLASSES, load_config
 from odist.models.teachers.replay import write_labels
@@ -116,7 +117,8 @@ def clip(tmp_path_factory):
 
 
 def test_synthetic_run_writes_manifest_summary_and_checkpoint(trained):
-    assert (trained / "run.json").is_file()
+    run = json.loads((trained / "run.json").read_text())
+    assert run["odist_version"] == odist.__version__ and run["torch_version"] == torch.__version__
     area = stream(trained)
     assert area.status()[0] == "done" and area.failure() is None
     summary = area.summary()

@@ -53,6 +53,7 @@ class StreamRunner:
         self.keyframe_meter = ConfusionMeter(distiller.num_classes)
         self.wall_seconds = 0.0
         self.keyframes: OverlappedKeyframes | None = None  # the background labelling while open, with ``overlap``
+        self.teacher_errors = 0  # label requests that failed in the background, over every open..close
 
     def open(self) -> None:
         """Start the background labelling (with ``overlap``); ``process`` may be called until ``close``."""
@@ -63,6 +64,7 @@ class StreamRunner:
         """Stop the background labelling; a keyframe still in flight is dropped (not counted)."""
         if self.keyframes is not None:
             self.keyframes.close()
+            self.teacher_errors += self.keyframes.teacher_errors
             self.keyframes = None
 
     def run(self, frames: Iterable[Frame], total: int | None = None,

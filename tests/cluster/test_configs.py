@@ -138,9 +138,21 @@ def test_secret_keys_are_the_ones_the_readme_creates(raycluster):
             assert f"{ref['key']}=" in readme, ref["key"]
 
 
-def test_odist_reads_the_s3_variables():
-    source = (ROOT / "odist" / "storage" / "objectstore.py").read_text()
-    assert "AWS_ENDPOINT_URL" in source and "AWS_DEFAULT_REGION" in source
+def test_odist_reads_the_s3_variables(s3_endpoint, s3_bucket):
+    """The AWS_* variables the containers get reach odist: objects land at the endpoint AWS_ENDPOINT_URL names,
+    and the Arrow filesystem (reports, datasets) reads them there in the AWS_DEFAULT_REGION region."""
+    import boto3
+
+    from odist.storage.objectstore import open_store
+
+    store = open_store(f"s3://{s3_bucket}/run")
+    store.put("probe.txt", b"odist")
+    direct = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    assert direct.get_object(Bucket=s3_bucket, Key="run/probe.txt")["Body"].read() == b"odist"
+    filesystem, root = store.arrow_filesystem()
+    with filesystem.open_input_stream(f"{root}/probe.txt") as stream:
+        assert stream.read() == b"odist"
+    assert filesystem.region == "us-east-1"
 
 
 def test_images_carry_odist_version(raycluster):

@@ -77,4 +77,5 @@ def test_a_teacher_error_is_counted_and_the_keyframe_asked_again():
     teacher = GatedOracle(gate, fail_first=True)
     runner, rows = run(teacher, gate)
     assert teacher.calls >= 2 and runner.distiller.ledger.keyframes >= 1
+    assert runner.teacher_errors == 1  # the failed request, counted once; the keyframe was asked again
     assert len(rows.records) == 48

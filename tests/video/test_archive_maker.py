@@ -1,3 +1,6 @@
+import numpy as np
+from PIL import Image
+
 from odist.cli import main
 from odist.fleet.manifest import load_streams
 from odist.models.teachers.replay import label_filename
@@ -14,8 +17,9 @@ def test_archive_has_clips_labels_and_a_manifest_odist_run_reads(tmp_path, capsy
     for spec in specs:
         assert spec.teacher == f"replay:{spec.labels}"
         assert sum(1 for _ in ArchiveSource(spec.uri)) == 6
-        assert all((tmp_path / "archive" / spec.stream_id / "labels" / label_filename(i)).is_file()
-                   for i in range(6))
+        labels = [np.array(Image.open(tmp_path / "archive" / spec.stream_id / "labels" / label_filename(i)))
+                  for i in range(6)]
+        assert all(label.shape == (48, 64) and label.max() < 4 for label in labels)  # class ids at frame size
 
 
 def test_unknown_scenario_is_a_one_line_error(tmp_path, capsys):
