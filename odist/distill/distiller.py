@@ -13,13 +13,21 @@ import random
 import time
 from collections import deque
 from collections.abc import Generator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from odist.config import OdistConfig
+from odist.distill.learning import (
+    IMAGE_MEAN,
+    IMAGE_STD,
+    FrameResult,
+    KeyframeLearning,
+    _Example,
+    class_map,
+    student_confidence,
+)
 from odist.distill.ledger import CostLedger
 from odist.distill.loss import distillation_loss, foreground_weights
 from odist.distill.metrics import confusion, min_class_iou
@@ -30,11 +38,9 @@ from odist.distill.viewbank import ViewBank
 from odist.errors import TeacherError
 from odist.models.acceleration import (
     Acceleration,
-    activation_elements_per_pixel,
-    check_gpu_memory_share,
+    StudentMemory,
     compile_forward,
     limit_gpu_memory,
-    student_bytes_estimate,
     to_channels_last,
     upload,
 )
@@ -42,77 +48,6 @@ from odist.models.flops import count_gflops
 from odist.models.jitnet import JITNet, jitnet
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.video.frame import Frame
-
-IMAGE_MEAN = (0.485, 0.456, 0.406)
-IMAGE_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass
-class FrameResult:
-    """What the distiller did with one frame."""
-
-    index: int
-    prediction: np.ndarray
-    keyframe: bool
-    updates: int
-    stride: int
-    keyframe_accuracy: float | None
-    student_seconds: float
-    teacher_seconds: float
-    teacher_labels: Labels | None
-    accuracy_before_updates: float | None = None
-    trigger: str | None = None  # why a keyframe was taken (``Trigger``); None on other frames
-    confidence: float | None = None  # the student's confidence on an inferred frame, when the policy uses it
-
-
-@dataclass
-class _Example:
-    image: torch.Tensor
-    target: torch.Tensor
-    weights: torch.Tensor
-
-
-def class_map(logits: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) logits -> (H, W) class ids. ``max(0)`` rather than ``argmax(0)``: on CPU torch the
-    latter reduces over the leading dimension about 9x slower (53 vs 6 ms at 640x360, one thread)."""
-    return logits.max(0).indices
-
-
-MIN_CONFIDENCE_PIXELS = 0.001  # of the frame: fewer foreground pixels give no confidence reading
-
-
-def student_confidence(logits: torch.Tensor, classes: torch.Tensor) -> float | None:
-    """Mean max-softmax over the pixels the student calls foreground; None when it calls too few (a mean
-    over a handful of stray pixels says nothing)."""
-    foreground = classes > 0
-    if int(foreground.sum()) < max(16, MIN_CONFIDENCE_PIXELS * foreground.numel()):
-        return None
-    return float(logits.softmax(0).max(0).values[foreground].mean())
-
-
-class KeyframeLearning:
-    """A keyframe's updates in progress; ``advance`` takes one step (see ``OnlineDistiller.begin_learning``)."""
-
-    def __init__(self, distiller: OnlineDistiller, frame: Frame, answer: TeacherResult,
-                 steps: Generator[None, None, tuple[float, float, int, np.ndarray, int]],
-                 trigger: Trigger | str = Trigger.LADDER, *, inferred: bool = False,
-                 signature: np.ndarray | None = None) -> None:
-        self.distiller, self.frame, self.answer, self._steps = distiller, frame, answer, steps
-        self.trigger = trigger
-        self.inferred = inferred  # the frame was inferred (and counted) before it became a keyframe
-        self.signature = signature  # the frame's scene signature, when a view bank files the student under it
-        self.seconds = 0.0
-
-    def advance(self) -> FrameResult | None:
-        """One forward (and update) step; the keyframe's ``FrameResult`` once learning is over, else None."""
-        start = self.distiller.now()
-        try:
-            next(self._steps)
-        except StopIteration as done:
-            self.seconds += self.distiller.now() - start
-            return self.distiller.finish_learning(self, done.value)
-        self.seconds += self.distiller.now() - start
-        return None
 
 
 class OnlineDistiller:
@@ -136,8 +71,7 @@ class OnlineDistiller:
             to_channels_last(self.student)
         self._forward = compile_forward(self.student, self.acceleration.compile)
         self._scaler = self.acceleration.grad_scaler()
-        self._memory_checked: set[tuple[int, int]] = set()
-        self._activations_per_pixel: float | None = None
+        self._memory = StudentMemory(self.student, self.device, self.acceleration.amp_dtype is not None)
         if self._gpu_share() is not None:
             self._guard_gpu_memory(0, 0)
             limit_gpu_memory(self.device, self._gpu_share())
@@ -163,23 +97,13 @@ class OnlineDistiller:
         return fraction if self.device.type == "cuda" else None
 
     def _guard_gpu_memory(self, height: int, width: int) -> None:
-        """Check the GPU share against the student's estimated needs, once per frame size.
-
-        Size (0, 0), at construction, counts weights, gradients and optimiser state only; a frame size
-        adds the activations of an update batch (the keyframe plus its replay samples).
-        """
+        """Check the GPU share against the student's estimated needs, once per frame size (``StudentMemory``)."""
         fraction = self._gpu_share()
-        if fraction is None or (height, width) in self._memory_checked:
-            return
-        self._memory_checked.add((height, width))
-        d, scale = self.config.distill, self.config.student.input_scale
-        pixels = round(height * scale) * round(width * scale)
-        if pixels and self._activations_per_pixel is None:
-            self._activations_per_pixel = activation_elements_per_pixel(self.student, self.device)
-        slots = 2 if d.optimizer == "adam" else int(d.momentum > 0)
-        needed = student_bytes_estimate(self.student, slots, pixels, 1 + d.replay_samples,
-                                        self._activations_per_pixel or 0.0, self.acceleration.amp_dtype is not None)
-        check_gpu_memory_share(self.device, fraction, needed)
+        if fraction is not None:
+            d = self.config.distill
+            slots = 2 if d.optimizer == "adam" else int(d.momentum > 0)
+            self._memory.check(fraction, height, width, self.config.student.input_scale, slots,
+                               1 + d.replay_samples)
 
     # -- per frame -------------------------------------------------------------------------------
 

@@ -16,7 +16,6 @@ from odist.config import OdistConfig
 from odist.distill.api import resolve_config
 from odist.fleet.runtime import TeacherFactory
 from odist.live.status import CameraStatus
-from odist.live.student import LiveOptions
 from odist.live.supervisor import LiveJob, run_live
 from odist.run_config import LiveConfig
 
@@ -32,10 +31,7 @@ def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str
     if live is not None:
         resolved = dataclasses.replace(resolved, live=live).validate()
     settings, fleet = resolved.live, resolved.fleet
-    options = LiveOptions(fps=settings.fps, width=settings.width, height=settings.height,
-                          commit_every_s=settings.commit_every_s, open_timeout_s=settings.open_timeout_s,
-                          read_timeout_s=settings.read_timeout_s, give_up_after_s=settings.give_up_after_s)
-    job = LiveJob(out, resolved, options, student_gpus=fleet.student_gpus, student_cpus=fleet.student_cpus,
+    job = LiveJob(out, resolved, settings, student_gpus=fleet.student_gpus, student_cpus=fleet.student_cpus,
                   teacher_factory=teacher_factory)
     return run_live(Path(cameras), job, duration_s=duration, address=fleet.address,
                     teacher_pool=resolved.pool if resolved.pool.enabled else None, stop=stop, on_status=on_status,

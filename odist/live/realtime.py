@@ -14,15 +14,24 @@ from typing import TYPE_CHECKING, Any
 
 from odist.distill.pipeline import StreamPipeline
 from odist.live.status import CameraState
+from odist.run_config import LiveConfig
 from odist.storage.layout import StreamArea, dumps
-from odist.video.live import LiveSource
+from odist.video.live import LiveSettings, LiveSource
 
 if TYPE_CHECKING:
+    from odist.live.cameras import CameraSpec
     from odist.live.student import LiveStudent
     from odist.models.teachers import Teacher
 
 LIVE_STATUS = "live.json"
 NEVER = 1 << 62  # segments are committed by time, never by frame count
+
+
+def live_settings(options: LiveConfig, camera: CameraSpec) -> LiveSettings:
+    """How the source reads ``camera``: its own ``fps`` wins over the options'."""
+    return LiveSettings(width=options.width, height=options.height, fps=camera.fps or options.fps,
+                        open_timeout_s=options.open_timeout_s, read_timeout_s=options.read_timeout_s,
+                        give_up_after_s=options.give_up_after_s)
 
 
 class RealTimeFeed:
@@ -42,7 +51,7 @@ class RealTimeFeed:
         self.pipeline.write_manifest(owner.camera.url, live=True, options={
             "fps": owner.camera.fps or options.fps, "width": options.width, "height": options.height,
             "commit_every_s": options.commit_every_s})
-        self.source = LiveSource(owner.camera.url, options.settings(owner.camera), clock=owner.clock)
+        self.source = LiveSource(owner.camera.url, live_settings(options, owner.camera), clock=owner.clock)
         self.pipeline.runner.open()
         self.keyframes = self.pipeline.runner.keyframes
         self.frames_this_run = 0

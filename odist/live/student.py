@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from odist.config import OdistConfig
@@ -26,34 +26,19 @@ from odist.distill.distiller import OnlineDistiller
 from odist.distill.pipeline import TeacherSource, config_for_stream, prepare_torch
 from odist.errors import OdistError
 from odist.live.cameras import CameraSpec
-from odist.live.realtime import LIVE_STATUS, NEVER, RealTimeFeed
+from odist.live.realtime import LIVE_STATUS, NEVER, RealTimeFeed, live_settings
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
+from odist.run_config import LiveConfig
 from odist.states import CameraState
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
-from odist.video.live import LiveSettings
 
-__all__ = ["LIVE_STATUS", "NEVER", "LiveOptions", "LiveStudent", "state_digest"]
+__all__ = ["LIVE_STATUS", "NEVER", "LiveOptions", "LiveStudent", "live_settings", "state_digest"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class LiveOptions:
-    """How every camera is read and committed (a camera's own ``fps`` wins over ``fps`` here)."""
-
-    fps: float | None = 10.0
-    width: int | None = None
-    height: int | None = None
-    commit_every_s: float = 30.0
-    open_timeout_s: float = 10.0
-    read_timeout_s: float = 10.0
-    give_up_after_s: float | None = None
-
-    def settings(self, camera: CameraSpec) -> LiveSettings:
-        return LiveSettings(width=self.width, height=self.height, fps=camera.fps or self.fps,
-                            open_timeout_s=self.open_timeout_s, read_timeout_s=self.read_timeout_s,
-                            give_up_after_s=self.give_up_after_s)
+LiveOptions = LiveConfig  # how every camera is read and committed: the config tree's ``live`` section
 
 
 class LiveStudent:

@@ -254,3 +254,29 @@ def limit_gpu_memory(device: torch.device | str, fraction: float) -> bool:
         notice_once(f"performance.gpu_memory_fraction: cannot cap GPU memory on {device} ({exc})")
         return False
     return True
+
+
+class StudentMemory:
+    """Checks a student's GPU share against its estimated needs, once per frame size.
+
+    Size (0, 0), at construction, counts weights, gradients and optimiser state only; a frame size adds
+    the activations of an update batch (the keyframe plus its replay samples).
+    """
+
+    def __init__(self, student: torch.nn.Module, device: torch.device, amp: bool) -> None:
+        self.student, self.device, self.amp = student, device, amp
+        self._checked: set[tuple[int, int]] = set()
+        self._activations_per_pixel: float | None = None
+
+    def check(self, fraction: float, height: int, width: int, input_scale: float, optimizer_slots: int,
+              batch: int) -> None:
+        """``GpuMemoryShareError`` when ``fraction`` of the GPU cannot hold the student at this frame size."""
+        if (height, width) in self._checked:
+            return
+        self._checked.add((height, width))
+        pixels = round(height * input_scale) * round(width * input_scale)
+        if pixels and self._activations_per_pixel is None:
+            self._activations_per_pixel = activation_elements_per_pixel(self.student, self.device)
+        needed = student_bytes_estimate(self.student, optimizer_slots, pixels, batch,
+                                        self._activations_per_pixel or 0.0, self.amp)
+        check_gpu_memory_share(self.device, fraction, needed)
