@@ -294,6 +294,11 @@ def _run_publish(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from odist.redact import install, remember_url
+
+    install(streams=True)  # no password of a URL given to odist is ever printed or logged
+    for arg in sys.argv[1:] if argv is None else argv:
+        remember_url(arg)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from odist.config import load_config
 from odist.errors import ConfigError, InputError, StorageError
@@ -43,7 +44,7 @@ REPLAY = "replay:"
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _GLOB_MAGIC = re.compile(r"[*?\[]")
 _BAD_ID_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
-_URI_FIX = "use a local path, file://PATH, s3://BUCKET/KEY or synthetic:SCENARIO"
+_URI_FIX = "use a local path, file://PATH, s3://BUCKET/KEY, https://HOST/PATH or synthetic:SCENARIO"
 
 Row = tuple[str, Mapping[str, Any]]  # (where, for errors: "MANIFEST line N"; the raw record)
 
@@ -214,7 +215,7 @@ def _check_uri(uri: str, where: str) -> str:
             parse_synthetic_spec(uri)
         except InputError as exc:
             raise InputError(f"{where}: {exc.what}", exc.fix) from None
-    elif _URL.match(uri) and not uri.lower().startswith(("file://", "s3://")):
+    elif _URL.match(uri) and not uri.lower().startswith(("file://", "s3://", "http://", "https://")):
         raise InputError(f"{where}: uri {uri!r} has an unsupported scheme", _URI_FIX)
     return uri
 
@@ -241,7 +242,11 @@ def _resolve(location: str, base: str) -> str:
 
 def stream_name(uri: str) -> str:
     """What a stream id is derived from: the scenario name, else the file stem."""
-    return uri[len(SYNTHETIC):] if uri.startswith(SYNTHETIC) else PurePosixPath(uri).stem
+    if uri.startswith(SYNTHETIC):
+        return uri[len(SYNTHETIC):]
+    if _URL.match(uri):  # the path only: never a host, a password or a signed query string
+        return PurePosixPath(urlsplit(uri).path).stem
+    return PurePosixPath(uri).stem
 
 
 def _stream_id(given: str | None, name: str, where: str) -> str:

@@ -24,6 +24,7 @@ import ray
 
 from odist.config import OdistConfig
 from odist.errors import OdistError
+from odist.redact import install, redact
 
 if TYPE_CHECKING:
     from odist.distill.runner import Progress
@@ -105,6 +106,7 @@ class StreamWorker:
     """Distills one stream per ``process`` call; the body of the ``StudentWorker`` actor (usable without Ray)."""
 
     def __init__(self, teacher_factory: TeacherFactory | None = None, student_gpus: float = 0.0) -> None:
+        install()  # this process's log records mask every secret
         self.teacher_factory = teacher_factory or LocalTeacherFactory()
         self.student_gpus = student_gpus
         self._busy = threading.Lock()
@@ -134,7 +136,7 @@ class StreamWorker:
             except OdistError as exc:
                 return self._failed(spec, job, str(exc), started)
             except Exception as exc:
-                return self._failed(spec, job, f"{type(exc).__name__}: {exc}", started)
+                return self._failed(spec, job, redact(f"{type(exc).__name__}: {exc}"), started)
             finally:
                 self._progress = None
 

@@ -36,6 +36,7 @@ from odist.errors import OdistError
 from odist.live.cameras import CameraSpec
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
+from odist.redact import redact
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import open_store
 from odist.storage.segments import SegmentWriter
@@ -99,7 +100,12 @@ class LiveStudent:
             torch.set_num_threads(self.config.threads)
         area = StreamArea(open_store(self.out), self.camera.id)
         teacher = self.teacher_source if isinstance(self.teacher_source, Teacher) else self.teacher_source()
-        session = self.session = _Session(self, area, teacher)
+        try:
+            session = self.session = _Session(self, area, teacher)
+        except OdistError as exc:  # e.g. the camera's credentials cannot be read
+            self._update(state="failed", error=str(exc))
+            area.fail(str(exc))
+            return self.status()
         try:
             session.loop(stop, None if duration_s is None else self.clock() + duration_s)
         except OdistError as exc:
@@ -107,8 +113,9 @@ class LiveStudent:
             session.close(failed=str(exc))
             return self.status()
         except BaseException as exc:
-            self._update(state="failed", error=f"{type(exc).__name__}: {exc}")
-            session.close(failed=f"{type(exc).__name__}: {exc}")
+            error = redact(f"{type(exc).__name__}: {exc}")
+            self._update(state="failed", error=error)
+            session.close(failed=error)
             raise
         session.close()
         self._update(state="stopped")
@@ -135,7 +142,7 @@ class _Session:
         self.writer = SegmentWriter(area, self._checkpoint, segment_frames=NEVER, allow_gaps=True)
         self.runner.sink = self.writer
         area.store.put(area.key("stream.json"), dumps(self._manifest()))
-        self.source = LiveSource(owner.camera.url, owner.options.settings(owner.camera), clock=owner.clock)
+        self.source = LiveSource(owner.camera.connect_url(), owner.options.settings(owner.camera), clock=owner.clock)
         self.keyframes = OverlappedKeyframes(self.distiller, self.runner.keyframe_meter, f"camera {area.stream_id}")
         self.frames_this_run = 0
         self.commits = 0
@@ -219,7 +226,8 @@ class _Session:
     def _summary(self) -> dict[str, Any]:
         summary = self.runner.summary(self.config.classes)
         status = self.owner.status()
-        summary.update(stream_id=self.area.stream_id, input=self.owner.camera.url, teacher=self.config.teacher.name,
+        summary.update(stream_id=self.area.stream_id, input=self.owner.camera.shown_url,
+                       teacher=self.config.teacher.name,
                        live=True, dropped_frames=status.dropped, reconnects=status.reconnects,
                        latency_p50_ms=status.latency_p50_ms, latency_p99_ms=status.latency_p99_ms,
                        mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1))
@@ -230,7 +238,7 @@ class _Session:
 
     def _manifest(self) -> dict[str, Any]:
         options = self.owner.options
-        return {**run_manifest(), "input": self.owner.camera.url, "live": True,
+        return {**run_manifest(), "input": self.owner.camera.shown_url, "live": True,
                 "options": {"fps": self.owner.camera.fps or options.fps, "width": options.width,
                             "height": options.height, "commit_every_s": options.commit_every_s},
                 "config": self.config.to_dict()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from odist.errors import InputError
-from odist.video.archive import ArchiveSource
+from odist.video.archive import REMOTE_SCHEMES, ArchiveSource
 from odist.video.synthetic import SyntheticSource, is_synthetic_spec, parse_synthetic_spec
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -25,6 +25,8 @@ def open_source(spec: str, *, seed: int = 0, width: int | None = None, height: i
             frames=SYNTHETIC_DEFAULT_FRAMES if frames is None else frames,
             fps=SYNTHETIC_DEFAULT_FPS if fps is None else fps,
         )
+    if spec.lower().startswith(REMOTE_SCHEMES):  # a video file served over HTTP(S), e.g. a presigned URL
+        return ArchiveSource(spec, fps=fps, width=width, height=height, max_frames=frames)
     if _URL.match(spec) and not spec.lower().startswith("file://"):
         raise InputError(f"live streams ({spec.split('://', 1)[0]}://) are not supported by `distill`",
                          "record the stream to a file first (e.g. ffmpeg -i URL -c copy clip.mp4) and pass the file")
