@@ -19,6 +19,7 @@ import torch
 from odist import __version__
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
+from odist.distill.identity import check_resume, identity_fields, record_attempt
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
 from odist.models.teachers import Teacher
@@ -89,6 +90,9 @@ def distill_stream(
     area = StreamArea(open_store(store_uri), spec.stream_id)
     if _already_done(area, resume=resume, overwrite=overwrite):
         return area.summary()
+    manifest = stream_manifest(spec.uri, source, config, options)
+    if resume:
+        check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
     teacher = teacher if isinstance(teacher, Teacher) else teacher()
     distiller = OnlineDistiller(config, teacher)
     runner = StreamRunner(distiller, evaluator=teacher if options.evaluate else None,
@@ -96,7 +100,7 @@ def distill_stream(
     start = restore_stream(area, distiller, runner, config, resume=resume, init=options.init)
     if not area.store.exists("run.json"):
         area.store.put("run.json", dumps(run_manifest()))
-    area.store.put(area.key("stream.json"), dumps(stream_manifest(spec.uri, source, config, options)))
+    record_attempt(area, manifest)
     writer = SegmentWriter(area, lambda next_frame: checkpoint_state(distiller, runner, config, next_frame),
                            segment_frames=options.segment_frames)
     runner.sink = writer
@@ -163,10 +167,11 @@ def checkpoint_state(distiller: OnlineDistiller, runner: StreamRunner, config: O
 
 
 def stream_manifest(uri: str, source: Any, config: OdistConfig, options: StreamOptions) -> dict[str, Any]:
-    """The stream's manifest: its input, options and full config (rewritten on every attempt)."""
+    """The stream's manifest: its input, options and full config (``stream.json``; see ``identity``)."""
     return {
         **run_manifest(),
         "input": uri,
+        **identity_fields(uri, options.seed),
         "source": {"name": getattr(source, "name", uri), "width": getattr(source, "width", None),
                    "height": getattr(source, "height", None), "fps": getattr(source, "fps", None)},
         "evaluate": options.evaluate,
