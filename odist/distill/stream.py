@@ -24,6 +24,7 @@ from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
 from odist.models.teachers import Teacher
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
+from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import open_store
 from odist.storage.segments import SegmentWriter
@@ -148,6 +149,8 @@ def restore_stream(area: StreamArea, distiller: OnlineDistiller, runner: StreamR
     """Load the warm start or the last committed state; returns the first frame index to process."""
     config_dict = config.to_dict()
     last = area.last_commit() if resume else None
+    if last is not None:
+        require_complete(area, checkpoint=True)  # never continue a stream whose committed frames are gone
     area.sweep_uncommitted()
     if last is not None:
         payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
