@@ -181,6 +181,11 @@ def _run_ls(args: argparse.Namespace) -> int:
     print(f"{'STREAM':<{width}}  {'STATUS':<8}  DETAIL")
     for row in rows:
         print(f"{row.stream_id:<{width}}  {row.status:<8}  {row.detail}")
+    damaged = [row for row in rows if row.status == "damaged"]
+    if damaged:
+        print(f"odist: error: {len(damaged)} stream(s) miss committed objects ({damaged[0].stream_id} first); "
+              "restore the objects from a backup, or start those streams over", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -294,11 +299,15 @@ def _run_publish(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
     from odist.cli_args import as_flags, explicit_flags
+    from odist.redact import install, remember_url
 
+    install(streams=True)  # no password of a URL given to odist is ever printed or logged
+    argv = sys.argv[1:] if argv is None else list(argv)
+    for arg in argv:
+        remember_url(arg)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     args.explicit = explicit_flags(parser, argv)
     try:
         return args.handler(args)

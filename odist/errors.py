@@ -6,6 +6,8 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+from odist.redact import redact
+
 
 class OdistError(Exception):
     """Base class of every user-facing odist error."""
@@ -13,6 +15,7 @@ class OdistError(Exception):
     exit_code = 2
 
     def __init__(self, what: str, fix: str | None = None) -> None:
+        what, fix = redact(what), None if fix is None else redact(fix)  # a message never carries a secret
         self.what = what
         self.fix = fix
         super().__init__(f"{what} ({fix})" if fix else what)

@@ -20,6 +20,7 @@ class StreamState(_Word):
     PARTIAL = "partial"
     FAILED = "failed"
     EMPTY = "empty"
+    DAMAGED = "damaged"  # a committed object is missing
 
 
 class Outcome(_Word):

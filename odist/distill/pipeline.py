@@ -22,10 +22,12 @@ from odist._version import __version__
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
+from odist.distill.identity import check_resume, identity_fields, record_attempt
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
 from odist.models.teachers import Teacher
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
+from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import open_store
 from odist.storage.segments import SegmentWriter
@@ -85,6 +87,8 @@ class StreamPipeline:
         """Load the warm start or the last committed state; returns the first frame index to process."""
         area, config_dict = self.area, self.config.to_dict()
         last = area.last_commit() if resume else None
+        if last is not None:
+            require_complete(area, checkpoint=True)  # never continue a stream whose committed frames are gone
         area.sweep_uncommitted()
         if last is not None:
             payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
@@ -103,9 +107,8 @@ class StreamPipeline:
         return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
 
     def write_manifest(self, input_uri: str, **fields: Any) -> None:
-        """The stream's ``stream.json``: versions, its input, ``fields`` and the full config (every attempt)."""
-        manifest = {**run_manifest(), "input": input_uri, **fields, "config": self.config.to_dict()}
-        self.area.store.put(self.area.key("stream.json"), dumps(manifest))
+        """Rewrite the stream's ``stream.json`` (``stream_manifest``) for this attempt."""
+        self.area.store.put(self.area.key("stream.json"), dumps(stream_manifest(self.config, input_uri, **fields)))
 
     def run(self, feed: FrameFeed, start: int) -> None:
         """Process the frames ``feed`` gives from ``start`` on (background labelling closed at the end)."""
@@ -156,13 +159,17 @@ def distill_stream(
     area = StreamArea(open_store(store_uri), spec.stream_id)
     if _already_done(area, resume=resume, overwrite=overwrite):
         return area.summary()
+    manifest = stream_manifest(config, spec.uri, **identity_fields(spec.uri, options.seed),
+                               source=_describe_source(source, spec.uri), evaluate=options.evaluate,
+                               max_frames=options.max_frames, init=options.init)
+    if resume:
+        check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
                               evaluate=options.evaluate, segment_frames=options.segment_frames)
     start = pipeline.restore(resume=resume, init=options.init)
     if not area.store.exists("run.json"):
         area.store.put("run.json", dumps(run_manifest()))
-    pipeline.write_manifest(spec.uri, source=_describe_source(source, spec.uri), evaluate=options.evaluate,
-                            max_frames=options.max_frames, init=options.init)
+    record_attempt(area, manifest)
     try:
         pipeline.run(ArchiveFeed(source, options.max_frames, progress_bar=progress_bar, on_progress=on_progress),
                      start)
@@ -183,6 +190,11 @@ def run_manifest() -> dict[str, Any]:
     """Versions and time, written into ``run.json`` and every ``stream.json``."""
     return {"odist_version": __version__, "torch_version": torch.__version__,
             "python": platform.python_version(), "created_unix": time.time()}
+
+
+def stream_manifest(config: OdistConfig, input_uri: str, **fields: Any) -> dict[str, Any]:
+    """A stream's manifest (``stream.json``; see ``identity``): versions, its input, ``fields``, the full config."""
+    return {**run_manifest(), "input": input_uri, **fields, "config": config.to_dict()}
 
 
 def prepare_torch(config: OdistConfig) -> None:

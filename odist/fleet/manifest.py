@@ -41,7 +41,7 @@ MANIFEST_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parq
 KEYS = ("uri", "stream_id", "labels", "overrides")
 _URL = URL_PATTERN
 _GLOB_MAGIC = re.compile(r"[*?\[]")
-_URI_FIX = "use a local path, file://PATH, s3://BUCKET/KEY or synthetic:SCENARIO"
+_URI_FIX = "use a local path, file://PATH, s3://BUCKET/KEY, https://HOST/PATH or synthetic:SCENARIO"
 
 Row = tuple[str, Mapping[str, Any]]  # (where, for errors: "MANIFEST line N"; the raw record)
 
@@ -206,7 +206,7 @@ def _check_uri(uri: str, where: str) -> str:
             parse_synthetic_spec(uri)
         except InputError as exc:
             raise InputError(f"{where}: {exc.what}", exc.fix) from None
-    elif _URL.match(uri) and not uri.lower().startswith(("file://", "s3://")):
+    elif _URL.match(uri) and not uri.lower().startswith(("file://", "s3://", "http://", "https://")):
         raise InputError(f"{where}: uri {uri!r} has an unsupported scheme", _URI_FIX)
     return uri
 

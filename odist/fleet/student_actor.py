@@ -24,6 +24,7 @@ import ray
 from odist.config import OdistConfig
 from odist.errors import OdistError
 from odist.fleet.runtime import LocalTeacherFactory, TeacherFactory, worker_options
+from odist.redact import install, redact
 from odist.states import Outcome
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class StreamWorker:
     """Distills one stream per ``process`` call; the body of the ``StudentWorker`` actor (usable without Ray)."""
 
     def __init__(self, teacher_factory: TeacherFactory | None = None, student_gpus: float = 0.0) -> None:
+        install()  # this process's log records mask every secret
         self.teacher_factory = teacher_factory or LocalTeacherFactory()
         self.student_gpus = student_gpus
         self._busy = threading.Lock()
@@ -102,7 +104,7 @@ class StreamWorker:
             except OdistError as exc:
                 return self._failed(spec, job, str(exc), started)
             except Exception as exc:
-                return self._failed(spec, job, f"{type(exc).__name__}: {exc}", started)
+                return self._failed(spec, job, redact(f"{type(exc).__name__}: {exc}"), started)
             finally:
                 self._progress = None
 

@@ -17,6 +17,7 @@ from odist.live.cameras import CameraSpec
 from odist.live.metrics import CameraMetrics
 from odist.live.status import CameraStatus
 from odist.live.student import LiveOptions, LiveStudent
+from odist.redact import install
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,7 @@ class LiveCameraWorker:
 
     def __init__(self, camera: CameraSpec, out: str, config: OdistConfig, options: LiveOptions,
                  teacher_factory: TeacherFactory | None = None) -> None:
+        install()  # this process's log records mask every secret
         factory = teacher_factory or LocalTeacherFactory()
         self.student = LiveStudent(camera, out, config, lambda: factory(self.student.config), options)
         self._stop = threading.Event()

@@ -7,7 +7,13 @@
   url: udp://0.0.0.0:5000
   fps: 5                              # optional: target processing fps of this camera
   overrides: ["distill.max_updates=4"]  # optional: section.key=value config overrides
+- id: cam-17
+  url: rtsp://cam-17/stream
+  credentials: env:CAM17_AUTH         # optional: USER:PASSWORD from an environment variable (or file:PATH)
 ```
+
+Credentials are read where the camera runs, just before it connects, and never shown or stored: every
+URL odist prints, logs or writes has its password masked (``rtsp://admin:***@cam-17/stream``).
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ import yaml
 
 from odist.config import load_config
 from odist.errors import ConfigError, StorageError
+from odist.redact import read_credentials, redact, remember_url, with_credentials
 from odist.storage.layout import check_stream_id
 from odist.video.live import is_live_url
 
-CAMERA_KEYS = {"id", "url", "fps", "overrides"}
+CAMERA_KEYS = {"id", "url", "fps", "overrides", "credentials"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,7 @@ class CameraSpec:
     url: str
     fps: float | None = None
     overrides: tuple[str, ...] = ()
+    credentials: str | None = None  # env:NAME or file:PATH holding USER:PASSWORD
 
     @property
     def stream_id(self) -> str:
@@ -42,6 +50,17 @@ class CameraSpec:
     @property
     def uri(self) -> str:
         return self.url
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as it may be shown and stored: its password masked."""
+        return redact(self.url)
+
+    def connect_url(self) -> str:
+        """The URL to open: with the ``credentials`` read now (a ``ConfigError`` when they cannot be)."""
+        if self.credentials is None:
+            return self.url
+        return with_credentials(self.url, read_credentials(self.credentials, f"camera {self.id}"))
 
 
 def load_cameras(path: str | Path) -> list[CameraSpec]:
@@ -98,8 +117,9 @@ def _camera(entry: Any, where: str) -> CameraSpec:
     except StorageError as exc:
         raise ConfigError(f"{where}: {exc.what}", exc.fix) from None
     url = entry["url"].strip()
+    remember_url(url)
     if not is_live_url(url):
-        raise ConfigError(f"{where}: {url!r} is not a live URL",
+        raise ConfigError(f"{where}: {redact(url)!r} is not a live URL",
                           "use rtsp://, http(s)://, udp://, tcp://, srt:// or device:FORMAT:PATH "
                           "(files go through `odist run`)")
     fps = entry.get("fps")
@@ -112,4 +132,19 @@ def _camera(entry: Any, where: str) -> CameraSpec:
         load_config(overrides=list(overrides), environ={})
     except ConfigError as exc:
         raise ConfigError(f"{where}: {exc.what}", exc.fix) from None
-    return CameraSpec(camera_id, url, None if fps is None else float(fps), tuple(overrides))
+    credentials = _credentials(entry.get("credentials"), url, where)
+    return CameraSpec(camera_id, url, None if fps is None else float(fps), tuple(overrides), credentials)
+
+
+def _credentials(value: Any, url: str, where: str) -> str | None:
+    """A camera's ``credentials`` entry, checked for form (it is read only where the camera runs)."""
+    if value is None:
+        return None
+    kind, sep, name = value.partition(":") if isinstance(value, str) else ("", "", "")
+    if kind not in ("env", "file") or not sep or not name.strip():
+        raise ConfigError(f"{where}: credentials must be env:NAME or file:PATH",
+                          "write e.g. credentials: env:CAM17_AUTH (the variable holds USER:PASSWORD)")
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise ConfigError(f"{where}: {redact(url)} carries credentials and names credentials too",
+                          "keep the password out of the URL and give it only through credentials")
+    return f"{kind}:{name.strip()}"

@@ -48,10 +48,10 @@ class RealTimeFeed:
         self.restored_from = self.first_index if area.last_commit() is not None else None
         restored_digest = owner.weights_digest_of(self.distiller) if self.restored_from is not None else None
         options = owner.options
-        self.pipeline.write_manifest(owner.camera.url, live=True, options={
+        self.pipeline.write_manifest(owner.camera.shown_url, live=True, options={
             "fps": owner.camera.fps or options.fps, "width": options.width, "height": options.height,
             "commit_every_s": options.commit_every_s})
-        self.source = LiveSource(owner.camera.url, live_settings(options, owner.camera), clock=owner.clock)
+        self.source = LiveSource(owner.camera.connect_url(), live_settings(options, owner.camera), clock=owner.clock)
         self.pipeline.runner.open()
         self.keyframes = self.pipeline.runner.keyframes
         self.frames_this_run = 0
@@ -108,7 +108,7 @@ class RealTimeFeed:
     def summary(self) -> dict[str, Any]:
         """The camera's summary: the pipeline's, with the live counters."""
         status = self.owner.status()
-        return self.pipeline.summary(self.owner.camera.url, live=True, dropped_frames=status.dropped,
+        return self.pipeline.summary(self.owner.camera.shown_url, live=True, dropped_frames=status.dropped,
                                      reconnects=status.reconnects, latency_p50_ms=status.latency_p50_ms,
                                      latency_p99_ms=status.latency_p99_ms)
 

@@ -29,6 +29,7 @@ from odist.live.cameras import CameraSpec
 from odist.live.realtime import LIVE_STATUS, NEVER, RealTimeFeed, live_settings
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
+from odist.redact import redact
 from odist.run_config import LiveConfig
 from odist.states import CameraState
 from odist.storage.layout import StreamArea
@@ -78,7 +79,12 @@ class LiveStudent:
         prepare_torch(self.config)
         area = StreamArea(open_store(self.out), self.camera.id)
         teacher = self.teacher_source if isinstance(self.teacher_source, Teacher) else self.teacher_source()
-        session = self.session = RealTimeFeed(self, area, teacher)
+        try:
+            session = self.session = RealTimeFeed(self, area, teacher)
+        except OdistError as exc:  # e.g. the camera's credentials cannot be read
+            self._update(state=CameraState.FAILED, error=str(exc))
+            area.fail(str(exc))
+            return self.status()
         session.stop, session.deadline = stop, None if duration_s is None else self.clock() + duration_s
         try:
             session.pipeline.run(session, session.first_index)
@@ -87,8 +93,9 @@ class LiveStudent:
             self._close(session, failed=str(exc))
             return self.status()
         except BaseException as exc:
-            self._update(state=CameraState.FAILED, error=f"{type(exc).__name__}: {exc}")
-            self._close(session, failed=f"{type(exc).__name__}: {exc}")
+            error = redact(f"{type(exc).__name__}: {exc}")
+            self._update(state=CameraState.FAILED, error=error)
+            self._close(session, failed=error)
             raise
         self._close(session)
         self._update(state=CameraState.STOPPED)

@@ -29,6 +29,7 @@ from odist.live.actor import LiveCamera
 from odist.live.cameras import CameraSpec, read_cameras
 from odist.live.status import CameraStatus
 from odist.live.student import LiveOptions
+from odist.redact import redact
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 
@@ -94,7 +95,7 @@ class CameraFleet:
         actor = LiveCamera.options(**options).remote(camera, self.job.out, self.job.config, self.job.options,
                                                      self.job.teacher_factory)
         self.actors[camera.id] = (camera, actor)
-        log.info("camera %s started (%s)", camera.id, camera.url)
+        log.info("camera %s started (%s)", camera.id, camera.shown_url)
 
     def stop_camera(self, camera_id: str, timeout: float = 60.0) -> CameraStatus | None:
         _, actor = self.actors.pop(camera_id)
@@ -199,7 +200,7 @@ def status_table(statuses: list[CameraStatus]) -> str:
     rows = [[s.camera, s.state, str(s.frames), f"{s.fps_in:.1f}", f"{s.fps_out:.1f}",
              f"{s.dropped} ({100 * s.drop_fraction:.1f}%)", _num(s.latency_p50_ms), _num(s.latency_p99_ms),
              f"{s.keyframe_rate:.3f}", str(s.stride), _num(s.miou_vs_teacher, 3), str(s.reconnects),
-             (s.error or "")[:60]] for s in statuses]
+             redact(s.error or "")[:60]] for s in statuses]
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
                      for row in [headers, *rows])

@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 
 from odist.errors import StorageError
 from odist.report.metadata import read_metadata, stream_files
+from odist.storage.integrity import require_run_complete
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.reader import run_dataset
 from odist.storage.schema import SCHEMA_VERSION
@@ -61,6 +62,7 @@ def collect_run(store: ObjectStore) -> tuple[pa.Table, pa.Table]:
     if not files:
         hint = "pass the --out of an odist run" if not store.exists("run.json") else "no stream has started yet"
         raise StorageError(f"{store.uri} holds no odist streams", hint)
+    require_run_complete(store, files)  # a missing committed object is one line, not a reader's traceback
     dataset = run_dataset(store)
     check_record_versions(dataset, store)
     records = _scan(dataset, store)

@@ -9,6 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from odist.redact import redact_value
+
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
@@ -26,8 +28,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def json_bytes(value: Any) -> bytes:
-    """``value`` as strict, indented JSON (NaN and infinities become null; numpy scalars become numbers)."""
-    text = json.dumps(finite_json(value), indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
+    """``value`` as strict, indented JSON (NaN and infinities become null; numpy scalars become numbers).
+
+    Every string in it is ``redact``-ed: a stored document never holds a URL's password or signature.
+    """
+    text = json.dumps(finite_json(redact_value(value)), indent=2, sort_keys=True, default=_jsonable, allow_nan=False)
     return (text + "\n").encode()
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from odist.errors import StorageError
-from odist.storage.layout import StreamArea, stream_ids
+from odist.storage.integrity import DAMAGED, missing_objects
+from odist.storage.layout import STREAMS, StreamArea, stream_ids
 from odist.storage.objectstore import open_store
 
 
@@ -23,4 +24,13 @@ def list_streams(run_uri: str) -> list[StreamStatus]:
     if not ids:
         hint = "pass the --out of an odist run" if not store.exists("run.json") else "no stream has started yet"
         raise StorageError(f"{store.uri} holds no odist streams", hint)
-    return [StreamStatus(sid, *StreamArea(store, sid).status()) for sid in ids]
+    areas = [StreamArea(store, sid) for sid in ids]
+    statuses = [area.status() for area in areas]  # reads the commits before the listing below
+    present = set(store.list(f"{STREAMS}/"))
+    rows = []
+    for area, (status, detail) in zip(areas, statuses, strict=True):
+        missing = missing_objects(area, present)
+        if missing:
+            status, detail = DAMAGED, missing[0].short()
+        rows.append(StreamStatus(area.stream_id, status, detail))
+    return rows

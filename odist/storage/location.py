@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 from urllib.request import url2pathname
 
 SYNTHETIC = "synthetic:"
@@ -59,7 +59,11 @@ def is_url(text: str) -> bool:
 
 def stream_name(uri: str) -> str:
     """What a stream id is derived from: the scenario name, else the file stem."""
-    return uri[len(SYNTHETIC):] if uri.startswith(SYNTHETIC) else PurePosixPath(uri).stem
+    if uri.startswith(SYNTHETIC):
+        return uri[len(SYNTHETIC):]
+    if is_url(uri):  # the path only: never a host, a password or a signed query string
+        return PurePosixPath(urlsplit(uri).path).stem
+    return PurePosixPath(uri).stem
 
 
 def clean_stream_id(name: str) -> str:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlsplit
 
 import av
 import av.error
 import numpy as np
 
 from odist.errors import InputError
+from odist.redact import redact, remember_url
 from odist.video.frame import Frame
 
+REMOTE_SCHEMES = ("http://", "https://")
+_REMOTE_TIMEOUT_S = 60.0
 _TICK_SLACK = 1e-4  # seconds: timestamps this close to a sampling tick count as on it
 # FFmpeg renders plain text as terminal-art video (the "tty" demuxer); a text file is never a camera clip.
 _TEXT_FORMATS = ("tty",)
@@ -31,8 +35,12 @@ class ArchiveSource:
 
     def __init__(self, path: str | Path, *, fps: float | None = None, width: int | None = None,
                  height: int | None = None, max_frames: int | None = None) -> None:
-        self.path = Path(path)
-        self.name = self.path.name
+        remote = isinstance(path, str) and path.lower().startswith(REMOTE_SCHEMES)
+        if remote:
+            remember_url(path)
+        self._target = str(path) if remote else None  # an http(s) URL (a presigned object, say) is opened as given
+        self.path: Path | str = redact(str(path)) if remote else Path(path)  # what messages show
+        self.name = PurePosixPath(urlsplit(str(path)).path).name if remote else Path(path).name
         _check_options(fps, width, height, max_frames)
         self.max_frames = max_frames
         with self._open() as container:
@@ -61,14 +69,14 @@ class ArchiveSource:
 
     def _open(self) -> av.container.InputContainer:
         """Open the file and check that it holds a video stream; every failure names the file."""
-        if not self.path.exists():
+        if self._target is None and not Path(self.path).exists():
             raise InputError(f"video file {self.path} does not exist", "check the path, or use synthetic:NAME")
-        if self.path.is_dir():
+        if self._target is None and Path(self.path).is_dir():
             raise InputError(f"{self.path} is a directory, not a video file", _FIX_FORMAT)
         try:
-            container = av.open(str(self.path), mode="r")
+            container = av.open(self._target or str(self.path), mode="r", timeout=_REMOTE_TIMEOUT_S)
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise InputError(f"{self.path} is not a readable video ({_reason(exc)})", _FIX_FORMAT) from None
+            raise InputError(f"{self.path} is not a readable video ({redact(_reason(exc))})", _FIX_FORMAT) from None
         if container.format.name in _TEXT_FORMATS:
             container.close()
             raise InputError(f"{self.path} is not a readable video (it is a text file)", _FIX_FORMAT)

@@ -21,6 +21,7 @@ import av
 import numpy as np
 
 from odist.errors import InputError
+from odist.redact import redact, remember_url
 from odist.video.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,9 @@ class LiveSource:
 
     def __init__(self, url: str, settings: LiveSettings | None = None, *,
                  clock: Callable[[], float] = time.time) -> None:
-        self.url = url
+        remember_url(url)
+        self.url = url  # opened as it is; shown and logged only as ``shown_url``, its secrets masked
+        self.shown_url = redact(url)
         self.settings = settings or LiveSettings()
         self.clock = clock
         self.stats = LiveStats()
@@ -83,14 +86,14 @@ class LiveSource:
 
     @property
     def name(self) -> str:
-        return self.url
+        return self.shown_url
 
     def start(self, first_index: int = 0) -> LiveSource:
         """Start capturing; the first frame gets index ``first_index``."""
         if self._thread is not None:
             raise RuntimeError("live source already started")
         self._next_index = first_index
-        self._thread = threading.Thread(target=self._capture, name=f"live-capture {self.url}", daemon=True)
+        self._thread = threading.Thread(target=self._capture, name=f"live-capture {self.shown_url}", daemon=True)
         self._thread.start()
         return self
 
@@ -152,7 +155,7 @@ class LiveSource:
             limit = self.settings.give_up_after_s
             if limit is not None and self.clock() - unreachable_since >= limit:
                 self._give_up(InputError(
-                    f"live stream {self.url} gave no frame for {limit:g} s ({attempts} tries), last error: "
+                    f"live stream {self.shown_url} gave no frame for {limit:g} s ({attempts} tries), last error: "
                     f"{self.stats.last_error}", "check that the camera is up and the URL, port and protocol"))
                 return
             self.stats.reconnects += 1
@@ -167,10 +170,11 @@ class LiveSource:
                             timeout=(s.open_timeout_s, s.read_timeout_s))
         try:
             if not container.streams.video:
-                raise InputError(f"live stream {self.url} has no video track", "point the camera URL at a video feed")
+                raise InputError(f"live stream {self.shown_url} has no video track",
+                                 "point the camera URL at a video feed")
             stream = container.streams.video[0]
             if stream.codec_context is None or stream.codec_context.name is None:
-                raise InputError(f"live stream {self.url}: FFmpeg has no decoder for its video codec",
+                raise InputError(f"live stream {self.shown_url}: FFmpeg has no decoder for its video codec",
                                  "configure the camera for H.264/H.265/MJPEG, or install an FFmpeg with the codec")
             got = False
             for raw in container.decode(stream):
@@ -212,8 +216,9 @@ class LiveSource:
         return image
 
     def _note_error(self, message: str) -> None:
+        message = redact(message)
         if message != self.stats.last_error:
-            log.warning("live stream %s: %s; reconnecting", self.url, message)
+            log.warning("live stream %s: %s; reconnecting", self.shown_url, message)
         self.stats.last_error = message
 
     def _give_up(self, error: InputError) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from odist.errors import InputError
 from odist.storage.location import parse_location
-from odist.video.archive import ArchiveSource
+from odist.video.archive import REMOTE_SCHEMES, ArchiveSource
 from odist.video.synthetic import SyntheticSource, is_synthetic_spec, parse_synthetic_spec
 
 SYNTHETIC_DEFAULT_SIZE = (640, 360)
@@ -23,6 +23,8 @@ def open_source(spec: str, *, seed: int = 0, width: int | None = None, height: i
             frames=SYNTHETIC_DEFAULT_FRAMES if frames is None else frames,
             fps=SYNTHETIC_DEFAULT_FPS if fps is None else fps,
         )
+    if spec.lower().startswith(REMOTE_SCHEMES):  # a video file served over HTTP(S), e.g. a presigned URL
+        return ArchiveSource(spec, fps=fps, width=width, height=height, max_frames=frames)
     where = parse_location(spec)
     if not where.is_local:
         raise InputError(f"live streams ({where.scheme}://) are not supported by `distill`",

@@ -145,7 +145,7 @@ def test_empty_parquet_manifest_is_an_error(tmp_path):
     ('{"uri": ', r"line 2 is not valid JSON"),
     ('["synthetic:traffic"]', r"line 2 is not a JSON object"),
     ('{"stream_id": "x"}', r"line 2 has no uri"),
-    ('{"uri": "http://cam/live.mp4"}', r"line 2: uri 'http://cam/live.mp4' has an unsupported scheme"),
+    ('{"uri": "rtsp://cam/live"}', r"line 2: uri 'rtsp://cam/live' has an unsupported scheme"),
     ('{"uri": "synthetic:nope"}', r"line 2: unknown synthetic scenario 'nope'"),
     ('{"uri": "/v/a.mp4", "stream_id": "-bad id"}', r"line 2: stream id '-bad id' is not usable"),
     ('{"uri": "/v/+++.mp4"}', r"line 2: no usable stream id can be derived from '\+\+\+'"),

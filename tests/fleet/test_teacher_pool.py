@@ -39,7 +39,8 @@ from odist.video.frame import Frame  # noqa: E402
 CLASSES = ("background", "person", "vehicle", "bike")
 SLOW_ORACLE = "test-slow-oracle"
 HEIGHT, WIDTH = 12, 16
-DEADLINE_S = 60.0
+DEADLINE_S = 120.0  # a Ray call or state on a loaded 2-core machine
+SCALE_DEADLINE_S = 300.0  # Serve's autoscaler deciding, then a new replica process starting (torch imports)
 
 
 def make_frame(index: int) -> Frame:
@@ -218,7 +219,8 @@ def start_load(cameras: list[Any], teacher: PooledTeacher, chunk: int, first_ind
     """Every camera keeps ``chunk`` frames in flight; returns once each one has labelled through ``teacher``."""
     use_pool(cameras, teacher, first_index)
     ray.get([camera.label_once.remote(1) for camera in cameras], timeout=DEADLINE_S)
-    return [camera.run_until_stopped.remote(chunk, 2 * DEADLINE_S) for camera in cameras]
+    # The load lasts until ``stop_load`` (the cap only ends a forgotten load), so it outlasts every wait on it.
+    return [camera.run_until_stopped.remote(chunk, 3 * SCALE_DEADLINE_S) for camera in cameras]
 
 
 def labelled_so_far(actors: list[Any]) -> int:
@@ -322,9 +324,10 @@ def test_autoscaling_adds_replicas_under_load_and_removes_them_when_idle(cameras
         assert running(name) == 1
         teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
         loads = start_load(cameras, teacher, chunk=4, first_index=100_000)
-        wait_for(lambda: running(name) >= 2, "a second replica under load")
+        wait_for(lambda: running(name) >= 2, "a second replica under load", SCALE_DEADLINE_S)
         stop_load(cameras, loads)
-        wait_for(lambda: teacher_pool_replicas(name) == {"RUNNING": 1}, "the pool to shrink back to 1 replica")
+        wait_for(lambda: teacher_pool_replicas(name) == {"RUNNING": 1}, "the pool to shrink back to 1 replica",
+                 SCALE_DEADLINE_S)
     finally:
         stop_teacher_pool(name)
 
@@ -333,14 +336,14 @@ def test_a_killed_replica_loses_no_label_request(cameras):
     name = "tp-kill"
     handle, pool_config = start_pool(name, f"{SLOW_ORACLE}:0.5", min_replicas=2, max_replicas=2, max_batch_size=4)
     try:
-        wait_for(lambda: running(name) == 2, "two running replicas")
+        wait_for(lambda: running(name) == 2, "two running replicas", SCALE_DEADLINE_S)
         teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
         loads = start_load(cameras, teacher, chunk=4, first_index=200_000)
         wait_for(lambda: labelled_so_far(cameras) >= 24, "the cameras to get going")
         # A kill can fall between two batches of its replica; kill again (Serve replaces each victim)
         # until one has provably hit requests in flight.
         for _ in range(4):
-            wait_for(lambda: running(name) == 2, "two running replicas")
+            wait_for(lambda: running(name) == 2, "two running replicas", SCALE_DEADLINE_S)
             victim = teacher_pool_actor_names(name)[0]
             ray.kill(ray.get_actor(victim, namespace="serve"), no_restart=True)
             before = labelled_so_far(cameras)

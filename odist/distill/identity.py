@@ -1,0 +1,76 @@
+"""What a stream is, so that a resume continues the same stream and nothing else.
+
+A stream's ``stream.json`` is written by the attempt that starts it and never replaced while the stream
+has commits: it records what the committed frames are (input, decoded size, frame sampling, classes and
+the student's architecture). A later attempt (``--resume``, a fleet re-submission) that would decode
+other frames or train another student is refused in one line naming both values and the way out; one
+that matches adds its own record under ``attempts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from odist.errors import OutputError
+from odist.redact import redact
+from odist.storage.layout import StreamArea, dumps
+
+STREAM_MANIFEST = "stream.json"
+ATTEMPTS = "attempts/"
+RESUME_FIX = "pass --overwrite to start it over, or another --stream-id (or --out) for the new input"
+# The student's architecture: what its weights mean (a checkpoint's own metadata, odist.storage.checkpoint).
+ARCHITECTURE_KEYS = ("width", "units", "input_scale", "batch_stats_at_inference", "fine_skips")
+
+
+def stream_identity(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The facts of a stream manifest (``stream.json``) that a resume must agree on."""
+    source = manifest.get("source") or {}
+    config = manifest.get("config") or {}
+    student = config.get("student") or {}
+    size = (source.get("width"), source.get("height"))
+    return {
+        "input": redact(str(manifest.get("input_resolved") or manifest.get("input"))),
+        "size": None if None in size else f"{size[0]}x{size[1]}",
+        "fps": _rate(source.get("fps")),
+        "synthetic seed": manifest.get("seed"),
+        "classes": None if config.get("classes") is None else ", ".join(config["classes"]),
+        "student": None if not student else
+        " ".join(f"{key}={student[key]}" for key in ARCHITECTURE_KEYS if key in student),
+    }
+
+
+def identity_fields(uri: str, seed: int) -> dict[str, Any]:
+    """What ``stream.json`` adds to name its input independently of the working folder (and a scene's seed)."""
+    local = "://" not in uri and not uri.startswith("synthetic:")
+    return {"input_resolved": os.path.abspath(os.path.expanduser(uri)) if local else uri,
+            "seed": seed if uri.startswith("synthetic:") else None}
+
+
+def check_resume(area: StreamArea, manifest: dict[str, Any]) -> None:
+    """Refuse (``OutputError``) to continue ``area``'s committed frames with a stream ``manifest`` that differs."""
+    if area.last_commit() is None:
+        return
+    data = area.store.get_or_none(area.key(STREAM_MANIFEST))
+    committed = None if data is None else json.loads(data)
+    if committed is None:
+        return  # written before stream.json held these facts: nothing to compare
+    before, now = stream_identity(committed), stream_identity(manifest)
+    for key, value in before.items():
+        if value is None or now.get(key) is None or value == now[key]:
+            continue
+        raise OutputError(f"stream {area.stream_id} in {area.store.uri} was started with {key} {value}, "
+                          f"this run gives {key} {now[key]}", RESUME_FIX)
+
+
+def record_attempt(area: StreamArea, manifest: dict[str, Any]) -> None:
+    """Write this attempt's record; ``stream.json`` too when the stream has no commit (nothing to describe yet)."""
+    document = dumps({**manifest, "attempt": area.attempt})
+    area.store.put(area.key(f"{ATTEMPTS}{area.attempt}.json"), document)
+    if area.last_commit() is None or not area.store.exists(area.key(STREAM_MANIFEST)):
+        area.store.put(area.key(STREAM_MANIFEST), document)
+
+
+def _rate(fps: Any) -> str | None:
+    return None if fps is None else f"{float(fps):g} fps"

@@ -1,0 +1,73 @@
+"""A committed object that has gone missing: ``ls``, ``report`` and a resume name the commit and the missing key,
+say what to do and exit 2, with no traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from odist.cli import main
+from odist.storage.layout import StreamArea
+from odist.storage.objectstore import open_store
+
+RUN = ["--frames", "8", "--segment-frames", "4", "--width", "48", "--height", "32", "--set", "student.width=0.25",
+       "--set", "threads=1", "--set", "distill.max_updates=1", "--quiet"]
+
+
+@pytest.fixture(params=["records", "masks"])
+def damaged(request, tmp_path):
+    """A finished run whose first segment's records (or masks) object was deleted: (run root, missing key)."""
+    out = tmp_path / "run"
+    assert main(["distill", "synthetic:traffic", "--out", str(out), *RUN]) == 0
+    area = StreamArea(open_store(str(out)), "traffic")
+    first = area.commits()[0]
+    key = first.records if request.param == "records" else first.masks
+    area.store.delete(key)
+    return out, key.rsplit("/", 2)[-2] + "/" + key.rsplit("/", 1)[-1]
+
+
+def _one_line(capsys) -> tuple[str, str]:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err, captured.err
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1, captured.err
+    return captured.out, lines[0]
+
+
+def test_ls_marks_the_stream_damaged_and_exits_2(damaged, capsys):
+    out, missing = damaged
+    capsys.readouterr()
+    assert main(["ls", str(out)]) == 2
+    stdout, err = _one_line(capsys)
+    assert "damaged" in stdout and "commits/000000.json" in stdout and missing in stdout
+    assert "restore" in err
+
+
+def test_report_names_the_commit_and_the_missing_key(damaged, capsys, tmp_path):
+    out, missing = damaged
+    capsys.readouterr()
+    assert main(["report", str(out), "--out", str(tmp_path / "report")]) == 2
+    _, err = _one_line(capsys)
+    assert "commits/000000.json" in err and missing in err and "--overwrite" in err
+
+
+def test_resume_refuses_a_stream_with_missing_frames(damaged, capsys):
+    out, missing = damaged
+    area = StreamArea(open_store(str(out)), "traffic")
+    area.store.delete(area.key("summary.json"))
+    capsys.readouterr()
+    assert main(["distill", "synthetic:traffic", "--out", str(out), *RUN, "--resume", "--frames", "12"]) == 2
+    _, err = _one_line(capsys)
+    assert "commits/000000.json" in err and missing in err and "--overwrite" in err
+    assert StreamArea(open_store(str(out)), "traffic").last_commit().next_frame_index == 8
+
+
+def test_resume_refuses_a_missing_last_checkpoint(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["distill", "synthetic:traffic", "--out", str(out), *RUN]) == 0
+    area = StreamArea(open_store(str(out)), "traffic")
+    area.store.delete(area.key("summary.json"))
+    area.store.delete(area.last_commit().checkpoint)
+    capsys.readouterr()
+    assert main(["distill", "synthetic:traffic", "--out", str(out), *RUN, "--resume", "--frames", "12"]) == 2
+    _, err = _one_line(capsys)
+    assert "commits/000001.json" in err and "checkpoints/" in err

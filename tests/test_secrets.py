@@ -1,0 +1,222 @@
+"""Credentials stay secret: a distinctive password in a camera URL, in a camera's ``credentials`` and in a manifest
+URI appears in no output, log or stored object of a live run and of an archive run."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import free_port
+
+from odist.redact import install, read_credentials, redact, redact_value, remember, with_credentials
+from odist.storage.layout import StreamArea, dumps
+from odist.storage.objectstore import open_store
+
+PASSWORD = "Zq9hunter2SECRETpw"  # in URLs
+ENV_PASSWORD = "Xk7envONLYsecret"  # only in the environment, through credentials: env:NAME
+SIGNATURE = "f00dfeedSIGNATURE5ec2e7"  # a presigned URL's signature
+
+
+# -- the masking itself -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("rtsp://admin:hunter2@cam-17/stream", "rtsp://admin:***@cam-17/stream"),
+    ("camera http://admin:p@ss:w0rd@10.0.0.2:8080/x failed", "camera http://admin:***@10.0.0.2:8080/x failed"),
+    ("srt://tok3nonly@host:9000", "srt://***@host:9000"),
+    ("'rtsps://u:v@h/p'", "'rtsps://u:***@h/p'"),
+    ("https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=AKIA%2F1&X-Amz-Signature=abc&x=1",
+     "https://b.s3.amazonaws.com/v.mp4?X-Amz-Credential=***&X-Amz-Signature=***&x=1"),
+    ("http://cam/stream?token=abc&user=me", "http://cam/stream?token=***&user=me"),
+    ("rtsp://cam-17/stream and a@b.com", "rtsp://cam-17/stream and a@b.com"),
+])
+def test_redact_masks_passwords_tokens_and_signatures(text, shown):
+    assert redact(text) == shown
+
+
+def test_remembered_secrets_are_masked_anywhere():
+    remember("only-in-a-file-42")
+    assert redact("auth only-in-a-file-42 refused") == "auth *** refused"
+    assert redact_value({"a": ["x only-in-a-file-42"], "b": 1}) == {"a": ["x ***"], "b": 1}
+
+
+def test_credentials_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("CAM_TEST_AUTH", "admin:pa ss/wd")
+    assert read_credentials("env:CAM_TEST_AUTH", "camera x") == "admin:pa ss/wd"
+    assert with_credentials("rtsp://cam/s", "admin:pa ss/wd") == "rtsp://admin:pa%20ss%2Fwd@cam/s"
+    assert redact(with_credentials("rtsp://cam/s", "admin:pa ss/wd")) == "rtsp://admin:***@cam/s"
+    (tmp_path / "auth").write_text("viewer:fromfile99\n")
+    assert read_credentials(f"file:{tmp_path / 'auth'}", "camera x") == "viewer:fromfile99"
+    from odist.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="env:NOT_SET_ANYWHERE is not set"):
+        read_credentials("env:NOT_SET_ANYWHERE", "camera x")
+
+
+def test_stored_documents_and_errors_are_masked(tmp_path):
+    url = f"rtsp://admin:{PASSWORD}@cam-17/stream"
+    assert PASSWORD not in dumps({"input": url, "nested": [{"error": f"cannot open {url}"}]}).decode()
+    from odist.errors import InputError
+
+    assert PASSWORD not in str(InputError(f"cannot open {url}", f"check {url}"))
+
+
+def test_log_records_are_masked(caplog):
+    import logging
+
+    install()
+    url = f"http://admin:{PASSWORD}@cam/stream"
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("odist.test").info("opening %s", url)
+        try:
+            raise OSError(f"refused: {url}")
+        except OSError:
+            logging.getLogger("odist.test").exception("camera %s", url)
+    assert "admin:***@cam" in caplog.text and PASSWORD not in caplog.text
+
+
+# -- whole runs ---------------------------------------------------------------------------------------
+
+
+def _leaks(roots: list[Path], texts: list[str], secrets: list[str]) -> list[str]:
+    """Where any of ``secrets`` appears: in ``texts`` (process outputs) or any file below ``roots``."""
+    found = [f"output {n}" for n, text in enumerate(texts) for s in secrets if s in text]
+    for root in roots:
+        for path in root.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                try:
+                    data = path.read_bytes()
+                except OSError:
+                    continue
+                found += [str(path) for s in secrets if s.encode() in data]
+    return found
+
+
+@pytest.fixture
+def ray_tmp():
+    """A short Ray temp dir (its socket paths must stay under the AF_UNIX limit), removed after the test."""
+    path = Path(tempfile.mkdtemp(prefix="odr", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_live_run_shows_and_stores_no_password(camera, tmp_path, ray_tmp):
+    publisher = camera("http")
+    host = publisher.url.removeprefix("http://")
+    dead = f"127.0.0.1:{free_port()}"
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text(
+        f"- id: street\n  url: http://admin:{PASSWORD}@{host}/stream\n"
+        f"- id: gate\n  url: http://{host}/stream\n  credentials: env:ODIST_TEST_GATE_AUTH\n"
+        f"- id: dead\n  url: http://admin:{PASSWORD}@{dead}/stream\n"
+        f"- id: broken\n  url: ftp://admin:{PASSWORD}@{dead}/stream\n")
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": str(ray_tmp),
+           "ODIST_TEST_GATE_AUTH": f"viewer:{ENV_PASSWORD}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(out), "--teacher", "maskrcnn",
+         "--set", "teacher.weights=random", "--set", "student.width=0.25", "--set", "threads=1",
+         "--commit-every", "2", "--status-every", "1", "--read-timeout", "2", "--width", "96", "--height", "64"],
+        stdout=(tmp_path / "stdout").open("w"), stderr=(tmp_path / "stderr").open("w"), text=True, env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not _live_ready(out / "live_status.json"):
+            assert process.poll() is None, (tmp_path / "stderr").read_text()
+            if time.monotonic() > deadline:
+                pytest.fail("odist live did not get frames from both cameras in 240 s")
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=180)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    stdout, stderr = (tmp_path / "stdout").read_text(), (tmp_path / "stderr").read_text()
+    assert process.returncode == 0, stderr
+    assert "admin:***@" in stdout + stderr  # the URLs are shown, masked
+    assert "entry 4" in stderr  # the invalid entry was reported
+    status = json.loads((out / "live_status.json").read_text())
+    assert {c["camera"] for c in status["cameras"]} == {"street", "gate", "dead"}
+    assert StreamArea(open_store(str(out)), "gate").last_commit() is not None  # the env credentials worked
+    assert list(ray_tmp.rglob("worker-*.err"))  # Ray's own logs are searched too
+    assert not _leaks([out, ray_tmp], [stdout, stderr], [PASSWORD, ENV_PASSWORD])
+
+
+def _live_ready(path: Path) -> bool:
+    try:
+        cameras = {c["camera"]: c for c in json.loads(path.read_text())["cameras"]}
+    except (OSError, ValueError, KeyError):
+        return False
+    return all(cameras.get(name, {}).get("frames", 0) >= 3 for name in ("street", "gate")) and bool(
+        cameras.get("dead", {}).get("error"))
+
+
+@pytest.fixture
+def clip_server(tmp_path):
+    """An archive of one synthetic clip, served over HTTP on loopback: ``(base URL, archive folder)``."""
+    from odist.video.archive_maker import make_archive
+    from odist.video.synthetic import parse_synthetic_spec
+
+    archive = tmp_path / "archive"
+    make_archive(archive, [parse_synthetic_spec("synthetic:traffic")], cameras=1, frames=12, width=96, height=64,
+                 seed=0)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args):  # the test's own server: no request log on stderr
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(archive)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", archive
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_archive_run_shows_and_stores_no_password(clip_server, tmp_path, ray_tmp):
+    base, archive = clip_server
+    host = base.removeprefix("http://")
+    manifest = tmp_path / "manifest.jsonl"
+    rows = [{"uri": f"http://admin:{PASSWORD}@{host}/traffic-000/video.mp4", "stream_id": "cam-a",
+             "labels": str(archive / "traffic-000" / "labels")},
+            {"uri": f"{base}/traffic-000/video.mp4?X-Amz-Credential=AKIA{PASSWORD}&X-Amz-Signature={SIGNATURE}",
+             "stream_id": "cam-b", "labels": str(archive / "traffic-000" / "labels")},
+            {"uri": f"http://admin:{PASSWORD}@{host}/missing.mp4", "stream_id": "cam-gone"}]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": str(ray_tmp)}
+    result = subprocess.run(
+        [sys.executable, "-m", "odist.cli", "run", str(manifest), "--out", str(out), "--workers", "1",
+         "--set", "student.width=0.25", "--set", "threads=1", "--teacher", "oracle", "--retries", "0"],
+        capture_output=True, text=True, env=env, timeout=300)
+    outputs = [result.stdout, result.stderr]
+    ls = subprocess.run([sys.executable, "-m", "odist.cli", "ls", str(out)], capture_output=True, text=True,
+                        timeout=120)
+    outputs += [ls.stdout, ls.stderr]
+    store = open_store(str(out))
+    assert StreamArea(store, "cam-a").status()[0] == "done", outputs
+    assert StreamArea(store, "cam-b").status()[0] == "done", outputs
+    assert StreamArea(store, "cam-gone").status()[0] == "failed", outputs
+    assert "admin:***@" in ls.stdout  # the failure names the URL, masked
+    assert list(ray_tmp.rglob("worker-*.err"))  # Ray's own logs are searched too
+    assert not _leaks([out, ray_tmp], outputs, [PASSWORD, SIGNATURE])
+
+
+def test_a_presigned_manifest_uri_gives_a_stream_id_without_its_query(tmp_path):
+    from odist.fleet.manifest import load_streams
+
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps({"uri": "https://b.s3.amazonaws.com/cams/lobby.mp4?X-Amz-Signature=a.b.c"}) + "\n")
+    (spec,) = load_streams(str(manifest))
+    assert spec.stream_id == "lobby" and spec.uri.endswith("X-Amz-Signature=a.b.c")
