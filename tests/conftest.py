@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pytest
 import torch
+from netutil import free_port
 
 from odist.config import OdistConfig
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
@@ -59,12 +60,6 @@ def s3_bucket(s3_endpoint):
 # -- live cameras -----------------------------------------------------------------------------------
 
 SIZE = ("--width", "96", "--height", "64")
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Publisher:

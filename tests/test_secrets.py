@@ -17,7 +17,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from netutil import free_port
 
 from odist.redact import install, read_credentials, redact, redact_value, remember, with_credentials
 from odist.storage.layout import StreamArea, dumps

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from netutil import free_port
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 

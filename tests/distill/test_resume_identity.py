@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 import pytest
-from odist.distill.stream import StreamOptions
 
 from odist.cli import main
 from odist.config import load_config
+from odist.distill.pipeline import StreamOptions
 from odist.fleet.manifest import StreamSpec
 from odist.fleet.student_actor import JobOptions, StreamWorker
 from odist.storage.layout import StreamArea

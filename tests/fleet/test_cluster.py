@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import free_port
+from netutil import free_port
 
 from odist.storage.layout import StreamArea
 from odist.storage.listing import list_streams
