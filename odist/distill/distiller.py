@@ -26,10 +26,12 @@ from odist.distill.learning import (
     KeyframeLearning,
     _Example,
     class_map,
+    make_example,
+    make_optimizer,
     student_confidence,
 )
 from odist.distill.ledger import CostLedger
-from odist.distill.loss import distillation_loss, foreground_weights
+from odist.distill.loss import distillation_loss
 from odist.distill.metrics import confusion, min_class_iou
 from odist.distill.policy import KeyframePolicy, Trigger
 from odist.distill.scene import scene_signature
@@ -46,7 +48,7 @@ from odist.models.acceleration import (
 )
 from odist.models.flops import count_gflops
 from odist.models.jitnet import JITNet, jitnet
-from odist.models.teachers.base import Labels, Teacher, TeacherResult
+from odist.models.teachers.base import Teacher, TeacherResult
 from odist.video.frame import Frame
 
 
@@ -75,7 +77,7 @@ class OnlineDistiller:
         if self._gpu_share() is not None:
             self._guard_gpu_memory(0, 0)
             limit_gpu_memory(self.device, self._gpu_share())
-        self.optimizer = self._make_optimizer()
+        self.optimizer = make_optimizer(self.student, d)
         self.policy = KeyframePolicy.from_config(d)
         self.view_bank = ViewBank(d.view_bank_size, d.cut_threshold) if d.view_bank_size else None
         self.ledger = CostLedger()
@@ -83,13 +85,6 @@ class OnlineDistiller:
         self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGE_STD, device=self.device).view(1, 3, 1, 1)
         self._gflops: tuple[int, int, float, float] | None = None
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        d = self.config.distill
-        params = self.student.parameters()
-        if d.optimizer == "adam":
-            return torch.optim.Adam(params, lr=d.lr, weight_decay=d.weight_decay)
-        return torch.optim.SGD(params, lr=d.lr, momentum=d.momentum, weight_decay=d.weight_decay)
 
     def _gpu_share(self) -> float | None:
         """``performance.gpu_memory_fraction`` when it applies (set, on a CUDA device), else None."""
@@ -186,7 +181,8 @@ class OnlineDistiller:
         if self.view_bank is not None:
             signature = scene_signature(frame.image)
             self._recall_view(signature, trigger)
-        return KeyframeLearning(self, frame, answer, self._learn_steps(self._example(image, labels)), trigger,
+        example = make_example(image, labels, self.num_classes, self.config.distill, self.device)
+        return KeyframeLearning(self, frame, answer, self._learn_steps(example), trigger,
                                 inferred=not new_frame, signature=signature)
 
     def _recall_view(self, signature: np.ndarray, trigger: Trigger | str) -> None:
@@ -294,17 +290,6 @@ class OnlineDistiller:
         x = x.permute(2, 0, 1).unsqueeze(0).float().div_(255)
         x = (x - self._mean) / self._std
         return to_channels_last(x) if self.acceleration.channels_last else x
-
-    def _example(self, image: torch.Tensor, labels: Labels) -> _Example:
-        if int(labels.classes.max(initial=0)) >= self.num_classes:
-            raise TeacherError(f"teacher returned class id {int(labels.classes.max())} but the stream has "
-                               f"{self.num_classes} classes", "check the teacher's class groups")
-        target = torch.from_numpy(labels.classes.astype(np.int64)).to(self.device)
-        d = self.config.distill
-        h, w = labels.classes.shape
-        weights = foreground_weights(labels.boxes, h, w, weight=d.foreground_weight, dilation=d.box_dilation,
-                                     device=self.device)
-        return _Example(image, target, weights)
 
     def now(self) -> float:
         """A clock reading after the device's queued work is done (what update and inference times use)."""

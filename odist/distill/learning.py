@@ -13,7 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from odist.config import DistillConfig
+from odist.distill.loss import foreground_weights
 from odist.distill.policy import Trigger
+from odist.errors import TeacherError
 from odist.models.teachers.base import Labels, TeacherResult
 from odist.video.frame import Frame
 
@@ -91,3 +94,23 @@ class KeyframeLearning:
             return self.distiller.finish_learning(self, done.value)
         self.seconds += self.distiller.now() - start
         return None
+
+
+def make_example(image: torch.Tensor, labels: Labels, num_classes: int, d: DistillConfig,
+                 device: torch.device) -> _Example:
+    """A keyframe as a training example: its image, the teacher's class map and the loss weights of its boxes."""
+    if int(labels.classes.max(initial=0)) >= num_classes:
+        raise TeacherError(f"teacher returned class id {int(labels.classes.max())} but the stream has "
+                           f"{num_classes} classes", "check the teacher's class groups")
+    target = torch.from_numpy(labels.classes.astype(np.int64)).to(device)
+    h, w = labels.classes.shape
+    weights = foreground_weights(labels.boxes, h, w, weight=d.foreground_weight, dilation=d.box_dilation,
+                                 device=device)
+    return _Example(image, target, weights)
+
+
+def make_optimizer(student: torch.nn.Module, d: DistillConfig) -> torch.optim.Optimizer:
+    """The student's optimiser: ``distill.optimizer`` with its learning rate, momentum and weight decay."""
+    if d.optimizer == "adam":
+        return torch.optim.Adam(student.parameters(), lr=d.lr, weight_decay=d.weight_decay)
+    return torch.optim.SGD(student.parameters(), lr=d.lr, momentum=d.momentum, weight_decay=d.weight_decay)
