@@ -31,6 +31,7 @@ Tiny check::
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -83,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "keyframe_policy.json", help="JSON results path")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs already in --out (same size and frames) and make only the missing ones")
     return p.parse_args(argv)
 
 
@@ -168,13 +171,28 @@ def table(rows: list[dict[str, Any]]) -> str:
     return markdown_table(headers, body)
 
 
+def _earlier_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of an earlier ``--out`` made at the same size, and the same frames, with the same overrides."""
+    earlier = json.loads(args.out.read_text())
+    same = earlier.get("args", {})
+    if (same.get("width"), same.get("height"), same.get("frames")) != (args.width, args.height, args.frames):
+        sys.exit(f"{args.out} holds runs at another size or length; pass another --out or drop --resume")
+    return [r for r in earlier.get("runs", []) if r["overrides"][:len(args.overrides)] == args.overrides
+            and r["overrides"][len(args.overrides):-1] == POLICIES.get(r["policy"])]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
     env = environment("cpu")
     payload: dict[str, Any] = {"benchmark": "keyframe_policy", "environment": env,
                                "args": vars(args) | {"out": args.out.name}, "policies": POLICIES, "runs": []}
-    jobs = [(s, p, seed) for s in args.scenarios for p in args.policies for seed in args.seeds]
+    if args.resume and args.out.exists():
+        payload["runs"] = _earlier_runs(args)
+    done = {(r["scenario"], r["policy"], r["seed"]) for r in payload["runs"]}
+    # Policy by policy, in the order given, so the first policies' tables fill first.
+    jobs = [(s, p, seed) for p in args.policies for s in args.scenarios for seed in args.seeds
+            if (s, p, seed) not in done]
     print(f"{describe_environment(env)}; {args.width}x{args.height}, {args.frames} frames, {len(jobs)} runs on "
           f"{args.jobs} processes x {args.threads} threads", file=sys.stderr)
     with ProcessPoolExecutor(max_workers=max(args.jobs, 1), mp_context=get_context("spawn")) as pool:

@@ -1,5 +1,6 @@
-"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips`` and
-``distill.iou_loss_weight``).
+"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips``,
+``distill.iou_loss_weight`` and the keyframe policy: the cut and confidence triggers, empty keyframes
+holding the rung and the ladder up to 256; ``PAPER_KEYFRAME_POLICY`` gives back the paper's).
 
 Sources, in increasing precedence: defaults < a YAML/JSON file (``--config``) < environment
 variables ``ODIST__SECTION__KEY=value`` < command-line ``--set section.key=value``.
@@ -27,6 +28,11 @@ DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
     "bike": ["bicycle", "motorcycle"],
 }
 ENV_PREFIX = "ODIST__"
+# ``--set`` overrides that give back the paper's keyframe loop exactly: every trigger off, ladder 8..64.
+PAPER_KEYFRAME_POLICY: tuple[str, ...] = (
+    "distill.cut_threshold=0", "distill.confidence_drop=0", "distill.empty_keyframes=climb",
+    "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
+)
 
 
 @dataclass
@@ -48,7 +54,9 @@ class StudentConfig:
 class DistillConfig:
     """The online distillation schedule and optimiser (PAPER.md defaults)."""
 
-    strides: tuple[int, ...] = (8, 16, 32, 64)
+    # The paper's ladder is 8..64; with the cut and confidence triggers a settled camera may go longer,
+    # since a change asks for the teacher anyway.
+    strides: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
     max_updates: int = 8
     accuracy_threshold: float = 0.8
     lr: float = 0.01
@@ -76,13 +84,13 @@ class DistillConfig:
     # The keyframe policy beyond the ladder (odist/distill/policy.py); 0 / "climb" switches a rule off.
     # A frame whose scene signature lies this far from the last keyframe's is a cut: a keyframe at once,
     # and the ladder restarts from its lowest rung.
-    cut_threshold: float = 0.0
+    cut_threshold: float = 0.1
     # A frame on which the student's confidence falls this far below its value on the first frame after
     # the last keyframe is a keyframe.
-    confidence_drop: float = 0.0
+    confidence_drop: float = 0.1
     # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
     # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
-    empty_keyframes: str = "climb"
+    empty_keyframes: str = "hold"
     empty_patience: int = 4
     # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
     # continues from that view's snapshot. Views are told apart by the cut threshold.

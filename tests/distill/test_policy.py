@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from odist.config import DEFAULT_CLASSES, load_config
+from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.policy import KeyframePolicy, Trigger
 from odist.distill.scene import scene_distance, scene_signature
@@ -22,7 +22,8 @@ CUT = "distill.cut_threshold=0.1"
 
 
 def config(*overrides: str):
-    return load_config(None, list(overrides), environ={})
+    """The paper's loop plus the rules under test."""
+    return load_config(None, [*PAPER_KEYFRAME_POLICY, *overrides], environ={})
 
 
 class Scripted(Teacher):
