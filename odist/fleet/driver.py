@@ -27,6 +27,7 @@ from ray.exceptions import ObjectLostError, OwnerDiedError, RayActorError, RayEr
 from odist.config import OdistConfig
 from odist.distill.stream import StreamOptions, run_manifest
 from odist.errors import ConfigError
+from odist.fleet.local_ray import init_local_ray
 from odist.fleet.manifest import StreamSpec, load_streams
 from odist.fleet.progress import FleetCounts, FleetProgress
 from odist.fleet.student_actor import (
@@ -330,12 +331,13 @@ def connect(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "logging_level": logging.WARNING}
-    if address is None:
-        kwargs["include_dashboard"] = False
-    else:
+    if address is not None:
         _check_reachable(address)
     try:
-        ray.init(address=address, **kwargs)
+        if address is None:
+            init_local_ray(**kwargs)  # loopback only, no dashboard, nothing left behind (odist.fleet.local_ray)
+        else:
+            ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(f"cannot connect to Ray at {address}: {_first_line(exc)}",
                           "start a cluster with `ray start --head`, pass its address (HOST:6379 or "
