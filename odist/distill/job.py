@@ -13,6 +13,7 @@ from odist.fleet.manifest import StreamSpec, clean_stream_id, stream_name
 from odist.models.teachers import Teacher, build_teacher
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
+from odist.storage.run_root import check_run_root
 
 
 def config_from_args(args: argparse.Namespace) -> OdistConfig:
@@ -60,6 +61,7 @@ class DistillJob:
     def run(self, progress: bool = True) -> dict[str, Any]:
         """Distill the stream (or continue it with ``resume``); returns its summary."""
         spec = StreamSpec(uri=self.input, stream_id=self.stream_id or default_stream_id(self.input))
+        check_run_root(open_store(self.out))
         return distill_stream(spec, self.out, self.config, self._build_teacher, self.options,
                               resume=self.resume, overwrite=self.overwrite, progress_bar=progress)
 

@@ -43,6 +43,7 @@ from odist.fleet.student_actor import (
 )
 from odist.storage.layout import STREAMS, dumps
 from odist.storage.objectstore import ObjectStore, open_store
+from odist.storage.run_root import check_run_root
 
 FLEET_SUMMARY = "fleet_summary.json"
 # Errors that mean the worker (or its node) went away mid-stream: the stream is retried elsewhere.
@@ -120,6 +121,7 @@ def run_fleet(
     started = time.perf_counter()
     specs = load_streams(source)
     store = open_store(out)
+    check_run_root(store)
     done = done_stream_ids(store)
     todo = [spec for spec in specs if spec.stream_id not in done]
     outcomes = {spec.stream_id: StreamOutcome(spec.stream_id, SKIPPED) for spec in specs if spec.stream_id in done}

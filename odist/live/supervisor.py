@@ -33,6 +33,7 @@ from odist.live.student import LiveOptions
 from odist.redact import redact
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
+from odist.storage.run_root import check_run_root
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -146,6 +147,11 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
     if job.teacher_factory is None and job.config.teacher.name == "oracle":
         raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
                           "pass --teacher maskrcnn with --set teacher.weights=PATH (or another teacher)")
+    cameras, problems = read_cameras(cameras_path)
+    if not cameras:  # every entry is invalid: nothing would run
+        raise ConfigError(f"camera list {cameras_path} has no valid camera; the first problem: {problems[0].what}",
+                          problems[0].fix)
+    check_run_root(open_store(job.out))
     stop = stop or threading.Event()
     started_ray = connect(address)
     previous = _stop_on_signals(stop) if handle_signals else {}
