@@ -1,5 +1,6 @@
-"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips`` and
-``distill.iou_loss_weight``).
+"""The one typed configuration tree, with the paper's defaults (except ``student.fine_skips``,
+``distill.iou_loss_weight`` and the keyframe policy: the cut and confidence triggers, empty keyframes
+holding the rung and the ladder up to 256; ``PAPER_KEYFRAME_POLICY`` gives back the paper's).
 
 Sources, in increasing precedence: defaults < a YAML/JSON file (``--config``) < environment
 variables ``ODIST__SECTION__KEY=value`` < command-line ``--set section.key=value``.
@@ -26,6 +27,11 @@ DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
     "bike": ["bicycle", "motorcycle"],
 }
 ENV_PREFIX = "ODIST__"
+# ``--set`` overrides that give back the paper's keyframe loop exactly: every trigger off, ladder 8..64.
+PAPER_KEYFRAME_POLICY: tuple[str, ...] = (
+    "distill.cut_threshold=0", "distill.confidence_drop=0", "distill.empty_keyframes=climb",
+    "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
+)
 
 
 @dataclass
@@ -47,7 +53,9 @@ class StudentConfig:
 class DistillConfig:
     """The online distillation schedule and optimiser (PAPER.md defaults)."""
 
-    strides: tuple[int, ...] = (8, 16, 32, 64)
+    # The paper's ladder is 8..64; with the cut and confidence triggers a settled camera may go longer,
+    # since a change asks for the teacher anyway.
+    strides: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
     max_updates: int = 8
     accuracy_threshold: float = 0.8
     lr: float = 0.01
@@ -72,6 +80,20 @@ class DistillConfig:
     # Keep inferring while the teacher labels a keyframe, learning from the labels when they arrive (one
     # update per following frame). Off: the paper's synchronous loop. Live cameras always overlap.
     overlap_labels: bool = False
+    # The keyframe policy beyond the ladder (odist/distill/policy.py); 0 / "climb" switches a rule off.
+    # A frame whose scene signature lies this far from the last keyframe's is a cut: a keyframe at once,
+    # and the ladder restarts from its lowest rung.
+    cut_threshold: float = 0.1
+    # A frame on which the student's confidence falls this far below its value on the first frame after
+    # the last keyframe is a keyframe.
+    confidence_drop: float = 0.1
+    # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
+    # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
+    empty_keyframes: str = "hold"
+    empty_patience: int = 4
+    # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
+    # continues from that view's snapshot. Views are told apart by the cut threshold.
+    view_bank_size: int = 0
     seed: int = 0
 
 
@@ -170,6 +192,14 @@ class OdistConfig:
                "non-negative sizes")
         _check(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
                "at most distill.replay_buffer_size samples per update")
+        _check(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
+               "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
+        _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
+        _check(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
+        _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
+               "0 unless distill.cut_threshold is set (views are told apart by it)")
+        _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
         _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
         t = self.teacher
         _check(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")

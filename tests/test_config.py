@@ -2,15 +2,24 @@ import json
 
 import pytest
 
-from odist.config import OdistConfig, config_from_dict, load_config
+from odist.config import PAPER_KEYFRAME_POLICY, OdistConfig, config_from_dict, load_config
 from odist.errors import ConfigError
 
 
 def test_defaults_are_the_papers():
     c = load_config(environ={})
-    assert c.distill.strides == (8, 16, 32, 64)
     assert (c.distill.max_updates, c.distill.accuracy_threshold, c.distill.lr) == (8, 0.8, 0.01)
     assert (c.distill.momentum, c.distill.weight_decay, c.distill.foreground_weight) == (0.9, 4e-5, 10.0)
+
+
+def test_the_papers_keyframe_loop_is_one_set_of_overrides_away():
+    default = load_config(environ={}).distill
+    assert default.strides == (8, 16, 32, 64, 128, 256)
+    assert default.cut_threshold > 0 and default.confidence_drop > 0 and default.empty_keyframes == "hold"
+    paper = load_config(overrides=list(PAPER_KEYFRAME_POLICY), environ={}).distill
+    assert paper.strides == (8, 16, 32, 64)
+    assert (paper.cut_threshold, paper.confidence_drop, paper.empty_keyframes, paper.view_bank_size) == (
+        0, 0, "climb", 0)
 
 
 def test_precedence_file_then_env_then_overrides(tmp_path):

@@ -2,7 +2,8 @@
 
 For every frame: on a keyframe, ask the teacher, take up to ``max_updates`` SGD steps until the
 student's minimum per-class IoU on that keyframe exceeds the threshold, and move the stride ladder;
-on every other frame, run the student only.
+on every other frame, run the student only. Which frames are keyframes is the ``KeyframePolicy``'s
+call: the ladder, a scene cut, or a drop of the student's confidence.
 """
 
 from __future__ import annotations
@@ -22,7 +23,10 @@ from odist.config import OdistConfig
 from odist.distill.ledger import CostLedger
 from odist.distill.loss import distillation_loss, foreground_weights
 from odist.distill.metrics import confusion, min_class_iou
+from odist.distill.policy import KeyframePolicy, Trigger
+from odist.distill.scene import scene_signature
 from odist.distill.schedule import StrideLadder
+from odist.distill.viewbank import ViewBank
 from odist.errors import TeacherError
 from odist.models.acceleration import (
     Acceleration,
@@ -57,6 +61,8 @@ class FrameResult:
     teacher_seconds: float
     teacher_labels: Labels | None
     accuracy_before_updates: float | None = None
+    trigger: str | None = None  # why a keyframe was taken (``Trigger``); None on other frames
+    confidence: float | None = None  # the student's confidence on an inferred frame, when the policy uses it
 
 
 @dataclass
@@ -72,12 +78,29 @@ def class_map(logits: torch.Tensor) -> torch.Tensor:
     return logits.max(0).indices
 
 
+MIN_CONFIDENCE_PIXELS = 0.001  # of the frame: fewer foreground pixels give no confidence reading
+
+
+def student_confidence(logits: torch.Tensor, classes: torch.Tensor) -> float | None:
+    """Mean max-softmax over the pixels the student calls foreground; None when it calls too few (a mean
+    over a handful of stray pixels says nothing)."""
+    foreground = classes > 0
+    if int(foreground.sum()) < max(16, MIN_CONFIDENCE_PIXELS * foreground.numel()):
+        return None
+    return float(logits.softmax(0).max(0).values[foreground].mean())
+
+
 class KeyframeLearning:
     """A keyframe's updates in progress; ``advance`` takes one step (see ``OnlineDistiller.begin_learning``)."""
 
     def __init__(self, distiller: OnlineDistiller, frame: Frame, answer: TeacherResult,
-                 steps: Generator[None, None, tuple[float, float, int, np.ndarray, int]]) -> None:
+                 steps: Generator[None, None, tuple[float, float, int, np.ndarray, int]],
+                 trigger: Trigger | str = Trigger.LADDER, *, inferred: bool = False,
+                 signature: np.ndarray | None = None) -> None:
         self.distiller, self.frame, self.answer, self._steps = distiller, frame, answer, steps
+        self.trigger = trigger
+        self.inferred = inferred  # the frame was inferred (and counted) before it became a keyframe
+        self.signature = signature  # the frame's scene signature, when a view bank files the student under it
         self.seconds = 0.0
 
     def advance(self) -> FrameResult | None:
@@ -87,7 +110,7 @@ class KeyframeLearning:
             next(self._steps)
         except StopIteration as done:
             self.seconds += self.distiller._now() - start
-            return self.distiller._finish_learning(self.frame, self.answer, self.seconds, done.value)
+            return self.distiller._finish_learning(self, done.value)
         self.seconds += self.distiller._now() - start
         return None
 
@@ -119,7 +142,8 @@ class OnlineDistiller:
             self._guard_gpu_memory(0, 0)
             limit_gpu_memory(self.device, self._gpu_share())
         self.optimizer = self._make_optimizer()
-        self.ladder = StrideLadder.from_strides(d.strides)
+        self.policy = KeyframePolicy.from_config(d)
+        self.view_bank = ViewBank(d.view_bank_size, d.cut_threshold) if d.view_bank_size else None
         self.ledger = CostLedger()
         self._replay: deque[_Example] = deque(maxlen=max(d.replay_buffer_size, 1))
         self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(1, 3, 1, 1)
@@ -159,11 +183,22 @@ class OnlineDistiller:
 
     # -- per frame -------------------------------------------------------------------------------
 
+    @property
+    def ladder(self) -> StrideLadder:
+        """The keyframe policy's stride ladder."""
+        return self.policy.ladder
+
     def step(self, frame: Frame) -> FrameResult:
-        """Process one frame: keyframe work when the ladder says so, else student inference."""
-        if not self.is_keyframe(frame.index):
-            return self.infer(frame)
-        return self.learn(frame, self.teacher.label([frame]))
+        """Process one frame: keyframe work when the policy says so (before or after the student's
+        inference of the frame), else student inference."""
+        trigger = self.keyframe_trigger(frame)
+        if trigger is not None:
+            return self.learn(frame, self.teacher.label([frame]), trigger=trigger)
+        result = self.infer(frame)
+        trigger = self.confidence_trigger(result)
+        if trigger is None:
+            return result
+        return self.learn(frame, self.teacher.label([frame]), new_frame=False, trigger=trigger)
 
     def infer(self, frame: Frame) -> FrameResult:
         """Student inference only (no teacher, no update); the frame counts as processed."""
@@ -171,31 +206,44 @@ class OnlineDistiller:
         image = self._to_tensor(frame.image)
         self.ledger.frames += 1
         start = self._now()
-        prediction = self._infer(image)
+        prediction, confidence = self._infer(image)
         seconds = self._now() - start
         self.ledger.student_inference_seconds += seconds
         self.ledger.student_inference_gflops += self._gflops[2]
-        return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None)
+        return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None,
+                           confidence=confidence)
 
-    def is_keyframe(self, frame_index: int) -> bool:
-        """Whether the ladder (and ``freeze_after_keyframes``) asks for the teacher at this frame."""
+    def keyframe_trigger(self, frame: Frame) -> Trigger | None:
+        """Why ``frame`` is a keyframe before the student sees it (a cut, or the ladder), or None."""
+        if self._frozen():
+            return None
+        return self.policy.before_inference(frame)
+
+    def confidence_trigger(self, result: FrameResult) -> Trigger | None:
+        """``Trigger.CONFIDENCE`` when the student's confidence on the frame it just inferred fell too far."""
+        if self._frozen():
+            return None
+        return self.policy.after_inference(result.confidence)
+
+    def _frozen(self) -> bool:
+        """``distill.freeze_after_keyframes`` reached: the teacher is never asked again."""
         freeze = self.config.distill.freeze_after_keyframes
-        if freeze and self.ledger.keyframes >= freeze:
-            return False
-        return self.ladder.is_keyframe(frame_index)
+        return bool(freeze and self.ledger.keyframes >= freeze)
 
-    def learn(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True) -> FrameResult:
+    def learn(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True,
+              trigger: Trigger | str = Trigger.LADDER) -> FrameResult:
         """Keyframe work on ``frame`` with the teacher's ``answer``: updates, then the ladder moves.
 
         ``new_frame=False`` when the frame was already counted by ``infer`` (a live student learns from a
         keyframe whose labels arrived after its inference).
         """
-        learning = self.begin_learning(frame, answer, new_frame=new_frame)
+        learning = self.begin_learning(frame, answer, new_frame=new_frame, trigger=trigger)
         while (result := learning.advance()) is None:
             pass
         return result
 
-    def begin_learning(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True) -> KeyframeLearning:
+    def begin_learning(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True,
+                       trigger: Trigger | str = Trigger.LADDER) -> KeyframeLearning:
         """``learn`` one step at a time: ``advance()`` the result until it returns the ``FrameResult``.
 
         A live student advances once per incoming frame, so updates never stall inference for long. The
@@ -210,12 +258,30 @@ class OnlineDistiller:
             raise TeacherError(
                 f"teacher label for frame {frame.index} is {labels.classes.shape}, frame is "
                 f"{(frame.height, frame.width)}", "labels must be computed at the decoded frame size")
-        return KeyframeLearning(self, frame, answer, self._learn_steps(self._example(image, labels)))
+        signature = None
+        if self.view_bank is not None:
+            signature = scene_signature(frame.image)
+            self._recall_view(signature, trigger)
+        return KeyframeLearning(self, frame, answer, self._learn_steps(self._example(image, labels)), trigger,
+                                inferred=not new_frame, signature=signature)
 
-    def _finish_learning(self, frame: Frame, answer: TeacherResult, seconds: float,
+    def _recall_view(self, signature: np.ndarray, trigger: Trigger | str) -> None:
+        """On a cut to a view the bank knows, continue from that view's student."""
+        if Trigger(trigger) != Trigger.CUT:
+            return
+        weights = self.view_bank.recall(signature)
+        if weights is not None:
+            self.student.load_state_dict(weights)
+            self.ledger.view_recalls += 1
+
+    def _finish_learning(self, learning: KeyframeLearning,
                          outcome: tuple[float, float, int, np.ndarray, int]) -> FrameResult:
+        frame, answer, seconds, trigger = learning.frame, learning.answer, learning.seconds, learning.trigger
         before, accuracy, updates, prediction, batch = outcome
-        self.ledger.keyframes += 1
+        empty = not bool((answer.labels[0].classes > 0).any())
+        self.ledger.count_keyframe(Trigger(trigger).value, empty=empty, inferred=learning.inferred)
+        if self.view_bank is not None and learning.signature is not None:
+            self.view_bank.store(learning.signature, self.student)
         self.ledger.teacher_frames += 1
         self.ledger.teacher_seconds += answer.seconds
         self.ledger.teacher_gflops += answer.gflops
@@ -225,9 +291,9 @@ class OnlineDistiller:
         self.ledger.student_update_gflops += batch * (updates * self._gflops[3] + self._gflops[2])
         d = self.config.distill
         signal = before if d.stride_signal == "before_updates" else accuracy
-        stride = self.ladder.after_keyframe(frame.index, signal > d.accuracy_threshold)
+        stride = self.policy.after_keyframe(frame.index, trigger, signal > d.accuracy_threshold, empty)
         return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds,
-                           answer.labels[0], before)
+                           answer.labels[0], before, trigger=Trigger(trigger).value)
 
     def _learn_steps(self, example: _Example) -> Generator[None, None, tuple[float, float, int, np.ndarray, int]]:
         """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent.
@@ -268,11 +334,14 @@ class OnlineDistiller:
         n = min(self.config.distill.replay_samples, len(self._replay))
         return self._rng.sample(list(self._replay), n) if n else []
 
-    def _infer(self, image: torch.Tensor) -> np.ndarray:
+    def _infer(self, image: torch.Tensor) -> tuple[np.ndarray, float | None]:
+        """The student's class map of ``image`` and, when the policy uses it, its confidence."""
         self.student.eval()
         with torch.inference_mode():
             logits = self._logits(image, image.shape[-2:])
-        return class_map(logits[0]).to(torch.uint8).cpu().numpy()
+            classes = class_map(logits[0])
+            confidence = student_confidence(logits[0], classes) if self.policy.needs_confidence else None
+        return classes.to(torch.uint8).cpu().numpy(), confidence
 
     # -- tensors ---------------------------------------------------------------------------------
 
@@ -337,6 +406,8 @@ class OnlineDistiller:
             "student": self.student.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "ladder": self.ladder.state_dict(),
+            "policy": self.policy.state_dict(),
+            "view_bank": None if self.view_bank is None else self.view_bank.state_dict(),
             "ledger": self.ledger.state_dict(),
             "replay": [(e.image.cpu(), e.target.cpu(), e.weights.cpu()) for e in self._replay],
             "rng": list(self._rng.getstate()[1]),
@@ -349,7 +420,9 @@ class OnlineDistiller:
         if weights_only:
             return
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        self.ladder = StrideLadder.from_state_dict(state["ladder"])
+        self.policy.load_state_dict(state.get("policy", {"ladder": state["ladder"]}))
+        if self.view_bank is not None and state.get("view_bank"):
+            self.view_bank.load_state_dict(state["view_bank"])
         self.ledger = CostLedger.from_state_dict(state["ledger"])
         self._replay.clear()
         for image, target, weights in state.get("replay", []):

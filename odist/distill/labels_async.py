@@ -18,6 +18,7 @@ class PendingKeyframe:
     frame: Frame
     prediction: np.ndarray
     answer: Future[TeacherResult]
+    trigger: str = "ladder"  # why the keyframe was asked for
 
     def ready(self) -> bool:
         return self.answer.done()
@@ -30,9 +31,9 @@ class AsyncLabeler:
         self.teacher = teacher
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyframe-labels")
 
-    def request(self, frame: Frame, prediction: np.ndarray) -> PendingKeyframe:
+    def request(self, frame: Frame, prediction: np.ndarray, trigger: str = "ladder") -> PendingKeyframe:
         """Ask for ``frame``'s labels; returns at once."""
-        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]))
+        return PendingKeyframe(frame, prediction, self._executor.submit(self.teacher.label, [frame]), trigger)
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

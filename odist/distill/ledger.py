@@ -29,11 +29,32 @@ class CostLedger:
     teacher_gflops: float = 0.0
     evaluation_teacher_frames: int = 0
     evaluation_teacher_seconds: float = 0.0
+    # Keyframes by trigger (the rest were the ladder's), those whose teacher labels held no foreground,
+    # and those the student had inferred before they became keyframes (a confidence trigger, live labels).
+    cut_keyframes: int = 0
+    confidence_keyframes: int = 0
+    empty_keyframes: int = 0
+    inferred_keyframes: int = 0
+    view_recalls: int = 0  # cuts on which the view bank gave back a known view's student
+
+    def count_keyframe(self, trigger: str, *, empty: bool, inferred: bool) -> None:
+        """Count one keyframe whose learning is over."""
+        self.keyframes += 1
+        self.cut_keyframes += trigger == "cut"
+        self.confidence_keyframes += trigger == "confidence"
+        self.empty_keyframes += empty
+        self.inferred_keyframes += inferred
+
+    def keyframes_by_trigger(self) -> dict[str, int]:
+        cut, confidence = self.cut_keyframes, self.confidence_keyframes
+        return {"ladder": self.keyframes - cut - confidence, "cut": cut, "confidence": confidence}
 
     def speedup_cost_model(self, model: CostModelConfig) -> float:
-        """N*T / ((N-K)*S + K*T + U*U_cost): the paper's cost model over this stream."""
+        """N*T / ((N-K+I)*S + K*T + U*U_cost): the paper's cost model over this stream, where I counts
+        keyframes the student had already inferred (their inference was paid as well)."""
         n, k, u = self.frames, self.keyframes, self.updates
-        spent = (n - k) * model.student_inference_ms + k * model.teacher_ms + u * model.student_update_ms
+        inferred = n - k + self.inferred_keyframes
+        spent = inferred * model.student_inference_ms + k * model.teacher_ms + u * model.student_update_ms
         return n * model.teacher_ms / spent if spent > 0 else math.nan
 
     def teacher_seconds_per_frame(self) -> float:

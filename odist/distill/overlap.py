@@ -51,8 +51,10 @@ class OverlappedKeyframes:
         """Infer ``frame`` (after one step of any keyframe being learned); ask for labels when it is due."""
         learned = self._advance()
         result = self.distiller.infer(frame)
-        if self.pending is None and self.learning is None and self.distiller.is_keyframe(frame.index):
-            self.pending = self.labeler.request(frame, result.prediction)
+        if self.pending is None and self.learning is None:
+            trigger = self.distiller.keyframe_trigger(frame) or self.distiller.confidence_trigger(result)
+            if trigger is not None:
+                self.pending = self.labeler.request(frame, result.prediction, trigger)
         return result, learned
 
     def close(self) -> None:
@@ -83,5 +85,5 @@ class OverlappedKeyframes:
             log.warning("%s: keyframe %d not labelled: %s", self.name, pending.frame.index, exc)
             return False
         self._matrix = confusion(pending.prediction, answer.labels[0].classes, self.distiller.num_classes)
-        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False)
+        self.learning = self.distiller.begin_learning(pending.frame, answer, new_frame=False, trigger=pending.trigger)
         return True

@@ -15,6 +15,7 @@ RECORD_SCHEMA = pa.schema([
     ("updates", pa.int32()),
     ("stride", pa.int32()),
     ("keyframe_accuracy", pa.float32()),
+    ("trigger", pa.string()),  # why a keyframe was taken: ladder, cut or confidence (null on other frames)
     ("student_seconds", pa.float32()),
     ("teacher_seconds", pa.float32()),
     ("miou", pa.float32()),

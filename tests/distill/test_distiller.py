@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from odist.config import DEFAULT_CLASSES, load_config
+from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
 from odist.distill import distiller as distiller_module
 from odist.distill.distiller import FrameResult, OnlineDistiller
 from odist.distill.metrics import confusion, mean_iou
@@ -56,7 +56,8 @@ def noise(frame) -> np.ndarray:
 
 
 def config(*overrides: str):
-    return load_config(None, list(overrides), environ={})
+    """The paper's keyframe loop (every trigger off, ladder 8..64), which these tests check rule by rule."""
+    return load_config(None, [*PAPER_KEYFRAME_POLICY, *overrides], environ={})
 
 
 def run(distiller: OnlineDistiller, frames) -> list[FrameResult]:

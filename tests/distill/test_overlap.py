@@ -78,3 +78,19 @@ def test_a_teacher_error_is_counted_and_the_keyframe_asked_again():
     runner, rows = run(teacher, gate)
     assert teacher.calls >= 2 and runner.distiller.ledger.keyframes >= 1
     assert len(rows.records) == 48
+
+
+def test_a_cut_with_labels_in_flight_asks_the_teacher_at_the_cut_and_names_it():
+    config = load_config(overrides=["student.width=0.25", "threads=1", "distill.overlap_labels=true",
+                                    "distill.cut_threshold=0.1"], environ={})
+    first = SyntheticSource("edited", seed=0, width=96, height=64, frames=200)
+    cut = first.cuts[0]
+    rows = Rows()
+    runner = StreamRunner(OnlineDistiller(config, OracleTeacher(TeacherConfig(), config.classes)), rows, overlap=True)
+    runner.run(first.frame(i) for i in range(cut + 30))
+    keyrows = [r for r in rows.records if r["keyframe"]]
+    assert [r["trigger"] for r in keyrows].count("cut") == 1 == runner.distiller.ledger.cut_keyframes
+    # the cut keyframe is learned a frame or more after the cut (labels in the background), never before it
+    cut_row = next(r for r in keyrows if r["trigger"] == "cut")
+    assert cut_row["frame_index"] > cut
+    assert runner.distiller.ledger.inferred_keyframes == runner.distiller.ledger.keyframes

@@ -103,9 +103,9 @@ def schedule_path(spec: ScenarioSpec, seed: int, segments: list[Segment], s: int
     """The arrivals of one class on one path in one segment, drawn in time order (a thinned Poisson process)."""
     onset = spec.onset(cls)
     count = spec.count(cls)
-    if onset is None or count <= 0:
-        return []
     seg = segments[s]
+    if onset is None or count <= 0 or seg.density <= 0:
+        return []
     onset_cut = onset if onset > 0 else -math.inf  # classes present from the start also fill the first view
     rng = np.random.default_rng([seed, 3, s, p, cls])
     base = count * _mean_speed(cls, path) / path.length_m

@@ -45,6 +45,10 @@ class ScenarioSpec:
     noise_sigma: float = 2.0
     camouflage: float = 0.2
     speed_jitter: float = 0.1
+    # Fraction of shots (segments) that show no objects at all, and the strength of each viewpoint's own
+    # colour grade (a per-channel gain drawn in [1 - grade, 1 + grade]), as in edited footage.
+    empty_shots: float = 0.0
+    view_grade: float = 0.0
 
     def onset(self, cls: int) -> float | None:
         """The first second at which objects of ``cls`` may appear, or None if they never do."""
@@ -73,6 +77,13 @@ SCENARIOS: dict[str, ScenarioSpec] = {
         classes=(PERSON, VEHICLE), late_classes=((BIKE, 10.0),), viewpoints=3, cut_seconds=(5.0, 9.0),
         people=1.0, vehicles=1.0, bikes=0.6, density_period=15.0, density_swing=0.5, segment_density=(0.3, 2.5),
         light_swing=0.35, light_period=20.0, tint_swing=0.12, noise_sigma=3.5, camouflage=0.35, speed_jitter=0.2,
+    ),
+    "edited": ScenarioSpec(
+        description="edited footage: shots of 1-3 s from six viewpoints, each with its own colour grade; a "
+                    "quarter of the shots show nobody, and people and bikes are on screen right after a cut",
+        viewpoints=6, cut_seconds=(1.0, 3.0), empty_shots=0.25, view_grade=0.2,
+        people=1.5, vehicles=1.0, bikes=0.6, segment_density=(0.6, 2.0),
+        light_swing=0.1, light_period=30.0, tint_swing=0.04, noise_sigma=2.5, camouflage=0.2, speed_jitter=0.15,
     ),
 }
 

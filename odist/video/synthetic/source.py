@@ -51,6 +51,9 @@ class SyntheticSource:
         light = np.random.default_rng([self.seed, 4])
         self._light_phase = light.uniform(0, 2 * math.pi, 4)
         self._tint_period = light.uniform(0.7, 1.3, 3)
+        grade = np.random.default_rng([self.seed, 11])
+        g = self.spec.view_grade
+        self._grades = grade.uniform(1 - g, 1 + g, (self.spec.viewpoints, 3)).astype(np.float32) if g else None
         # Sensor noise: one seeded tile, read at a per-frame offset; the 0.5 rounds on conversion to uint8.
         noise = np.random.default_rng([self.seed, 5]).standard_normal((height + 37, width + 37, 3), np.float32)
         self._noise = noise * np.float32(self.spec.noise_sigma) + np.float32(0.5)
@@ -84,11 +87,13 @@ class SyntheticSource:
         return self._segments[self._segment_at(index)].viewpoint
 
     def light_gain(self, index: int) -> np.ndarray:
-        """The (3,) RGB gain that lighting drift applies to frame ``index``."""
+        """The (3,) RGB gain that lighting drift (and the viewpoint's colour grade) applies to frame ``index``."""
         t = index / self.fps
         spec, ph = self.spec, self._light_phase
         gain = 1 + spec.light_swing * math.sin(2 * math.pi * t / spec.light_period + ph[0])
         tint = 1 + spec.tint_swing * np.sin(2 * math.pi * t / (spec.light_period * self._tint_period) + ph[1:])
+        if self._grades is not None:
+            tint = tint * self._grades[self.viewpoint_at(index)]
         return (gain * tint).astype(np.float32)
 
     def density_at(self, index: int) -> float:
