@@ -29,15 +29,26 @@ POLL_S = 1.0
 
 def init_local_ray(**kwargs: Any) -> None:
     """``ray.init`` of a new local Ray, bound to loopback, dashboard off (see the module doc), with its reaper."""
-    if os.environ.get(EXTERNAL_ENV) != "1":
-        os.environ[LOOPBACK_ENV] = "0"  # read by every Ray process this driver starts
-        from ray._private import ray_constants
-
-        ray_constants.ENABLE_RAY_CLUSTER = False  # this process imported Ray already
-    kwargs["include_dashboard"] = os.environ.get(DASHBOARD_ENV) == "1"
     import ray
+    from ray._private import ray_constants
 
-    ray.init(**kwargs)
+    kwargs["include_dashboard"] = os.environ.get(DASHBOARD_ENV) == "1"
+    if os.environ.get(EXTERNAL_ENV) == "1":
+        ray.init(**kwargs)
+    else:
+        # Only while the head starts: its processes (and the workers its raylet starts) keep the setting;
+        # this process's later children (another Ray joining a cluster, say) do not inherit it.
+        before_env, before_flag = os.environ.get(LOOPBACK_ENV), ray_constants.ENABLE_RAY_CLUSTER
+        os.environ[LOOPBACK_ENV] = "0"
+        ray_constants.ENABLE_RAY_CLUSTER = False  # this process imported Ray already
+        try:
+            ray.init(**kwargs)
+        finally:
+            ray_constants.ENABLE_RAY_CLUSTER = before_flag
+            if before_env is None:
+                os.environ.pop(LOOPBACK_ENV, None)
+            else:
+                os.environ[LOOPBACK_ENV] = before_env
     start_reaper()
 
 
