@@ -129,9 +129,24 @@ class CameraFleet:
                 self.last[camera_id] = ray.get(ref, timeout=timeout)
             except (GetTimeoutError, RayError) as exc:
                 previous = self.last.get(camera_id) or CameraStatus(camera_id)
+                if isinstance(exc, GetTimeoutError) and _actor_state(self.actors[camera_id][1]) == "ALIVE":
+                    # Only slow to answer (its process is busy): it runs as it last said.
+                    error = f"status not answered within {timeout:g} s"
+                    self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "error": error})
+                    continue
                 self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": "restarting",
                                                        "error": type(exc).__name__})
         return [self.last[camera_id] for camera_id in sorted(self.last)]
+
+
+def _actor_state(actor: Any) -> str | None:
+    """Ray's state of an actor (ALIVE, RESTARTING, DEAD, ...), from the GCS; None when it cannot be read."""
+    try:
+        from ray._private.state import actors
+
+        return actors(actor_id=actor._actor_id.hex()).get("State")
+    except Exception:  # a private API: without it, a silent camera reads as restarting, as before
+        return None
 
 
 def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None = None,
