@@ -37,7 +37,7 @@ _PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>" + "|".join(re.escape(p) for p in
                     r"(?P<value>[^&;#\s'\"<>]*)", re.IGNORECASE)
 _remembered: set[str] = set()
 _lock = threading.Lock()
-_MIN_REMEMBERED = 4  # shorter "secrets" would mask ordinary words
+_MIN_REMEMBERED = 8  # shorter ones would mask ordinary words (a URL's password is masked at any length)
 
 
 def redact(text: str) -> str:
@@ -61,11 +61,11 @@ def _mask_userinfo(match: re.Match[str]) -> str:
 
 
 def redact_value(value: Any) -> Any:
-    """``value`` with ``redact`` applied to every string in it (dict keys included), recursively."""
+    """``value`` with ``redact`` applied to every string value in it, recursively (keys are odist's own names)."""
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {redact_value(k): redact_value(v) for k, v in value.items()}
+        return {k: redact_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact_value(v) for v in value]
     return value

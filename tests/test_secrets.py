@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -17,11 +18,17 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from netutil import free_port
 
 from odist.redact import install, read_credentials, redact, redact_value, remember, with_credentials
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import open_store
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
 
 PASSWORD = "Zq9hunter2SECRETpw"  # in URLs
 ENV_PASSWORD = "Xk7envONLYsecret"  # only in the environment, through credentials: env:NAME

@@ -16,6 +16,8 @@ from odist.distill.runner import Progress
 from odist.errors import ConfigError
 from odist.models.teachers import Teacher, build_teacher
 from odist.storage.location import default_stream_id
+from odist.storage.objectstore import open_store
+from odist.storage.run_root import check_run_root
 
 
 class _Stream:
@@ -65,5 +67,6 @@ def distill(input: str, *, out: str, config: OdistConfig | str | os.PathLike[str
         return build_teacher(t.name, t, resolved.classes, resolved.device, resolved.performance)
 
     spec = _Stream(input, stream_id or default_stream_id(input))
+    check_run_root(open_store(out))
     return distill_stream(spec, out, resolved, build, options, resume=resume, overwrite=overwrite,
                           progress_bar=progress, on_progress=on_progress)

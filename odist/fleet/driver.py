@@ -30,6 +30,7 @@ from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
+from odist.storage.run_root import check_run_root
 
 __all__ = ["FLEET_SUMMARY", "FleetDriver", "FleetSummary", "cluster_capacity", "done_stream_ids", "pool_size",
            "run_fleet"]
@@ -68,6 +69,7 @@ def run_fleet(
     started = time.perf_counter()
     specs = load_streams(source)
     store = open_store(out)
+    check_run_root(store)
     done = done_stream_ids(store)
     todo = [spec for spec in specs if spec.stream_id not in done]
     outcomes = {spec.stream_id: StreamOutcome(spec.stream_id, Outcome.SKIPPED)

@@ -16,6 +16,7 @@ import ray
 
 from odist.config import OdistConfig
 from odist.errors import ConfigError
+from odist.fleet.local_ray import init_local_ray
 from odist.run_config import PoolConfig
 
 if TYPE_CHECKING:
@@ -91,12 +92,13 @@ def connect(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "logging_level": logging.WARNING}
-    if address is None:
-        kwargs["include_dashboard"] = False
-    else:
+    if address is not None:
         _check_reachable(address)
     try:
-        ray.init(address=address, **kwargs)
+        if address is None:
+            init_local_ray(**kwargs)  # loopback only, no dashboard, nothing left behind (odist.fleet.local_ray)
+        else:
+            ray.init(address=address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ConfigError(f"cannot connect to Ray at {address}: {first_line(exc)}",
                           "start a cluster with `ray start --head`, pass its address (HOST:6379 or "

@@ -32,6 +32,7 @@ from odist.live.student import LiveOptions
 from odist.redact import redact
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
+from odist.storage.run_root import check_run_root
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
@@ -127,9 +128,24 @@ class CameraFleet:
                 self.last[camera_id] = ray.get(ref, timeout=timeout)
             except (GetTimeoutError, RayError) as exc:
                 previous = self.last.get(camera_id) or CameraStatus(camera_id)
+                if isinstance(exc, GetTimeoutError) and _actor_state(self.actors[camera_id][1]) == "ALIVE":
+                    # Only slow to answer (its process is busy): it runs as it last said.
+                    error = f"status not answered within {timeout:g} s"
+                    self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "error": error})
+                    continue
                 self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": "restarting",
                                                        "error": type(exc).__name__})
         return [self.last[camera_id] for camera_id in sorted(self.last)]
+
+
+def _actor_state(actor: Any) -> str | None:
+    """Ray's state of an actor (ALIVE, RESTARTING, DEAD, ...), from the GCS; None when it cannot be read."""
+    try:
+        from ray._private.state import actors
+
+        return actors(actor_id=actor._actor_id.hex()).get("State")
+    except Exception:  # a private API: without it, a silent camera reads as restarting, as before
+        return None
 
 
 def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None = None,
@@ -145,6 +161,11 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
     if job.teacher_factory is None and job.config.teacher.name == "oracle":
         raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
                           "pass --teacher maskrcnn with --set teacher.weights=PATH (or another teacher)")
+    cameras, problems = read_cameras(cameras_path)
+    if not cameras:  # every entry is invalid: nothing would run
+        raise ConfigError(f"camera list {cameras_path} has no valid camera; the first problem: {problems[0].what}",
+                          problems[0].fix)
+    check_run_root(open_store(job.out))
     stop = stop or threading.Event()
     started_ray = connect(address)
     previous = _stop_on_signals(stop) if handle_signals else {}

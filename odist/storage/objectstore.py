@@ -171,11 +171,15 @@ class S3Store(ObjectStore):
         return pyarrow.fs.S3FileSystem(**options), f"{self.bucket}/{self.prefix}".rstrip("/")
 
     def _call(self, action: str, key: str, method: Any, **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
         for attempt in range(self.attempts):
             try:
                 return method(**kwargs)
+            except (NoCredentialsError, PartialCredentialsError) as exc:  # not the endpoint's nor the network's
+                raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
+                                   "give S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                                   "or an instance/pod role") from None
             except ClientError as exc:
                 code = str(exc.response.get("Error", {}).get("Code", ""))
                 if code in self.RETRYABLE and attempt + 1 < self.attempts:

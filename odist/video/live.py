@@ -142,7 +142,7 @@ class LiveSource:
                 return
             except Exception as exc:  # refused, reset, timed out, garbled: reconnect
                 got_frames = False
-                self._note_error(f"{type(exc).__name__}: {exc}")
+                self._note_error(self._describe(exc))
             else:
                 if not self._stopping.is_set():
                     self._note_error("the stream ended")
@@ -214,6 +214,13 @@ class LiveSource:
         image = raw.to_ndarray(format="rgb24", width=width or raw.width, height=height or raw.height)
         self.width, self.height = image.shape[1], image.shape[0]
         return image
+
+    def _describe(self, exc: Exception) -> str:
+        """What went wrong with the stream, for people (FFmpeg's interrupt on a timeout is no shutdown)."""
+        if isinstance(exc, av.error.ExitError) and not self._stopping.is_set():
+            waited = self.settings.read_timeout_s if self.stats.connected else self.settings.open_timeout_s
+            return f"no data from {self.shown_url} for {waited:g} s"
+        return f"{type(exc).__name__}: {exc}"
 
     def _note_error(self, message: str) -> None:
         message = redact(message)

@@ -153,3 +153,35 @@ def _touch_later(path) -> None:
 
 def _checkpoint_bytes_from_later(area: StreamArea, commit) -> bytes:
     pytest.fail(f"the restored checkpoint {commit.checkpoint} is gone already")
+
+
+@ray.remote(max_concurrency=2)
+class SlowToAnswer:
+    """A camera actor that is alive but slow to answer its status call."""
+
+    def ready(self) -> bool:
+        return True
+
+    def status(self):
+        import time
+
+        from odist.live.status import CameraStatus
+
+        time.sleep(10)
+        return CameraStatus("slow", state="running")
+
+
+def test_a_camera_slow_to_answer_is_not_shown_restarting_but_a_dead_one_is(local_ray, tmp_path):
+    from odist.live.cameras import CameraSpec
+    from odist.live.status import CameraStatus
+
+    fleet = CameraFleet(tmp_path / "cameras.yaml", LiveJob(str(tmp_path / "run"), CONFIG))
+    actor = SlowToAnswer.remote()
+    assert ray.get(actor.ready.remote(), timeout=120)
+    fleet.actors["slow"] = (CameraSpec("slow", "udp://127.0.0.1:9"), actor)
+    fleet.last["slow"] = CameraStatus("slow", state="running", frames=7)
+    (status,) = fleet.statuses(timeout=0.5)
+    assert status.state == "running" and status.frames == 7 and "not answered" in status.error
+    ray.kill(actor, no_restart=True)
+    (status,) = fleet.statuses(timeout=30)
+    assert status.state == "restarting" and status.frames == 7

@@ -78,3 +78,14 @@ def test_unreadable_and_malformed_files(tmp_path):
     with pytest.raises(ConfigError, match="not valid YAML/JSON") as info:
         load_prices(bad)
     assert info.value.fix == "fix its syntax"
+
+
+def test_a_bad_yaml_file_is_one_line_naming_where(tmp_path):
+    from odist.errors import ConfigError
+
+    path = tmp_path / "prices.yaml"
+    path.write_text("gpu_hour: 2.5\ncurrency: [EUR\n")
+    with pytest.raises(ConfigError) as info:
+        load_prices(path)
+    message = str(info.value)
+    assert len(message.splitlines()) == 1 and "line 3" in message and "prices.yaml" in message, message
