@@ -160,8 +160,10 @@ def distill_stream(
     if _already_done(area, resume=resume, overwrite=overwrite):
         return area.summary()
     manifest = stream_manifest(config, spec.uri, **identity_fields(spec.uri, options.seed),
-                               source=_describe_source(source, spec.uri), evaluate=options.evaluate,
-                               max_frames=options.max_frames, init=options.init)
+                               source=_describe_source(source, spec.uri),
+                               options={"seed": options.seed, "frames": options.frames, "fps": options.fps,
+                                        "width": options.width, "height": options.height},
+                               evaluate=options.evaluate, max_frames=options.max_frames, init=options.init)
     if resume:
         check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
