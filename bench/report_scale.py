@@ -46,6 +46,7 @@ def stream_records(rng: np.random.Generator, frames: int, fps: float, start: flo
         "student_seconds": np.where(key, 0.03, 0.007) * rng.uniform(0.8, 1.2, frames),
         "teacher_seconds": np.where(key, 0.3, 0.0),
         "miou": rng.uniform(0.4, 0.95, frames), "miou_foreground": rng.uniform(0.2, 0.9, frames),
+        "trigger": np.where(key, "ladder", None),
     }
 
 
