@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_live(commands)
     _add_publish(commands)
     add_report_command(commands)
+    from odist.render.command import add_render_command
+    add_render_command(commands)
     from odist.plan.command import add_plan_command
     add_plan_command(commands)
     return parser

@@ -181,6 +181,8 @@ def stream_manifest(uri: str, source: Any, config: OdistConfig, options: StreamO
         **identity_fields(uri, options.seed),
         "source": {"name": getattr(source, "name", uri), "width": getattr(source, "width", None),
                    "height": getattr(source, "height", None), "fps": getattr(source, "fps", None)},
+        "options": {"seed": options.seed, "frames": options.frames, "fps": options.fps, "width": options.width,
+                    "height": options.height},
         "evaluate": options.evaluate,
         "max_frames": options.max_frames,
         "init": options.init,

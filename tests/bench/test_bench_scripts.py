@@ -30,6 +30,9 @@ TINY_CHECKS = {
     "live_capacity": ["--cameras", "1", "--width", "160", "--height", "90", "--seconds", "5", "--warmup", "3",
                       "--student-width", "0.25"],
     "report_scale": ["--streams", "100", "--workers", "2"],
+    "keyframe_policy": ["--width", "96", "--height", "64", "--frames", "24", "--scenarios", "edited", "--seeds", "0",
+                        "--policies", "paper", "default", "--jobs", "1"],
+    "scene_cuts": ["--width", "96", "--height", "64", "--frames", "60", "--seeds", "0"],
 }
 
 
