@@ -43,10 +43,10 @@ def stream_records(rng: np.random.Generator, frames: int, fps: float, start: flo
         "frame_index": index, "timestamp": start + index / fps, "keyframe": key,
         "updates": np.where(key, rng.integers(0, 9, frames), 0), "stride": np.full(frames, stride),
         "keyframe_accuracy": np.where(key, rng.uniform(0.5, 1.0, frames), np.nan),
-        "trigger": np.where(key, "ladder", None),
         "student_seconds": np.where(key, 0.03, 0.007) * rng.uniform(0.8, 1.2, frames),
         "teacher_seconds": np.where(key, 0.3, 0.0),
         "miou": rng.uniform(0.4, 0.95, frames), "miou_foreground": rng.uniform(0.2, 0.9, frames),
+        "trigger": np.where(key, "ladder", None),
     }
 
 

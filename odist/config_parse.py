@@ -123,7 +123,11 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         pass
     else:
         return value
-    raise ConfigError(f"invalid config value for {key}: {value!r}", f"expected {text}")
+    shown = _READABLE.get(hint, text)  # "a number", never "<class 'float'>"
+    raise ConfigError(f"invalid config value for {key}: {value!r}", f"expected {shown}")
+
+
+_READABLE = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -49,3 +49,22 @@ def test_an_existing_run_and_an_empty_folder_are_accepted(tmp_path):
     args = ["--frames", "4", "--width", "48", "--height", "32", "--set", "student.width=0.25", "--quiet"]
     assert main(["distill", "synthetic:traffic", "--out", str(empty), *args]) == 0
     assert main(["distill", "synthetic:static_easy", "--out", str(empty), *args]) == 0
+
+
+def test_a_store_outage_while_failing_keeps_the_first_error(tmp_path, capsys, monkeypatch):
+    from odist.distill.runner import StreamRunner
+    from odist.errors import InputError, StorageError
+    from odist.storage.layout import StreamArea
+
+    def broken_run(self, *args, **kwargs):
+        raise InputError("frame 3 of the input cannot be decoded", "check the video")
+
+    def unwritable(self, error):
+        raise StorageError(f"cannot put {self.key('failed.json')}: endpoint unreachable")
+
+    monkeypatch.setattr(StreamRunner, "run", broken_run)
+    monkeypatch.setattr(StreamArea, "fail", unwritable)
+    args = ["--frames", "4", "--width", "48", "--height", "32", "--set", "student.width=0.25", "--quiet"]
+    assert main(["distill", "synthetic:traffic", "--out", str(tmp_path / "run"), *args]) == 2
+    line = _error(capsys)
+    assert "frame 3 of the input cannot be decoded" in line and "failed.json could not be written" in line

@@ -107,3 +107,12 @@ def test_performance_switches_default_off_and_parse_from_every_source():
 def test_bad_performance_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(overrides=[override], environ={})
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("distill.lr=fast", "expected a number"), ("distill.max_updates=2.5", "expected a whole number"),
+    ("distill.overlap_labels=maybe", "expected true or false")])
+def test_type_errors_name_the_type_in_words_not_a_python_repr(override, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(overrides=[override], environ={})
+    assert expected in str(info.value) and "<class" not in str(info.value)

@@ -24,14 +24,15 @@ RESUME_FIX = "pass --overwrite to start it over, or another --stream-id (or --ou
 ARCHITECTURE_KEYS = ("width", "units", "input_scale", "batch_stats_at_inference", "fine_skips")
 
 
-def stream_identity(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The facts of a stream manifest (``stream.json``) that a resume must agree on."""
+def stream_identity(manifest: dict[str, Any], *, resolved: bool = True) -> dict[str, Any]:
+    """The facts of a stream manifest (``stream.json``) that a resume must agree on (``resolved``: the input as
+    an absolute path where the manifest has it)."""
     source = manifest.get("source") or {}
     config = manifest.get("config") or {}
     student = config.get("student") or {}
     size = (source.get("width"), source.get("height"))
     return {
-        "input": redact(str(manifest.get("input_resolved") or manifest.get("input"))),
+        "input": redact(str((resolved and manifest.get("input_resolved")) or manifest.get("input"))),
         "size": None if None in size else f"{size[0]}x{size[1]}",
         "fps": _rate(source.get("fps")),
         "synthetic seed": manifest.get("seed"),
@@ -56,7 +57,8 @@ def check_resume(area: StreamArea, manifest: dict[str, Any]) -> None:
     committed = None if data is None else json.loads(data)
     if committed is None:
         return  # written before stream.json held these facts: nothing to compare
-    before, now = stream_identity(committed), stream_identity(manifest)
+    resolved = "input_resolved" in committed  # written before it was recorded: compare the inputs as given
+    before, now = stream_identity(committed, resolved=resolved), stream_identity(manifest, resolved=resolved)
     for key, value in before.items():
         if value is None or now.get(key) is None or value == now[key]:
             continue

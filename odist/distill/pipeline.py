@@ -178,7 +178,11 @@ def distill_stream(
         summary = pipeline.summary(spec.uri)
         pipeline.finish(summary)
     except OdistError as exc:
-        area.fail(str(exc))
+        try:
+            area.fail(str(exc))
+        except OdistError as also:  # the store is gone too (an outage): the first error is still the news
+            raise type(exc)(f"{exc.what}; its failed.json could not be written either: {also.what}",
+                            exc.fix) from None
         raise
     return summary
 

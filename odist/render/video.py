@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from odist.errors import InputError, OdistError, OutputError
 from odist.render.overlay import annotate, blend, status_line
+from odist.storage.integrity import require_complete
 from odist.storage.layout import Commit, StreamArea, stream_ids
 from odist.storage.masks import decode_mask
 from odist.storage.objectstore import open_store
@@ -59,6 +60,7 @@ def render_stream(run_uri: str, stream_id: str, out: str | Path, *, first: int |
     if not commits:
         raise InputError(f"stream {stream_id} in {store.uri} has no committed masks yet",
                          "run or resume the stream first (odist ls shows its status)")
+    require_complete(area)  # a missing committed object is one line naming the commit and the key
     manifest = _stream_manifest(area)
     lo = commits[0].first_frame if first is None else first
     hi = commits[-1].last_frame if last is None else last

@@ -92,3 +92,19 @@ def test_a_fleet_resubmission_of_another_input_fails_that_stream_only(partial):
     assert outcome.status == "failed" and "size 48x32" in outcome.error and "size 64x48" in outcome.error
     area = StreamArea(open_store(str(partial)), "traffic")
     assert area.last_commit().next_frame_index == 8  # its frames are untouched
+
+
+def test_a_video_resumed_by_another_path_to_the_same_file_continues(tmp_path, monkeypatch):
+    from odist.video.export import write_synthetic
+    from odist.video.synthetic import SyntheticSource
+
+    clip = write_synthetic(SyntheticSource("traffic", width=48, height=32, frames=12, seed=0), tmp_path / "clip")
+    monkeypatch.chdir(clip.video.parent)
+    out = tmp_path / "run"
+    args = ["--segment-frames", "4", "--set", "student.width=0.25", "--set", "threads=1", "--quiet",
+            "--teacher", "replay:" + str(clip.labels)]
+    assert distill(clip.video.name, "--out", str(out), "--max-frames", "8", *args) == 0
+    killed_after_commit(out, "video")
+    monkeypatch.chdir(tmp_path)
+    assert distill(str(clip.video), "--out", str(out), "--resume", *args) == 0
+    assert StreamArea(open_store(str(out)), "video").status() == ("done", "12 frames")

@@ -71,3 +71,12 @@ def test_resume_refuses_a_missing_last_checkpoint(tmp_path, capsys):
     assert main(["distill", "synthetic:traffic", "--out", str(out), *RUN, "--resume", "--frames", "12"]) == 2
     _, err = _one_line(capsys)
     assert "commits/000001.json" in err and "checkpoints/" in err
+
+
+def test_render_names_the_commit_and_the_missing_key(damaged, capsys, tmp_path):
+    out, missing = damaged
+    capsys.readouterr()
+    assert main(["render", str(out), "--stream", "traffic", "--out", str(tmp_path / "o.mp4"), "--quiet"]) == 2
+    _, err = _one_line(capsys)
+    assert "commits/000000.json" in err and missing in err
+    assert not (tmp_path / "o.mp4").exists()
