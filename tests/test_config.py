@@ -14,7 +14,7 @@ def test_defaults_are_the_papers():
 
 def test_the_papers_keyframe_loop_is_one_set_of_overrides_away():
     default = load_config(environ={}).distill
-    assert default.strides == (8, 16, 32, 64, 128, 256)
+    assert default.strides == (8, 16, 32, 64)
     assert default.cut_threshold > 0 and default.confidence_drop > 0 and default.empty_keyframes == "hold"
     paper = load_config(overrides=list(PAPER_KEYFRAME_POLICY), environ={}).distill
     assert paper.strides == (8, 16, 32, 64)
