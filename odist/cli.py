@@ -196,7 +196,8 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
                             description="Write mp4 clips of the synthetic scenarios, their exact labels as PNGs "
                                         "(for the replay teacher) and a manifest.jsonl for `odist run`.")
     p.add_argument("out", metavar="DIR", help="folder to write the archive into")
-    p.add_argument("--scenarios", nargs="+", default=None, help="scenarios (default: all)")
+    p.add_argument("--scenarios", nargs="+", default=None,
+                   help="scenarios (default: the camera ones, static_easy traffic nonstationary; edited is footage)")
     p.add_argument("--cameras", type=int, default=1, help="clips per scenario, each with its own seed")
     p.add_argument("--frames", type=int, default=300, help="frames per clip (default 300)")
     p.add_argument("--width", type=int, default=640, help="frame width (default 640)")
@@ -208,9 +209,9 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
 def _run_synth(args: argparse.Namespace) -> int:
     from odist.errors import ConfigError
     from odist.video.archive_maker import make_archive
-    from odist.video.synthetic import SCENARIOS, parse_synthetic_spec
+    from odist.video.synthetic import CAMERA_SCENARIOS, parse_synthetic_spec
 
-    scenarios = [parse_synthetic_spec(f"synthetic:{name}") for name in args.scenarios or SCENARIOS]
+    scenarios = [parse_synthetic_spec(f"synthetic:{name}") for name in args.scenarios or CAMERA_SCENARIOS]
     if args.cameras < 1:
         raise ConfigError(f"--cameras {args.cameras} is not positive", "pass 1 or more")
     manifest = make_archive(args.out, scenarios, cameras=args.cameras, frames=args.frames, width=args.width,

@@ -20,6 +20,7 @@ from odist.video.synthetic.canvas import RGB
 from odist.video.synthetic.scenarios import (
     BACKGROUND,
     BIKE,
+    CAMERA_SCENARIOS,
     CLASS_NAMES,
     PERSON,
     SCENARIOS,
@@ -34,6 +35,7 @@ from odist.video.synthetic.source import SyntheticSource
 __all__ = [
     "BACKGROUND",
     "BIKE",
+    "CAMERA_SCENARIOS",
     "CLASS_NAMES",
     "PERSON",
     "RGB",

@@ -88,6 +88,10 @@ SCENARIOS: dict[str, ScenarioSpec] = {
 }
 
 
+# The scenarios of a fixed camera (``edited`` is cut footage, not a camera): what ``odist synth`` writes by default.
+CAMERA_SCENARIOS: tuple[str, ...] = ("static_easy", "traffic", "nonstationary")
+
+
 def is_synthetic_spec(spec: str) -> bool:
     return spec.startswith(SPEC_PREFIX)
 
