@@ -173,9 +173,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     def pm(row: dict[str, Any], key: str, digits: int = 3, suffix: str = "") -> str:
         return f"{fmt(row[key], digits, suffix)} ± {fmt(row[key + '_std'], digits)}"
 
-    headers = ["scenario", "policy", "mIoU", "mIoU fg", "speed-up (cost model)", "speed-up (FLOPs)",
+    headers = ["scenario", "policy", "seeds", "mIoU", "mIoU fg", "speed-up (cost model)", "speed-up (FLOPs)",
                "keyframes (ladder/cut/conf)", "empty", "updates"]
-    body = [[r["scenario"], r["policy"], pm(r, "miou"), pm(r, "miou_foreground"),
+    body = [[r["scenario"], r["policy"], ",".join(map(str, r["seeds"])), pm(r, "miou"), pm(r, "miou_foreground"),
              pm(r, "speedup_cost_model", 1, "x"), pm(r, "speedup_flops", 1, "x"),
              f"{r['keyframes']:.1f} ({r['ladder_keyframes']:.1f}/{r['cut_keyframes']:.1f}/"
              f"{r['confidence_keyframes']:.1f})", f"{r['empty_keyframes']:.1f}", f"{r['updates']:.0f}"]
