@@ -132,13 +132,9 @@ def test_a_local_run_listens_on_loopback_only_and_dies_with_its_driver(ray_tmp):
         exposed = {f"{pid} {cmdline(pid)[:60]}": [a for a in found if not is_loopback(a)]
                    for pid, found in sockets.items()}
         assert not any(exposed.values()), exposed
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(30)
-        _wait_gone(processes, ray_tmp)
+        _sigkill_and_wait_gone(driver, processes, ray_tmp)
     finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
+        _stop(driver)
 
 
 def test_a_sigkilled_odist_run_leaves_no_ray_process(ray_tmp, tmp_path):
@@ -156,13 +152,23 @@ def test_a_sigkilled_odist_run_leaves_no_ray_process(ray_tmp, tmp_path):
             time.sleep(0.5)
         processes = descendants(driver.pid)
         assert any("raylet" in cmdline(pid) for pid in processes)
-        driver.send_signal(signal.SIGKILL)
-        driver.wait(30)
-        _wait_gone(processes, ray_tmp)
+        _sigkill_and_wait_gone(driver, processes, ray_tmp)
     finally:
-        if driver.poll() is None:
-            driver.kill()
-            driver.wait()
+        _stop(driver)
+
+
+def _sigkill_and_wait_gone(driver: subprocess.Popen, processes: dict[int, int], ray_tmp: Path) -> None:
+    """SIGKILL the driver, then wait until none of its Ray processes is left."""
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(30)
+    _wait_gone(processes, ray_tmp)
+
+
+def _stop(driver: subprocess.Popen) -> None:
+    """Kill the driver if a failed assertion left it running."""
+    if driver.poll() is None:
+        driver.kill()
+        driver.wait()
 
 
 def _wait_gone(processes: dict[int, int], ray_tmp: Path) -> None:
