@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from fast_teachers import FAST_MASKRCNN
 
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
@@ -21,7 +22,7 @@ def test_sigterm_commits_every_camera_and_exits_0(camera, tmp_path):
     cameras.write_text(f"- id: street\n  url: {publisher.url}\n")
     out = tmp_path / "run"
     process = subprocess.Popen(
-        [sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(out), "--teacher", "maskrcnn",
+        [sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(out), "--teacher", FAST_MASKRCNN,
          "--set", "teacher.weights=random", "--set", "student.width=0.25", "--set", "threads=1",
          "--commit-every", "2", "--status-every", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

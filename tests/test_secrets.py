@@ -18,6 +18,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from fast_teachers import FAST_MASKRCNN
 
 from odist.redact import install, read_credentials, redact, redact_value, remember, with_credentials
 from odist.storage.layout import StreamArea, dumps
@@ -132,7 +133,7 @@ def test_a_live_run_shows_and_stores_no_password(camera, tmp_path, ray_tmp):
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": str(ray_tmp),
            "ODIST_TEST_GATE_AUTH": f"viewer:{ENV_PASSWORD}"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(out), "--teacher", "maskrcnn",
+        [sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(out), "--teacher", FAST_MASKRCNN,
          "--set", "teacher.weights=random", "--set", "student.width=0.25", "--set", "threads=1",
          "--commit-every", "2", "--status-every", "1", "--read-timeout", "2", "--width", "96", "--height", "64"],
         stdout=(tmp_path / "stdout").open("w"), stderr=(tmp_path / "stderr").open("w"), text=True, env=env)

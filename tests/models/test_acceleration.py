@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fast_teachers import FAST_MASKRCNN_OPTIONS as FAST
 
 from odist.config import DEFAULT_CLASSES, PerformanceConfig, TeacherConfig
 from odist.errors import ConfigError
@@ -28,8 +29,6 @@ from odist.models.teachers.coco import COCO_NAMES
 from odist.video.frame import Frame
 
 CPU = torch.device("cpu")
-# A small Mask R-CNN forward pass (see tests/models/teachers/test_maskrcnn.py).
-FAST = "min_size=64,max_size=96,rpn_pre_nms_top_n_test=100,rpn_post_nms_top_n_test=50,box_detections_per_img=8"
 ALL_GROUPS = {"person": list(COCO_NAMES[:27]), "vehicle": list(COCO_NAMES[27:54]), "bike": list(COCO_NAMES[54:])}
 
 

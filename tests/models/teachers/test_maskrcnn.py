@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from fast_teachers import FAST_MASKRCNN_OPTIONS as FAST
 from torchvision.ops import FrozenBatchNorm2d
 
 from odist.config import DEFAULT_CLASSES, TeacherConfig
@@ -13,8 +14,6 @@ from odist.models.teachers.coco import COCO_NAMES
 from odist.models.teachers.maskrcnn import ARCHS, MaskRCNNTeacher, _fetch_state_dict, parse_options
 from odist.video.frame import Frame
 
-# Small internal resize and few proposals/detections keep the CPU forward pass fast.
-FAST = "min_size=64,max_size=96,rpn_pre_nms_top_n_test=100,rpn_post_nms_top_n_test=50,box_detections_per_img=8"
 # Every COCO category maps to some stream class, so random weights still paint pixels.
 ALL_GROUPS = {"person": list(COCO_NAMES[:27]), "vehicle": list(COCO_NAMES[27:54]), "bike": list(COCO_NAMES[54:])}
 
