@@ -138,6 +138,12 @@ class OnlineDistiller:
             return None
         return self.policy.before_inference(frame)
 
+    def cut_trigger(self, frame: Frame) -> Trigger | None:
+        """``Trigger.CUT`` when ``frame`` starts a new scene; the ladder is not consulted."""
+        if self._frozen():
+            return None
+        return self.policy.cut(frame)
+
     def confidence_trigger(self, result: FrameResult) -> Trigger | None:
         """``Trigger.CONFIDENCE`` when the student's confidence on the frame it just inferred fell too far."""
         if self._frozen():

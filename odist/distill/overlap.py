@@ -4,7 +4,8 @@
 frame goes to the teacher without waiting; when the labels are back (some frames later), the prediction
 the student made for that frame before seeing them is scored (a fair running mIoU vs teacher), and the
 updates run one step per following frame, so no frame waits on more than one update; then the ladder
-moves. Live cameras always work this way; archive streams do with ``distill.overlap_labels``.
+moves. A cut while the student still learns asks for the new scene's labels at once. Live cameras
+always work this way; archive streams do with ``distill.overlap_labels``.
 A teacher error is counted and the ladder asks again at the next frame.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from odist.distill.distiller import FrameResult, KeyframeLearning, OnlineDistiller
 from odist.distill.metrics import ConfusionMeter, confusion, mean_iou
+from odist.distill.policy import Trigger
 from odist.errors import TeacherError
 from odist.models.teachers.base import Teacher, TeacherResult
 from odist.video.frame import Frame
@@ -80,11 +82,18 @@ class OverlappedKeyframes:
         """Infer ``frame`` (after one step of any keyframe being learned); ask for labels when it is due."""
         learned = self._advance()
         result = self.distiller.infer(frame)
-        if self.pending is None and self.learning is None:
-            trigger = self.distiller.keyframe_trigger(frame) or self.distiller.confidence_trigger(result)
+        if self.pending is None:
+            trigger = self._due(frame, result)
             if trigger is not None:
                 self.pending = self.labeler.request(frame, result.prediction, trigger)
         return result, learned
+
+    def _due(self, frame: Frame, result: FrameResult) -> Trigger | None:
+        """Why ``frame`` is a keyframe. While the student still learns the last one, only a cut counts:
+        the new scene's labels are asked for at once, not after updates on the old scene's."""
+        if self.learning is not None:
+            return self.distiller.cut_trigger(frame)
+        return self.distiller.keyframe_trigger(frame) or self.distiller.confidence_trigger(result)
 
     def close(self) -> None:
         """Drop a keyframe still in flight or being learned (it is not counted) and stop the labeller."""

@@ -71,15 +71,19 @@ class KeyframePolicy:
 
     def before_inference(self, frame: Frame) -> Trigger | None:
         """The trigger that makes ``frame`` a keyframe before the student sees it (a cut, or the ladder)."""
-        self._signature = scene_signature(frame.image) if self.needs_signature else None
-        trigger = None
-        if self._is_cut():
-            trigger = Trigger.CUT
-        elif self.ladder.is_keyframe(frame.index):
+        trigger = self.cut(frame)
+        if trigger is None and self.ladder.is_keyframe(frame.index):
             trigger = Trigger.LADDER
-        if trigger is not None:
             self._requested()
         return trigger
+
+    def cut(self, frame: Frame) -> Trigger | None:
+        """``Trigger.CUT`` when ``frame``'s scene is far from the last keyframe's (it becomes the reference)."""
+        self._signature = scene_signature(frame.image) if self.needs_signature else None
+        if not self._is_cut():
+            return None
+        self._requested()
+        return Trigger.CUT
 
     def after_inference(self, confidence: float | None) -> Trigger | None:
         """``Trigger.CONFIDENCE`` when the student's confidence on the frame just inferred fell too far."""

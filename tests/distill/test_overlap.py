@@ -9,6 +9,8 @@ import numpy as np
 
 from odist.config import TeacherConfig, load_config
 from odist.distill.distiller import OnlineDistiller
+from odist.distill.metrics import ConfusionMeter
+from odist.distill.overlap import OverlappedKeyframes
 from odist.distill.runner import StreamRunner
 from odist.errors import TeacherError
 from odist.models.teachers.base import TeacherResult
@@ -95,3 +97,21 @@ def test_a_cut_with_labels_in_flight_asks_the_teacher_at_the_cut_and_names_it():
     cut_row = next(r for r in keyrows if r["trigger"] == "cut")
     assert cut_row["frame_index"] > cut
     assert runner.distiller.ledger.inferred_keyframes == runner.distiller.ledger.keyframes
+
+
+def test_a_cut_while_the_student_learns_asks_for_the_new_scene_at_once():
+    config = load_config(overrides=["student.width=0.25", "threads=1", "distill.overlap_labels=true",
+                                    "distill.cut_threshold=0.1", "distill.accuracy_threshold=1.0"], environ={})
+    source = SyntheticSource("edited", seed=0, width=96, height=64, frames=200)
+    cut = source.cuts[0]
+    distiller = OnlineDistiller(config, OracleTeacher(TeacherConfig(), config.classes))
+    overlapped = OverlappedKeyframes(distiller, ConfusionMeter(distiller.num_classes))
+    overlapped.step(source.frame(cut - 3))  # the first frame: a keyframe
+    overlapped.pending.answer.result()  # its labels are back before the next frame
+    overlapped.step(source.frame(cut - 2))
+    overlapped.step(source.frame(cut - 1))
+    assert overlapped.learning is not None and overlapped.pending is None  # 8 updates: still learning
+    overlapped.step(source.frame(cut))
+    assert overlapped.learning is not None
+    assert (overlapped.pending.frame.index, overlapped.pending.trigger) == (cut, "cut")
+    overlapped.close()
