@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from odist.config import load_config
 from odist.errors import TeacherError
 from odist.live.cameras import CameraSpec
+from odist.live.status import CameraStatus
 from odist.live.student import LiveOptions, LiveStudent, state_digest
 from odist.storage.checkpoint import parse_checkpoint
 from odist.storage.layout import StreamArea
@@ -24,6 +27,23 @@ def run_for(student: LiveStudent, seconds: float):
     return student.run(threading.Event(), duration_s=seconds)
 
 
+def run_until(student: LiveStudent, done: Callable[[CameraStatus], bool], what: str, deadline_s: float = 180.0):
+    """Run ``student`` until its status satisfies ``done`` (a loaded machine only makes this take longer)."""
+    stop, outcome = threading.Event(), {}
+    runner = threading.Thread(target=lambda: outcome.update(status=student.run(stop)), daemon=True)
+    runner.start()
+    deadline = time.monotonic() + deadline_s
+    while runner.is_alive() and not done(student.status()):
+        if time.monotonic() > deadline:
+            stop.set()
+            runner.join(60)
+            pytest.fail(f"gave up after {deadline_s:.0f} s waiting for {what}")
+        time.sleep(0.2)
+    stop.set()
+    runner.join(60)
+    return outcome["status"]
+
+
 @pytest.fixture
 def udp_camera(camera):
     return camera("udp")
@@ -33,7 +53,8 @@ def test_a_live_student_learns_from_late_labels_commits_and_resumes_from_its_che
         udp_camera, bright_teacher_factory, tmp_path):
     spec = CameraSpec("door", udp_camera.url)
     teacher = bright_teacher_factory(CONFIG)
-    first = run_for(LiveStudent(spec, str(tmp_path), CONFIG, teacher, OPTIONS), 8.0)
+    first = run_until(LiveStudent(spec, str(tmp_path), CONFIG, teacher, OPTIONS),
+                      lambda s: s.keyframes >= 1 and s.commits >= 2, "a learned keyframe and two commits")
     assert first.state == "stopped" and first.frames_this_run > 0 and first.keyframes >= 1
     assert first.commits >= 2 and first.restored_from_frame is None
     assert first.miou_vs_teacher is not None and first.latency_p50_ms is not None
@@ -51,7 +72,7 @@ def test_a_live_student_learns_from_late_labels_commits_and_resumes_from_its_che
     last = area.last_commit()
     payload = parse_checkpoint(area.store.get(last.checkpoint), last.checkpoint, CONFIG.to_dict())
     second_student = LiveStudent(spec, str(tmp_path), CONFIG, teacher, OPTIONS)
-    second = run_for(second_student, 4.0)
+    second = run_until(second_student, lambda s: s.frames_this_run > 0, "frames after the restore")
     assert second.restored_from_frame == last.next_frame_index
     assert second.restored_digest == state_digest(payload["state"]["distiller"]["student"])
     assert second.frames == first.frames + second.frames_this_run  # the ledger went on from the checkpoint
@@ -62,7 +83,7 @@ def test_a_live_student_learns_from_late_labels_commits_and_resumes_from_its_che
 def test_frames_are_processed_or_dropped_and_every_one_is_accounted_for(udp_camera, bright_teacher_factory, tmp_path):
     student = LiveStudent(CameraSpec("count", udp_camera.url), str(tmp_path), CONFIG,
                           bright_teacher_factory(CONFIG), OPTIONS)
-    status = run_for(student, 5.0)
+    status = run_until(student, lambda s: s.frames_this_run >= 10, "ten frames")
     stats = student.session.source.stats
     assert status.frames_this_run == stats.delivered and status.dropped == stats.dropped
     assert stats.decoded - stats.sampled_out - stats.delivered - stats.dropped in (0, 1)
@@ -88,8 +109,9 @@ def test_a_failing_teacher_never_stops_the_camera(udp_camera, tmp_path):
     class Failing(FailingTeacher, Teacher):
         pass
 
-    status = run_for(LiveStudent(CameraSpec("lonely", udp_camera.url), str(tmp_path), CONFIG,
-                                 Failing(CONFIG.classes), OPTIONS), 5.0)
+    status = run_until(LiveStudent(CameraSpec("lonely", udp_camera.url), str(tmp_path), CONFIG,
+                                   Failing(CONFIG.classes), OPTIONS),
+                       lambda s: s.frames_this_run > 0 and s.teacher_errors >= 1, "frames and a teacher error")
     assert status.state == "stopped" and status.frames_this_run > 0
     assert status.teacher_errors >= 1 and status.keyframes == 0
 
