@@ -87,7 +87,7 @@ def test_a_killed_camera_actor_resumes_from_its_last_checkpoint(
         actor = fleet.actors["porch"][1]
         pid = ray.get(actor.pid.remote())
         ray.kill(actor, no_restart=False)  # as a crash: Ray restarts it
-        wait_for(lambda: _restarted(actor, pid), "the camera actor to come back", deadline_s=90)
+        wait_for(lambda: _restarted(actor, pid), "the camera actor to come back")
         wait_for(lambda: ray.get(actor.status.remote()).restored_from_frame is not None, "the restore")
         status = ray.get(actor.status.remote())
         commits = StreamArea(open_store(out), "porch").commits()
