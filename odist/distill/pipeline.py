@@ -29,7 +29,7 @@ from odist.models.teachers import Teacher
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
 from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
-from odist.storage.objectstore import open_store
+from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.segments import SegmentWriter
 from odist.video.open import open_source
 
@@ -123,7 +123,8 @@ class StreamPipeline:
         self.writer.flush()
         summary = self.runner.summary(self.config.classes)
         summary.update(stream_id=self.area.stream_id, input=input_uri, teacher=self.config.teacher.name, **extra,
-                       mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1))
+                       mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1),
+                       storage_retries=self.area.store.retries)
         last = self.area.last_commit()
         if last is not None:
             summary["checkpoint"] = self.area.store.url(last.checkpoint)
@@ -136,7 +137,7 @@ class StreamPipeline:
 
 def distill_stream(
     spec: StreamLike,
-    store_uri: str,
+    store_uri: str | ObjectStore,
     config: OdistConfig,
     teacher: TeacherSource,
     options: StreamOptions | None = None,
@@ -220,7 +221,10 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
     if has_results and not resume:
         raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
                           "pass resume=True to continue it, overwrite=True to start over, or another out")
-    return resume and area.summary() is not None
+    if not (resume and area.summary() is not None):
+        return False
+    area.store.delete(area.key("failed.json"))  # left by an attempt that failed after writing its summary
+    return True
 
 
 def _describe_source(source: Any, uri: str) -> dict[str, Any]:
