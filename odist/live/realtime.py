@@ -31,7 +31,7 @@ def live_settings(options: LiveConfig, camera: CameraSpec) -> LiveSettings:
     """How the source reads ``camera``: its own ``fps`` wins over the options'."""
     return LiveSettings(width=options.width, height=options.height, fps=camera.fps or options.fps,
                         open_timeout_s=options.open_timeout_s, read_timeout_s=options.read_timeout_s,
-                        give_up_after_s=options.give_up_after_s)
+                        give_up_after_s=options.give_up_after_s, rtsp_transport=options.rtsp_transport)
 
 
 class RealTimeFeed:
