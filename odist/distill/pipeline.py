@@ -106,10 +106,6 @@ class StreamPipeline:
         state = {"distiller": self.distiller.state_dict(), "runner": self.runner.state_dict()}
         return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
 
-    def write_manifest(self, input_uri: str, **fields: Any) -> None:
-        """Rewrite the stream's ``stream.json`` (``stream_manifest``) for this attempt."""
-        self.area.store.put(self.area.key("stream.json"), dumps(stream_manifest(self.config, input_uri, **fields)))
-
     def run(self, feed: FrameFeed, start: int) -> None:
         """Process the frames ``feed`` gives from ``start`` on (background labelling closed at the end)."""
         self.runner.open()
