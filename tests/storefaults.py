@@ -13,6 +13,7 @@ file, the way a crash would. How it fails:
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass
@@ -43,14 +44,20 @@ def kind_of(key: str) -> str:
 
 
 def commit_protocol_points(segment: int = 2) -> list[CrashPoint]:
-    """Every step of committing the ``segment``-th segment (which has a previous checkpoint to drop) and of
-    finishing the stream, before and after (and during ``summary.json``)."""
-    points = []
-    for kind, label in (("records", "records object"), ("masks", "masks object"),
-                        ("checkpoints", "checkpoint object"), ("commits", "commit record")):
-        points += [CrashPoint(f"{when} {label}", "put", kind, when, segment) for when in ("before", "after")]
-    points += [CrashPoint(f"{when} dropping the previous checkpoint", "delete", "checkpoints", when, segment - 1)
-               for when in ("before", "after")]
+    """A crash between every two steps of committing the ``segment``-th segment (one with a previous checkpoint
+    to drop) and of finishing the stream, and during ``summary.json``.
+
+    After one step and before the next the store holds the same objects, so each point covers both: "after
+    the records object" is the point that fails before the masks object.
+    """
+    steps = [("put", "records", "records object"), ("put", "masks", "masks object"),
+             ("put", "checkpoints", "checkpoint object"), ("put", "commits", "commit record")]
+    points = [CrashPoint("before records object", "put", "records", "before", segment)]
+    for (_, _, done), (action, kind, label) in itertools.pairwise(steps):
+        points.append(CrashPoint(f"after {done}, before {label}", action, kind, "before", segment))
+    points += [CrashPoint("after commit record, before dropping the previous checkpoint", "delete", "checkpoints",
+                          "before", segment - 1),
+               CrashPoint("after dropping the previous checkpoint", "delete", "checkpoints", "after", segment - 1)]
     points += [CrashPoint(f"{when} summary.json", "put", "summary.json", when) for when in ("before", "during",
                                                                                            "after")]
     return points
