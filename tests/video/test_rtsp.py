@@ -11,11 +11,10 @@ import os
 import select
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from netutil import free_port
+from netutil import free_port, read_frames
 
 from odist.errors import InputError
 from odist.video.live import LiveSettings, LiveSource
@@ -64,17 +63,6 @@ def rtsp_server():
     server = RtspServer(free_port()).start()
     yield server
     server.stop()
-
-
-def read_frames(source: LiveSource, count: int, deadline_s: float = 60.0) -> list:
-    frames, deadline = [], time.monotonic() + deadline_s
-    while len(frames) < count:
-        if time.monotonic() > deadline:
-            pytest.fail(f"only {len(frames)} of {count} frames within {deadline_s:.0f} s: {source.stats}")
-        frame = source.read(timeout=0.5)
-        if frame is not None:
-            frames.append(frame)
-    return frames
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
