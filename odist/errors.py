@@ -6,7 +6,18 @@ and keeps its traceback.
 
 from __future__ import annotations
 
+import re
+
 from odist.redact import redact
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+_CLASS_REPR = re.compile(r"<class '(?:builtins\.)?([\w.]+)'>")
+
+
+def plain(text: str) -> str:
+    """``text`` for people: its URLs' secrets masked and Python reprs gone (``<class 'float'>`` -> ``float``,
+    ``<_io.BytesIO object at 0x...>`` -> ``in-memory data``)."""
+    return _CLASS_REPR.sub(r"\1", _OBJECT_REPR.sub("in-memory data", redact(text)))
 
 
 class OdistError(Exception):
@@ -15,7 +26,7 @@ class OdistError(Exception):
     exit_code = 2
 
     def __init__(self, what: str, fix: str | None = None) -> None:
-        what, fix = redact(what), None if fix is None else redact(fix)  # a message never carries a secret
+        what, fix = plain(what), None if fix is None else plain(fix)  # never a secret, never a Python repr
         self.what = what
         self.fix = fix
         super().__init__(f"{what} ({fix})" if fix else what)

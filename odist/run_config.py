@@ -136,6 +136,7 @@ class LiveConfig:
     read_timeout_s: float = 10.0
     give_up_after_s: float | None = None
     status_every_s: float = 5.0
+    rtsp_transport: str = "tcp"  # how RTSP cameras carry the media: tcp (interleaved) or udp
 
     def validate(self) -> LiveConfig:
         _check(self.fps is None or self.fps > 0, "live.fps", "a positive frame rate or null (the camera's)")
@@ -145,4 +146,5 @@ class LiveConfig:
         _check(self.give_up_after_s is None or self.give_up_after_s > 0, "live.give_up_after_s",
                "a positive time in seconds, or null (keep reconnecting)")
         _check(self.status_every_s > 0, "live.status_every_s", "a positive period in seconds")
+        _check(self.rtsp_transport in ("tcp", "udp"), "live.rtsp_transport", "tcp or udp")
         return self

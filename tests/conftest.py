@@ -154,7 +154,7 @@ class BrightTeacherFactory:
 INTEGRATION_MODULES = {"bench/test_bench_scripts.py", "distill/test_resume.py", "fleet/test_cluster.py",
                        "fleet/test_driver.py", "fleet/test_local_ray.py", "fleet/test_teacher_pool.py",
                        "live/test_student.py",
-                       "live/test_supervisor.py", "test_cli_live.py", "video/test_live.py"}
+                       "live/test_supervisor.py", "test_cli_live.py", "video/test_live.py", "video/test_rtsp.py"}
 INTEGRATION_TESTS = {"test_console_script_prints_one_error_line", "test_ray_job_script",
                      "test_page_renders_in_headless_chromium"}
 INTEGRATION_FIXTURES = {"camera", "publishers", "local_cluster"}

@@ -16,7 +16,7 @@ from odist.distill.runner import Progress
 from odist.errors import ConfigError
 from odist.models.teachers import Teacher, build_teacher
 from odist.storage.location import default_stream_id
-from odist.storage.objectstore import open_store
+from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.run_root import check_run_root
 
 
@@ -43,14 +43,15 @@ def check_positive(**values: int | None) -> None:
             raise ConfigError(f"{name} {value} is not positive", "pass a frame count >= 1")
 
 
-def distill(input: str, *, out: str, config: OdistConfig | str | os.PathLike[str] | None = None,
+def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | os.PathLike[str] | None = None,
             teacher: str | None = None, device: str | None = None, overrides: Sequence[str] = (),
             evaluate: bool = False, max_frames: int | None = None, init: str | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
             frames: int | None = None, seed: int = 0, stream_id: str | None = None, resume: bool = False,
             overwrite: bool = False, segment_frames: int = 256, progress: bool = False,
             on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
-    """Distill ``input`` (a video file or ``synthetic:SCENARIO``) into the run root ``out``; its summary.
+    """Distill ``input`` (a video file or ``synthetic:SCENARIO``) into the run root ``out`` (a location or an
+    ``ObjectStore``); its summary.
 
     ``config`` is an ``OdistConfig``, a config file or None (defaults); ``teacher``, ``device`` and
     ``overrides`` are applied on top, as ``--teacher``, ``--device`` and ``--set`` are.

@@ -2,9 +2,9 @@
 
 A stream's ``stream.json`` is written by the attempt that starts it and never replaced while the stream
 has commits: it records what the committed frames are (input, decoded size, frame sampling, classes and
-the student's architecture). A later attempt (``--resume``, a fleet re-submission) that would decode
-other frames or train another student is refused in one line naming both values and the way out; one
-that matches adds its own record under ``attempts/``.
+the student's architecture). A later attempt (``--resume``, a fleet re-submission, a live camera's restart)
+that would decode other frames or train another student is refused in one line naming both values and the
+way out; one that matches adds its own record under ``attempts/``.
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ def identity_fields(uri: str, seed: int) -> dict[str, Any]:
             "seed": seed if uri.startswith("synthetic:") else None}
 
 
-def check_resume(area: StreamArea, manifest: dict[str, Any]) -> None:
-    """Refuse (``OutputError``) to continue ``area``'s committed frames with a stream ``manifest`` that differs."""
+def check_resume(area: StreamArea, manifest: dict[str, Any], fix: str = RESUME_FIX) -> None:
+    """Refuse (``OutputError``, with ``fix``) to continue ``area``'s committed frames with a stream ``manifest``
+    that differs."""
     if area.last_commit() is None:
         return
     data = area.store.get_or_none(area.key(STREAM_MANIFEST))
@@ -63,7 +64,7 @@ def check_resume(area: StreamArea, manifest: dict[str, Any]) -> None:
         if value is None or now.get(key) is None or value == now[key]:
             continue
         raise OutputError(f"stream {area.stream_id} in {area.store.uri} was started with {key} {value}, "
-                          f"this run gives {key} {now[key]}", RESUME_FIX)
+                          f"this run gives {key} {now[key]}", fix)
 
 
 def record_attempt(area: StreamArea, manifest: dict[str, Any]) -> None:

@@ -29,7 +29,7 @@ from odist.models.teachers import Teacher
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
 from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
-from odist.storage.objectstore import open_store
+from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.segments import SegmentWriter
 from odist.video.open import open_source
 
@@ -106,10 +106,6 @@ class StreamPipeline:
         state = {"distiller": self.distiller.state_dict(), "runner": self.runner.state_dict()}
         return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
 
-    def write_manifest(self, input_uri: str, **fields: Any) -> None:
-        """Rewrite the stream's ``stream.json`` (``stream_manifest``) for this attempt."""
-        self.area.store.put(self.area.key("stream.json"), dumps(stream_manifest(self.config, input_uri, **fields)))
-
     def run(self, feed: FrameFeed, start: int) -> None:
         """Process the frames ``feed`` gives from ``start`` on (background labelling closed at the end)."""
         self.runner.open()
@@ -123,7 +119,8 @@ class StreamPipeline:
         self.writer.flush()
         summary = self.runner.summary(self.config.classes)
         summary.update(stream_id=self.area.stream_id, input=input_uri, teacher=self.config.teacher.name, **extra,
-                       mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1))
+                       mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1),
+                       storage_retries=self.area.store.retries)
         last = self.area.last_commit()
         if last is not None:
             summary["checkpoint"] = self.area.store.url(last.checkpoint)
@@ -136,7 +133,7 @@ class StreamPipeline:
 
 def distill_stream(
     spec: StreamLike,
-    store_uri: str,
+    store_uri: str | ObjectStore,
     config: OdistConfig,
     teacher: TeacherSource,
     options: StreamOptions | None = None,
@@ -220,7 +217,10 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
     if has_results and not resume:
         raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
                           "pass resume=True to continue it, overwrite=True to start over, or another out")
-    return resume and area.summary() is not None
+    if not (resume and area.summary() is not None):
+        return False
+    area.store.delete(area.key("failed.json"))  # left by an attempt that failed after writing its summary
+    return True
 
 
 def _describe_source(source: Any, uri: str) -> dict[str, Any]:

@@ -12,7 +12,8 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from odist.distill.pipeline import StreamPipeline
+from odist.distill.identity import check_resume, record_attempt
+from odist.distill.pipeline import StreamPipeline, stream_manifest
 from odist.live.status import CameraState
 from odist.run_config import LiveConfig
 from odist.storage.layout import StreamArea, dumps
@@ -25,13 +26,15 @@ if TYPE_CHECKING:
 
 LIVE_STATUS = "live.json"
 NEVER = 1 << 62  # segments are committed by time, never by frame count
+LIVE_RESUME_FIX = ("give the camera another id in the camera list, or pass another --out "
+                   "(or restore the settings its committed frames were made with)")
 
 
 def live_settings(options: LiveConfig, camera: CameraSpec) -> LiveSettings:
     """How the source reads ``camera``: its own ``fps`` wins over the options'."""
     return LiveSettings(width=options.width, height=options.height, fps=camera.fps or options.fps,
                         open_timeout_s=options.open_timeout_s, read_timeout_s=options.read_timeout_s,
-                        give_up_after_s=options.give_up_after_s)
+                        give_up_after_s=options.give_up_after_s, rtsp_transport=options.rtsp_transport)
 
 
 class RealTimeFeed:
@@ -39,6 +42,13 @@ class RealTimeFeed:
 
     def __init__(self, owner: LiveStudent, area: StreamArea, teacher: Teacher) -> None:
         self.owner, self.area, self.config = owner, area, owner.config
+        options = owner.options
+        fps = owner.camera.fps or options.fps
+        manifest = stream_manifest(self.config, owner.camera.shown_url, live=True,
+                                   source={"width": options.width, "height": options.height, "fps": fps},
+                                   options={"fps": fps, "width": options.width, "height": options.height,
+                                            "commit_every_s": options.commit_every_s})
+        check_resume(area, manifest, LIVE_RESUME_FIX)  # a camera continues only its own frames and student
         self.pipeline = StreamPipeline(area, self.config, teacher, overlap=True, segment_frames=NEVER,
                                        allow_gaps=True, name=f"camera {area.stream_id}")
         self.distiller = self.pipeline.distiller
@@ -47,10 +57,7 @@ class RealTimeFeed:
         area.store.delete(area.key("failed.json"))
         self.restored_from = self.first_index if area.last_commit() is not None else None
         restored_digest = owner.weights_digest_of(self.distiller) if self.restored_from is not None else None
-        options = owner.options
-        self.pipeline.write_manifest(owner.camera.shown_url, live=True, options={
-            "fps": owner.camera.fps or options.fps, "width": options.width, "height": options.height,
-            "commit_every_s": options.commit_every_s})
+        record_attempt(area, manifest)
         self.source = LiveSource(owner.camera.connect_url(), live_settings(options, owner.camera), clock=owner.clock)
         self.pipeline.runner.open()
         self.keyframes = self.pipeline.runner.keyframes

@@ -115,15 +115,16 @@ class StreamArea:
         self.store.put(self.key("failed.json"), dumps({"error": error, "created_unix": time.time()}))
 
     def sweep_uncommitted(self) -> list[str]:
-        """Delete data objects that no commit names (left by a crashed attempt); returns their keys."""
+        """Delete data objects that no commit names (left by a crashed attempt) and checkpoints that a later commit
+        superseded (a crash before they were dropped); returns their keys."""
         named = set()
         for commit in self.commits():
-            named.update((commit.records, commit.masks, commit.checkpoint))
+            named.update((commit.records, commit.masks))
         last = self.last_commit()
+        if last is not None:
+            named.add(last.checkpoint)
         stale = [k for k in self.store.list(self.prefix)
                  if k.rsplit("/", 2)[-2] in ("records", "masks", "checkpoints") and k not in named]
-        if last is not None:
-            stale = [k for k in stale if k != last.checkpoint]
         for k in stale:
             self.store.delete(k)
         return stale

@@ -25,6 +25,7 @@ class ObjectStore(ABC):
     """A flat namespace of byte objects under one root URI."""
 
     uri: str
+    retries = 0  # requests this store repeated after a transient error or throttling (S3: its client's too)
 
     @abstractmethod
     def put(self, key: str, data: bytes) -> None:
@@ -174,13 +175,15 @@ class S3Store(ObjectStore):
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
         for attempt in range(self.attempts):
+            self.retries += attempt > 0
             try:
-                return method(**kwargs)
+                response = method(**kwargs)
             except (NoCredentialsError, PartialCredentialsError) as exc:  # not the endpoint's nor the network's
                 raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
                                    "give S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
                                    "or an instance/pod role") from None
             except ClientError as exc:
+                self.retries += _client_retries(exc.response)
                 code = str(exc.response.get("Error", {}).get("Code", ""))
                 if code in self.RETRYABLE and attempt + 1 < self.attempts:
                     time.sleep(min(0.2 * 2**attempt, 5.0))
@@ -192,7 +195,14 @@ class S3Store(ObjectStore):
                     continue
                 raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
                                    "check the S3 endpoint (AWS_ENDPOINT_URL) and the network") from None
+            self.retries += _client_retries(response)
+            return response
         raise AssertionError("unreachable")
+
+
+def _client_retries(response: dict[str, Any]) -> int:
+    """How often botocore itself repeated a request (its ``ResponseMetadata.RetryAttempts``)."""
+    return int(response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
 
 
 def _client_error(store: S3Store, action: str, key: str, code: str, exc: Exception) -> StorageError:
@@ -207,19 +217,41 @@ def _client_error(store: S3Store, action: str, key: str, code: str, exc: Excepti
     return StorageError(f"cannot {action} {where}: {exc}")
 
 
+_CLIENT_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
+                    "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
+                    "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+_clients: dict[tuple[str | None, ...], Any] = {}
+os.register_at_fork(after_in_child=_clients.clear)  # a forked child opens its own connections
+
+
 def _s3_client() -> Any:
+    """One boto3 client per process and S3 settings (building one costs far more than a request)."""
+    settings = tuple(os.environ.get(name) for name in _CLIENT_SETTINGS)
+    if settings not in _clients:
+        _clients[settings] = _new_s3_client()
+    return _clients[settings]
+
+
+def _new_s3_client() -> Any:
     try:
         import boto3
         from botocore.config import Config
     except ImportError:
         raise StorageError("s3:// locations need boto3, which is not installed",
                            "pip install 'odist[s3]'") from None
-    config = Config(retries={"max_attempts": 5, "mode": "adaptive"}, connect_timeout=5, read_timeout=60)
+    # The standard AWS_MAX_ATTEMPTS / AWS_RETRY_MODE settings win over odist's defaults.
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS") or "5"
+    if not attempts.isdigit() or int(attempts) < 1:
+        raise StorageError(f"AWS_MAX_ATTEMPTS={attempts} is not a positive whole number", "set it to 1 or more")
+    retries = {"max_attempts": int(attempts), "mode": os.environ.get("AWS_RETRY_MODE") or "adaptive"}
+    config = Config(retries=retries, connect_timeout=5, read_timeout=60)
     return boto3.client("s3", config=config)
 
 
-def open_store(uri: str | os.PathLike[str]) -> ObjectStore:
-    """A store for a plain path, a ``file://`` URI or an ``s3://bucket/prefix`` URI."""
+def open_store(uri: str | os.PathLike[str] | ObjectStore) -> ObjectStore:
+    """A store for a plain path, a ``file://`` URI or an ``s3://bucket/prefix`` URI (a store is returned as it is)."""
+    if isinstance(uri, ObjectStore):
+        return uri
     where = parse_location(str(uri))
     if where.scheme == "s3":
         if not where.bucket:

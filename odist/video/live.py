@@ -45,6 +45,11 @@ class LiveSettings:
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 10.0
     give_up_after_s: float | None = None  # None: keep reconnecting for ever (cameras come back)
+    rtsp_transport: str = "tcp"  # how RTSP carries the media: "tcp" (interleaved, through NAT) or "udp"
+
+    def __post_init__(self) -> None:
+        if self.rtsp_transport not in ("tcp", "udp"):
+            raise InputError(f"RTSP transport {self.rtsp_transport!r} is unknown", "use tcp or udp")
 
 
 @dataclass
@@ -140,6 +145,10 @@ class LiveSource:
             except InputError as exc:  # the stream cannot be decoded: retrying will not help
                 self._give_up(exc)
                 return
+            except av.error.HTTPUnauthorizedError:  # wrong user or password: retrying will not help either
+                self._give_up(InputError(f"live stream {self.shown_url} refused the credentials (401 Unauthorized)",
+                                         "check the camera's user and password (or its credentials: entry)"))
+                return
             except Exception as exc:  # refused, reset, timed out, garbled: reconnect
                 got_frames = False
                 self._note_error(self._describe(exc))
@@ -166,7 +175,7 @@ class LiveSource:
         """Decode frames until the stream ends or fails; True when at least one frame came."""
         s = self.settings
         target, device_format = _device(self.url)
-        container = av.open(target, format=device_format, options=_ffmpeg_options(self.url),
+        container = av.open(target, format=device_format, options=_ffmpeg_options(self.url, s.rtsp_transport),
                             timeout=(s.open_timeout_s, s.read_timeout_s))
         try:
             if not container.streams.video:
@@ -220,6 +229,10 @@ class LiveSource:
         if isinstance(exc, av.error.ExitError) and not self._stopping.is_set():
             waited = self.settings.read_timeout_s if self.stats.connected else self.settings.open_timeout_s
             return f"no data from {self.shown_url} for {waited:g} s"
+        if isinstance(exc, av.error.HTTPNotFoundError):
+            return f"{self.shown_url} names no stream (404 Not Found): check the URL's path"
+        if isinstance(exc, av.error.FFmpegError) and exc.strerror:  # without its errno and the URL it was given
+            return str(exc.strerror)
         return f"{type(exc).__name__}: {exc}"
 
     def _note_error(self, message: str) -> None:
@@ -246,11 +259,11 @@ def _device(url: str) -> tuple[str, str | None]:
     return path, device_format
 
 
-def _ffmpeg_options(url: str) -> dict[str, str]:
+def _ffmpeg_options(url: str, rtsp_transport: str = "tcp") -> dict[str, str]:
     """Low-latency demuxer options, per protocol."""
     options = {"fflags": "nobuffer", "flags": "low_delay"}
     if url.startswith(("rtsp://", "rtsps://")):
-        options["rtsp_transport"] = "tcp"
+        options["rtsp_transport"] = rtsp_transport
     if url.startswith("udp://"):
         options |= {"overrun_nonfatal": "1", "fifo_size": "50000"}
     return options

@@ -7,22 +7,12 @@ import threading
 import time
 
 import pytest
+from netutil import read_frames
 
 from odist.errors import InputError
 from odist.video.live import LiveSettings, LiveSource, is_live_url
 
 QUICK = LiveSettings(open_timeout_s=3.0, read_timeout_s=3.0, backoff_initial_s=0.2, backoff_max_s=1.0)
-
-
-def read_frames(source: LiveSource, count: int, deadline_s: float = 60.0) -> list:
-    frames, deadline = [], time.monotonic() + deadline_s
-    while len(frames) < count:
-        if time.monotonic() > deadline:
-            pytest.fail(f"only {len(frames)} of {count} frames within {deadline_s:.0f} s: {source.stats}")
-        frame = source.read(timeout=0.5)
-        if frame is not None:
-            frames.append(frame)
-    return frames
 
 
 @pytest.mark.parametrize("scheme", ["udp", "tcp", "http"])

@@ -125,3 +125,11 @@ def test_s3_round_trip_and_missing_key(tmp_path, monkeypatch):
             teacher.label([_frame(5)])
         with pytest.raises(TeacherError, match="no replay labels"):
             build_teacher("replay:s3://labels/empty", TeacherConfig(), DEFAULT_CLASSES)
+
+
+def test_a_label_that_is_no_image_is_one_line_without_python_reprs(tmp_path):
+    (tmp_path / "000000.png").write_bytes(b"not a png at all")
+    teacher = build_teacher(f"replay:{tmp_path}", TeacherConfig(), DEFAULT_CLASSES)
+    with pytest.raises(TeacherError, match="is not a readable image") as refused:
+        teacher.label([_frame(0)])
+    assert "object at 0x" not in str(refused.value) and "_io." not in str(refused.value)

@@ -1,0 +1,90 @@
+"""S3 faults on the wire: a stream written through a proxy that drops connections, stalls and answers 503 SlowDown.
+
+Runs through intermittent faults finish, every frame once, with the retries counted in the summary; an outage
+that outlasts the retries fails in one line and the stream resumes cleanly once the store answers again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import urlparse
+
+import pytest
+from s3proxy import FaultProxy
+
+import odist
+from odist.errors import StorageError
+from odist.storage.layout import StreamArea
+from odist.storage.objectstore import S3Store, open_store
+from odist.storage.reader import read_stream_table
+
+FRAMES = 12
+STREAM = "static_easy"
+RUN = {"width": 64, "height": 48, "frames": FRAMES, "segment_frames": 4,
+       "overrides": ["student.width=0.25", "threads=1", "distill.max_updates=2"]}
+
+
+@pytest.fixture(scope="module")
+def proxy(s3_endpoint):
+    upstream = urlparse(s3_endpoint)
+    proxy = FaultProxy((upstream.hostname, upstream.port), stall_s=0.5)
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def through_proxy(proxy, s3_endpoint, monkeypatch):
+    """A fresh run root in a fresh bucket, reached through the proxy (which forwards everything to start with)."""
+    import boto3
+
+    bucket = f"odist-wire-{uuid.uuid4().hex[:8]}"
+    boto3.client("s3").create_bucket(Bucket=bucket)
+    proxy.every(1, None)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+    monkeypatch.setenv("AWS_RETRY_MODE", "standard")  # adaptive mode's client-side rate limit would only slow this
+    return f"s3://{bucket}/run"
+
+
+def _frames(uri: str) -> list[int]:
+    return read_stream_table(StreamArea(open_store(uri), STREAM)).column("frame_index").to_pylist()
+
+
+@pytest.mark.parametrize("fault", ["drop", "stall", "slowdown"])
+def test_a_run_through_intermittent_faults_finishes_with_its_retries_counted(fault, proxy, through_proxy,
+                                                                            one_torch_thread):
+    before = proxy.faults[fault]
+    proxy.every(5, fault)
+    summary = odist.distill(f"synthetic:{STREAM}", out=through_proxy, **RUN)
+    proxy.every(1, None)
+
+    assert proxy.faults[fault] - before >= 3
+    assert summary["frames"] == FRAMES and _frames(through_proxy) == list(range(FRAMES))
+    # A dropped or refused request was repeated; a stalled one only waited.
+    assert summary["storage_retries"] >= (0 if fault == "stall" else 3)
+    assert StreamArea(open_store(through_proxy), STREAM).status()[0] == "done"
+
+
+def test_an_outage_fails_in_one_line_and_the_stream_resumes_cleanly(proxy, through_proxy, monkeypatch,
+                                                                   one_torch_thread):
+    outage = []
+
+    def plan(n: int, head: bytes) -> str | None:  # every request from the second commit record on is refused
+        if b"commits/000001.json" in head.split(b"\r\n", 1)[0]:
+            outage.append(n)
+        return "slowdown" if outage else None
+
+    proxy.plan = plan
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "2")
+    bucket, prefix = urlparse(through_proxy).netloc, "run"
+    with pytest.raises(StorageError) as failed:
+        odist.distill(f"synthetic:{STREAM}", out=S3Store(bucket, prefix, attempts=1), **RUN)
+    message = str(failed.value)
+    assert "\n" not in message and "SlowDown" in message and "failed.json could not be written" in message
+    assert "commits/000001.json" in message  # the first error, not only the failed.json that followed it
+
+    proxy.every(1, None)
+    area = StreamArea(open_store(through_proxy), STREAM)
+    assert [c.sequence for c in area.commits()] == [0]  # what was committed before the outage is kept
+    summary = odist.distill(f"synthetic:{STREAM}", out=through_proxy, resume=True, **RUN)
+    assert summary["frames"] == FRAMES and _frames(through_proxy) == list(range(FRAMES))
+    assert StreamArea(open_store(through_proxy), STREAM).status()[0] == "done"
