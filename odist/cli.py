@@ -45,7 +45,8 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
                    "(static_easy, traffic, nonstationary, ...)")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
     p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI (default: the config's, oracle)")
+                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI "
+                        "(default: the config's, oracle)")
     p.add_argument("--evaluate", action="store_true",
                    help="score the student on every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -123,8 +124,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
                    help="streams processed at once (default: one per worker)")
     p.add_argument("--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
     p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI for every stream without labels "
-                        "in the manifest (default: the config's, oracle)")
+                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI for every stream "
+                        "without labels in the manifest (default: the config's, oracle)")
     p.add_argument("--evaluate", action="store_true",
                    help="score every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")

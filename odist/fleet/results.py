@@ -28,14 +28,16 @@ def results_lines(outcomes: Sequence[dict[str, Any]], out: str, worst: int = 3) 
     if not finished:
         return []
     scored = [row for row in finished if row.get("evaluated") and _finite(row.get("miou"))]
-    lines = [f"results of the {len(finished)} stream(s) finished by this job:"]
+    lines = [f"results of the {len(finished)} stream(s) finished by this job (mean and spread over streams):"]
     if scored:
-        lines.append(f"  mIoU {_spread([r['miou'] for r in scored])}; "
-                     f"foreground {_spread([r['miou_foreground'] for r in scored], digits=3)}")
+        lines.append(f"  mIoU: {_spread([r['miou'] for r in scored])}")
+        lines.append(f"  foreground mIoU: {_spread([r['miou_foreground'] for r in scored])}")
     else:
-        lines.append("  not scored on every frame (run with --evaluate for mIoU)")
-    lines.append(f"  speed-up vs teacher on every frame: {_spread([r['speedup_cost_model'] for r in finished], 1, 'x')}"
-                 f" (paper cost model); {_spread([r['speedup_measured'] for r in finished], 1, 'x')} (measured)")
+        lines.append("  mIoU: not scored on every frame (run with --evaluate)")
+    lines.append(f"  speed-up vs teacher on every frame (paper cost model): "
+                 f"{_spread([r['speedup_cost_model'] for r in finished], 1, 'x')}")
+    lines.append(f"  speed-up vs teacher on every frame (measured): "
+                 f"{_spread([r['speedup_measured'] for r in finished], 1, 'x')}")
     if scored:
         ranked = sorted(scored, key=lambda r: r["miou"])[:worst]
         lines.append(f"  least accurate (bottom {len(ranked)} by mIoU):")
@@ -56,13 +58,13 @@ def _table(rows: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def _spread(values: Sequence[float | None], digits: int = 3, unit: str = "") -> str:
-    """``mean over N streams (std, p10, p90)`` of the finite ``values``; ``n/a`` without any."""
+    """``mean M, std S, p10 A, p90 B`` of the finite ``values``; ``n/a`` without any."""
     finite = np.array([v for v in values if _finite(v)], dtype=float)
     if finite.size == 0:
         return "n/a"
     p10, p90 = np.percentile(finite, [10, 90])
-    return (f"{_num(finite.mean(), digits, unit)} mean over {finite.size} stream(s) (std {finite.std():.{digits}f}, "
-            f"p10 {_num(p10, digits, unit)}, p90 {_num(p90, digits, unit)})")
+    return (f"mean {_num(finite.mean(), digits, unit)}, std {finite.std():.{digits}f}, "
+            f"p10 {_num(p10, digits, unit)}, p90 {_num(p90, digits, unit)}")
 
 
 def _num(value: float | None, digits: int = 3, unit: str = "") -> str:

@@ -91,8 +91,8 @@ def test_the_job_ends_with_accuracy_speed_up_and_the_next_commands(first_run):
     summaries = {sid: json.loads((out / "streams" / f"stream_id={sid}" / "summary.json").read_text())
                  for sid in STREAMS}
     worst = min(summaries, key=lambda sid: summaries[sid]["miou"])
-    assert "results of the 4 stream(s) finished by this job:" in stdout
-    assert f"mIoU {np.mean([s['miou'] for s in summaries.values()]):.3f} mean over 4 stream(s)" in stdout
+    assert "results of the 4 stream(s) finished by this job" in stdout
+    assert f"  mIoU: mean {np.mean([s['miou'] for s in summaries.values()]):.3f}, std " in stdout
     assert re.search(rf"^    {worst}\s+{summaries[worst]['miou']:.3f}\s", stdout, re.MULTILINE), stdout
     assert f"next: odist report {out}" in stdout and f"odist render {out} --stream {worst}" in stdout
 

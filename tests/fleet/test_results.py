@@ -19,9 +19,9 @@ def test_results_show_the_fleet_spread_and_the_worst_streams_first():
             {"stream_id": "broken", "status": "failed", "error": "not a video"}]
     lines = results_lines(rows, "runs/fleet", worst=2)
     text = "\n".join(lines)
-    assert lines[0] == "results of the 3 stream(s) finished by this job:"
-    assert "mIoU 0.600 mean over 3 stream(s) (std 0.163, p10 0.440, p90 0.760)" in text
-    assert "12.0x mean over 3 stream(s) (std 1.6, p10 10.4x, p90 13.6x) (paper cost model)" in text
+    assert lines[0] == "results of the 3 stream(s) finished by this job (mean and spread over streams):"
+    assert "  mIoU: mean 0.600, std 0.163, p10 0.440, p90 0.760" in lines
+    assert "  speed-up vs teacher on every frame (paper cost model): mean 12.0x, std 1.6, p10 10.4x, p90 13.6x" in lines
     table = [line.split() for line in lines[lines.index(next(x for x in lines if "STREAM" in x)) + 1:-2]]
     assert [cells[:2] for cells in table] == [["b", "0.400"], ["c", "0.600"]]
     assert "odist render runs/fleet --stream b --out b.mp4" in text
@@ -29,7 +29,7 @@ def test_results_show_the_fleet_spread_and_the_worst_streams_first():
 
 def test_results_without_evaluation_say_how_to_score():
     text = "\n".join(results_lines([_row("a", None, 9.0, evaluated=False)], "runs/r"))
-    assert "run with --evaluate" in text and "9.0x mean over 1 stream(s)" in text and "least accurate" not in text
+    assert "run with --evaluate" in text and "(measured): mean 0.9x" in text and "least accurate" not in text
 
 
 def test_a_job_that_finished_nothing_shows_no_results():
