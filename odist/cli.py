@@ -1,4 +1,8 @@
-"""The ``odist`` command. User errors become one line on stderr and a non-zero exit."""
+"""The ``odist`` command. User errors become one line on stderr and a non-zero exit.
+
+Exit codes: 0 all done; 1 some streams failed and the others finished (``odist run``);
+2 a usage or input error (a bad flag, config, input or run root: nothing useful was done); 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any
 from odist._version import __version__
 from odist.errors import OdistError
 from odist.report.command import add_report_command
+
+EXIT_SOME_FAILED = 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +45,8 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
                    "(static_easy, traffic, nonstationary, ...)")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
     p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI (default: the config's, oracle)")
+                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI "
+                        "(default: the config's, oracle)")
     p.add_argument("--evaluate", action="store_true",
                    help="score the student on every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -117,8 +124,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
                    help="streams processed at once (default: one per worker)")
     p.add_argument("--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
     p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | replay:DIR_OR_URI for every stream without labels "
-                        "in the manifest (default: the config's, oracle)")
+                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI for every stream "
+                        "without labels in the manifest (default: the config's, oracle)")
     p.add_argument("--evaluate", action="store_true",
                    help="score every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
@@ -157,7 +164,7 @@ def _run_fleet(args: argparse.Namespace) -> int:
                   width=args.width, height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
                   segment_frames=args.segment_frames, progress=not args.quiet)
     print(summary.describe())
-    return 0
+    return EXIT_SOME_FAILED if summary.failed else 0
 
 
 def _teacher_pool_config(args: argparse.Namespace) -> Any:
@@ -241,7 +248,9 @@ def _add_live(commands: argparse._SubParsersAction) -> None:
                    help="fail a camera that gives no frame for this long (default: keep reconnecting)")
     p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS",
                    help="print the status table this often (default 5)")
-    p.add_argument("--teacher", default=None, help="maskrcnn | detectron2 | ... (default: the config's)")
+    p.add_argument("--teacher", default=None,
+                   help="maskrcnn | detectron2 | onnx:MODEL.onnx (default: the config's; maskrcnn when "
+                        "teacher.weights is set)")
     _add_ray_options(p, "camera")
     _add_config_options(p)
     p.set_defaults(handler=_run_live)
@@ -251,12 +260,17 @@ def _run_live(args: argparse.Namespace) -> int:
     from odist.cli_args import LIVE_KEYS, RAY_KEYS, config_from_args
     from odist.live.api import live
     from odist.live.supervisor import status_table
+    from odist.live.teacher_choice import live_teacher
 
     def show(statuses: list[Any]) -> None:
         print(status_table(statuses), flush=True)
         print(flush=True)
 
     config = config_from_args(args, {**RAY_KEYS, **LIVE_KEYS})
+    chosen = live_teacher(config)
+    if chosen.teacher.name != config.teacher.name:
+        print(f"teacher: {chosen.teacher.name} with teacher.weights={chosen.teacher.weights} (the live default; "
+              "--teacher picks another)", flush=True)
     final = live(args.cameras, out=args.out, config=config, duration=args.duration, on_status=show,
                  handle_signals=True)
     print(f"stopped {len(final)} camera(s); results committed in {args.out} (`odist ls {args.out}`)")

@@ -112,6 +112,8 @@ class TeacherConfig:
     charged_ms: float = 300.0
     charged_gflops: float = 520.0
     batch_size: int = 4
+    # An ONNX teacher's class names by class id (``coco``: torchvision's 91 COCO slots); empty: the model's metadata.
+    onnx_classes: tuple[str, ...] = ()
 
 
 @dataclass

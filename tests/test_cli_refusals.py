@@ -15,10 +15,50 @@ def _error(capsys) -> str:
 def test_live_with_no_valid_camera_exits_2(tmp_path, capsys):
     cameras = tmp_path / "cameras.yaml"
     cameras.write_text("- id: a\n  url: ftp://cam/stream\n- id: b\n")
-    assert main(["live", str(cameras), "--out", str(tmp_path / "run"), "--teacher", "maskrcnn"]) == 2
+    assert main(["live", str(cameras), "--out", str(tmp_path / "run"), "--teacher", "maskrcnn",
+                 "--set", "teacher.weights=random"]) == 2
     line = _error(capsys)
     assert "no valid camera" in line and "entry 1" in line
     assert not (tmp_path / "run").exists()
+
+
+def _one_camera(tmp_path):
+    cameras = tmp_path / "cameras.yaml"
+    cameras.write_text("- id: a\n  url: udp://127.0.0.1:5999\n")
+    return cameras
+
+
+def test_live_without_a_teacher_says_what_to_pass_before_ray_starts(tmp_path, capsys):
+    import ray
+
+    assert main(["live", str(_one_camera(tmp_path)), "--out", str(tmp_path / "run")]) == 2
+    line = _error(capsys)
+    assert "no teacher for live video is configured" in line and "--set teacher.weights=PATH_OR_URI" in line
+    assert not ray.is_initialized() and not (tmp_path / "run").exists()
+
+
+def test_live_with_missing_weights_or_a_replay_teacher_is_refused_before_ray_starts(tmp_path, capsys):
+    import ray
+
+    cameras = str(_one_camera(tmp_path))
+    assert main(["live", cameras, "--out", str(tmp_path / "run"), "--set", f"teacher.weights={tmp_path}/no.pt"]) == 2
+    assert "Mask R-CNN weights file" in _error(capsys)
+    assert main(["live", cameras, "--out", str(tmp_path / "run"), "--teacher", f"replay:{tmp_path}"]) == 2
+    assert "replay teacher" in _error(capsys)
+    assert not ray.is_initialized() and not (tmp_path / "run").exists()
+
+
+def test_live_with_weights_but_a_missing_camera_list_is_refused_before_ray_starts(tmp_path, capsys):
+    import ray
+
+    weights = tmp_path / "maskrcnn.pt"
+    weights.write_bytes(b"checked for existence only")
+    assert main(["live", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "run"),
+                 "--set", f"teacher.weights={weights}"]) == 2
+    out, err = capsys.readouterr()
+    assert "teacher: maskrcnn with teacher.weights=" in out  # the live default when weights are configured
+    assert "camera list" in err and "does not exist" in err
+    assert not ray.is_initialized() and not (tmp_path / "run").exists()
 
 
 def _foreign(tmp_path):

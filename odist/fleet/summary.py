@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from odist.fleet.manifest import StreamSpec
+from odist.fleet.results import results_lines, stream_scores
 from odist.fleet.student_actor import StreamOutcome
 from odist.states import Outcome
 from odist.storage.layout import STREAMS
@@ -18,7 +19,8 @@ FLEET_SUMMARY = "fleet_summary.json"
 
 @dataclass
 class FleetSummary:
-    """What a fleet job did: stream counts, frames processed, wall time and every failure with its error."""
+    """What a fleet job did: stream counts, frames processed, wall time, every failure with its error, and per
+    stream (``outcomes``) its status and, for a stream finished by the job, its accuracy and speed-up."""
 
     source: str
     out: str
@@ -50,8 +52,8 @@ class FleetSummary:
             width = max(len(f["stream_id"]) for f in self.failures)
             lines.append("failed streams:")
             lines.extend(f"  {f['stream_id']:<{width}}  {f['error']}" for f in self.failures)
+        lines.extend(results_lines(self.outcomes, self.out))
         return "\n".join(lines)
-
 
 
 def done_stream_ids(store: ObjectStore) -> set[str]:
@@ -70,7 +72,7 @@ def summarise(source: str, store: ObjectStore, specs: list[StreamSpec], outcomes
     ordered = [outcomes[spec.stream_id] for spec in specs if spec.stream_id in outcomes]
     count = {status: sum(o.status == status for o in ordered) for status in Outcome}
     rows = [{"stream_id": o.stream_id, "status": o.status, "frames": o.frames, "seconds": o.seconds,
-             "error": o.error} for o in ordered]
+             "error": o.error, **(stream_scores(o.summary) if o.status == Outcome.DONE else {})} for o in ordered]
     failures = [{"stream_id": o.stream_id, "error": o.error or ""} for o in ordered if o.status == Outcome.FAILED]
     return FleetSummary(source=source, out=store.uri, streams=len(specs), done=count[Outcome.DONE],
                         failed=count[Outcome.FAILED], skipped=count[Outcome.SKIPPED],

@@ -17,6 +17,7 @@ from odist.distill.api import resolve_config
 from odist.fleet.runtime import TeacherFactory
 from odist.live.status import CameraStatus
 from odist.live.supervisor import LiveJob, run_live
+from odist.live.teacher_choice import live_teacher
 from odist.run_config import LiveConfig
 
 
@@ -26,10 +27,16 @@ def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str
          on_status: Callable[[list[CameraStatus]], None] | None = None, handle_signals: bool = False,
          teacher_factory: TeacherFactory | None = None) -> list[CameraStatus]:
     """Run one student per camera of ``cameras`` into ``out`` until ``stop`` is set or ``duration`` seconds
-    pass (``handle_signals``: SIGINT / SIGTERM stop too); every camera's final status."""
+    pass (``handle_signals``: SIGINT / SIGTERM stop too); every camera's final status.
+
+    Without ``teacher_factory`` the teacher is the configured one if it labels live video, else Mask R-CNN
+    when ``teacher.weights`` is set (``live_teacher``); the teacher and the camera list are checked before
+    Ray starts."""
     resolved = resolve_config(config, overrides, teacher=teacher, device=device)
     if live is not None:
         resolved = dataclasses.replace(resolved, live=live).validate()
+    if teacher_factory is None:
+        resolved = live_teacher(resolved)
     settings, fleet = resolved.live, resolved.fleet
     job = LiveJob(out, resolved, settings, student_gpus=fleet.student_gpus, student_cpus=fleet.student_cpus,
                   teacher_factory=teacher_factory)

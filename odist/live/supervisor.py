@@ -29,6 +29,7 @@ from odist.live.actor import LiveCamera
 from odist.live.cameras import CameraSpec, read_cameras
 from odist.live.status import CameraStatus
 from odist.live.student import LiveOptions
+from odist.live.teacher_choice import live_teacher
 from odist.redact import redact
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
@@ -158,9 +159,8 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
     camera's status every ``status_every_s`` seconds; ``live_status.json`` in ``job.out`` holds the last one.
     ``handle_signals`` makes SIGINT and SIGTERM set ``stop`` (installed after Ray's own handlers).
     """
-    if job.teacher_factory is None and job.config.teacher.name == "oracle":
-        raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
-                          "pass --teacher maskrcnn with --set teacher.weights=PATH (or another teacher)")
+    if job.teacher_factory is None:
+        live_teacher(job.config)  # raises unless the configured teacher can label live video
     cameras, problems = read_cameras(cameras_path)
     if not cameras:  # every entry is invalid: nothing would run
         raise ConfigError(f"camera list {cameras_path} has no valid camera; the first problem: {problems[0].what}",

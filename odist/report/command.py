@@ -28,13 +28,16 @@ def add_report_command(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="PATH",
                    help="where to write (path or URI; default: stdout for table, odist-report.FORMAT otherwise)")
     p.add_argument("--top", type=int, default=10, metavar="N", help="cameras in the ranked tables (default 10)")
+    p.add_argument("--stream-pages", type=int, default=6, metavar="N",
+                   help="html: stream pages (sample frames with masks, accuracy and stride over time) for the N "
+                        "least accurate streams (default 6; 0 for none)")
     p.add_argument("--bucket", default="auto", choices=BUCKETS,
                    help="time bucket of keyframe rate and cost (default auto: about 24 buckets over the longest clock)")
     p.set_defaults(handler=_run_report)
 
 
 def run_report(runs: Sequence[str], *, prices: str | None = None, fmt: str = "table", out: str | None = None,
-               top: int = 10, bucket: str = "auto") -> tuple[str, list[str]]:
+               top: int = 10, bucket: str = "auto", stream_pages: int = 6) -> tuple[str, list[str]]:
     """Build the report and render it; returns (text for the terminal, locations written)."""
     from odist.report.prices import load_prices
     from odist.report.render_files import write_files, write_output
@@ -46,13 +49,15 @@ def run_report(runs: Sequence[str], *, prices: str | None = None, fmt: str = "ta
         raise ConfigError(f"unknown report format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     if top < 1:
         raise ConfigError(f"--top {top} is not positive", "pass 1 or more")
+    if stream_pages < 0:
+        raise ConfigError(f"--stream-pages {stream_pages} is negative", "pass 0 or more")
     report = build_report(runs, load_prices(prices), bucket)
     if fmt == "table":
         text = render_table(report, top)
         return text, [write_output(out, text.encode())] if out else []
     target = out or f"odist-report.{fmt}"
     if fmt == "html":
-        written = [write_output(target, render_html(report, top).encode())]
+        written = [write_output(target, render_html(report, top, stream_pages).encode())]
     else:
         written = write_files(report, target, fmt)
     return "\n".join(totals_lines(report)) + "\n", written
@@ -60,7 +65,7 @@ def run_report(runs: Sequence[str], *, prices: str | None = None, fmt: str = "ta
 
 def _run_report(args: argparse.Namespace) -> int:
     text, written = run_report(args.runs, prices=args.prices, fmt=args.format, out=args.out, top=args.top,
-                               bucket=args.bucket)
+                               bucket=args.bucket, stream_pages=args.stream_pages)
     print(text, end="")
     for location in written:
         print(f"wrote {location}")

@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML page: totals, three inline SVG plots and the camera tables.
+"""The report as one self-contained HTML page: totals, three inline SVG plots, the camera tables and the
+stream pages (sample frames with their masks, accuracy and stride over time).
 
 No scripts and no external files: the page opens offline and prints as it shows.
 """
@@ -14,6 +15,8 @@ import pyarrow.compute as pc
 from odist._version import __version__
 from odist.report.render_table import camera_headers, camera_rows, num, ranked, totals_lines, unfinished
 from odist.report.report import Report
+from odist.report.stream_page import CSS as STREAM_CSS
+from odist.report.stream_page import stream_sections
 from odist.report.svg import histogram, line_plot, scatter
 
 STATUS_COLORS = {"done": "#4e79a7", "partial": "#f28e2b", "failed": "#e15759", "empty": "#9c9c9c"}
@@ -59,8 +62,8 @@ def plots(report: Report) -> list[str]:
     return out
 
 
-def render_html(report: Report, top: int = 10) -> str:
-    """The whole page."""
+def render_html(report: Report, top: int = 10, stream_pages: int = 6) -> str:
+    """The whole page, with the stream pages of up to ``stream_pages`` streams (the least accurate first)."""
     facts = "".join(f"<li>{escape(line)}</li>" for line in totals_lines(report))
     sections = [
         f"<h1>odist fleet report</h1><p>{escape(', '.join(report.runs))}<br>generated "
@@ -71,10 +74,15 @@ def render_html(report: Report, top: int = 10) -> str:
         html_table(camera_headers(report), camera_rows(report, ranked(report.streams, "cost", "descending", top))),
         f"<h2>Least accurate cameras (bottom {top}, by mIoU)</h2>",
         html_table(camera_headers(report), camera_rows(report, ranked(report.streams, "miou", "ascending", top))),
-        *_unfinished(report), *_timeline(report),
+        *stream_sections(report, stream_pages), *_unfinished(report), *_timeline(report),
     ]
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>odist fleet report</title>"
-            f"<style>{CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
+    return html_document("odist fleet report", sections)
+
+
+def html_document(title: str, sections: Sequence[str]) -> str:
+    """A self-contained page of ``sections`` with the report's styles."""
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{escape(title)}</title>"
+            f"<style>{CSS}{STREAM_CSS}</style></head><body>\n" + "\n".join(sections) + "\n</body></html>\n")
 
 
 def _unfinished(report: Report) -> list[str]:

@@ -172,3 +172,44 @@ def scatter(plot_id: str, title: str, xs: Sequence[float], ys: Sequence[float], 
     if not keep:
         parts.append(empty_note(frame, "no cameras with both figures"))
     return svg(plot_id, title, parts)
+
+
+def series_plot(plot_id: str, title: str, xs: Sequence[float], ys: Sequence[float], x_label: str, y_label: str,
+                marks: Sequence[float] = (), mark_label: str = "", step: bool = False, color: str = "#4e79a7",
+                y_range: tuple[float, float] | None = None, max_points: int = 600) -> str:
+    """``ys`` over numeric ``xs`` as a line (``step``: held until the next x), with ``marks`` as thin
+    vertical lines (e.g. keyframes); long series are thinned to about ``max_points`` points."""
+    x_data = np.asarray(xs, dtype=np.float64)
+    y_data = np.asarray([np.nan if v is None else v for v in ys], dtype=np.float64)
+    keep = np.isfinite(x_data) & np.isfinite(y_data)
+    x_data, y_data = x_data[keep], y_data[keep]
+    if x_data.size > max_points:
+        every = math.ceil(x_data.size / max_points)
+        x_data, y_data = x_data[::every], y_data[::every]
+    x_lo, x_hi = _span(np.concatenate([x_data, np.asarray(marks, dtype=np.float64)]))
+    frame = Frame((x_lo, x_hi), y_range or (_span(y_data, floor_zero=True)[0], _span(y_data)[1] * 1.08))
+    parts = frame.axes(x_label, y_label)
+    mark_xs = sorted(set(marks))
+    if len(mark_xs) > max_points:
+        mark_xs = mark_xs[:: math.ceil(len(mark_xs) / max_points)]
+    for x in mark_xs:
+        parts.append(f'<line x1="{frame.x(x):.1f}" x2="{frame.x(x):.1f}" y1="{MARGIN[2]}" '
+                     f'y2="{frame.y(frame.y_range[0]):.1f}" stroke="#f28e2b" stroke-opacity="0.55">'
+                     f'<title>{escape(mark_label)} {tick_text(x)}</title></line>')
+    points: list[tuple[float, float]] = []
+    for i, (x, y) in enumerate(zip(x_data, y_data, strict=True)):
+        if step and i:
+            points.append((frame.x(x), points[-1][1]))
+        points.append((frame.x(x), frame.y(y)))
+    if len(points) > 1:
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{color}" stroke-width="1.5"/>')
+    elif points:
+        parts.append(f'<circle cx="{points[0][0]:.1f}" cy="{points[0][1]:.1f}" r="3" fill="{color}"/>')
+    else:
+        parts.append(empty_note(frame, "no values"))
+    if mark_xs and mark_label:
+        parts.append(f'<line x1="{WIDTH - MARGIN[1] - 96}" x2="{WIDTH - MARGIN[1] - 84}" y1="{MARGIN[2] + 6}" '
+                     f'y2="{MARGIN[2] + 6}" stroke="#f28e2b" stroke-width="2"/>')
+        parts.append(f'<text x="{WIDTH - MARGIN[1] - 80}" y="{MARGIN[2] + 10}">{escape(mark_label)}</text>')
+    return svg(plot_id, title, parts)

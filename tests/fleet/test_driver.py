@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -61,7 +62,7 @@ def first_run(manifest, tmp_path_factory):
     out = tmp_path_factory.mktemp("fleet") / "run"
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
-        rc = main(["run", str(manifest), "--out", str(out), "--workers", "2", *TINY])
+        rc = main(["run", str(manifest), "--out", str(out), "--workers", "2", "--evaluate", *TINY])
     return rc, stdout.getvalue(), out
 
 
@@ -72,7 +73,7 @@ def _commit_keys(out: Path) -> dict[str, list[str]]:
 
 def test_a_corrupt_stream_fails_alone_and_the_job_completes(first_run):
     rc, stdout, out = first_run
-    assert rc == 0, stdout
+    assert rc == 1, stdout  # some streams failed
     assert "4 done, 1 failed" in stdout and "corrupt" in stdout
     status = {row.stream_id: (row.status, row.detail) for row in list_streams(str(out))}
     assert {sid: s for sid, (s, _) in status.items()} == {**dict.fromkeys(STREAMS, "done"), "corrupt": "failed"}
@@ -83,6 +84,17 @@ def test_a_corrupt_stream_fails_alone_and_the_job_completes(first_run):
     summary = json.loads((out / FLEET_SUMMARY).read_text())
     assert (summary["done"], summary["failed"], summary["skipped"], summary["frames"]) == (4, 1, 0, 96)
     assert [f["stream_id"] for f in summary["failures"]] == ["corrupt"]
+
+
+def test_the_job_ends_with_accuracy_speed_up_and_the_next_commands(first_run):
+    _, stdout, out = first_run
+    summaries = {sid: json.loads((out / "streams" / f"stream_id={sid}" / "summary.json").read_text())
+                 for sid in STREAMS}
+    worst = min(summaries, key=lambda sid: summaries[sid]["miou"])
+    assert "results of the 4 stream(s) finished by this job" in stdout
+    assert f"  mIoU: mean {np.mean([s['miou'] for s in summaries.values()]):.3f}, std " in stdout
+    assert re.search(rf"^    {worst}\s+{summaries[worst]['miou']:.3f}\s", stdout, re.MULTILINE), stdout
+    assert f"next: odist report {out}" in stdout and f"odist render {out} --stream {worst}" in stdout
 
 
 def test_resubmitting_the_job_skips_done_streams(first_run, manifest):

@@ -132,7 +132,7 @@ def test_run_live_stops_on_request_commits_every_camera_and_fails_an_unreachable
 def test_the_oracle_teacher_is_refused_for_live_cameras(tmp_path):
     path = tmp_path / "cameras.yaml"
     write_cameras(path, {"a": "udp://127.0.0.1:5000"})
-    with pytest.raises(ConfigError, match="oracle teacher needs synthetic ground truth"):
+    with pytest.raises(ConfigError, match="needs synthetic ground truth"):
         run_live(path, LiveJob(str(tmp_path / "run"), CONFIG))
 
 

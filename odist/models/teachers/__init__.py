@@ -1,6 +1,6 @@
 """Teachers that label keyframes; importing this package registers the built-in ones."""
 
-from odist.models.teachers import detectron2, maskrcnn, oracle, replay
+from odist.models.teachers import detectron2, maskrcnn, onnx_teacher, oracle, replay
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.models.teachers.registry import TEACHERS, build_teacher
 
@@ -12,6 +12,7 @@ __all__ = [
     "build_teacher",
     "detectron2",
     "maskrcnn",
+    "onnx_teacher",
     "oracle",
     "replay",
 ]

@@ -1,0 +1,55 @@
+"""Which teacher a live run uses: one that can label live video, chosen and checked before Ray starts.
+
+Live cameras carry no ground truth and drop frames, so the oracle and replay teachers cannot label them.
+Without a teacher chosen (the config's default, oracle), a live run uses Mask R-CNN when its weights are
+configured (``teacher.weights``); with none it stops with one line saying what to pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+from urllib.request import url2pathname
+
+from odist.config import OdistConfig
+from odist.errors import ConfigError
+
+LIVE_TEACHER_FIX = ("pass --set teacher.weights=PATH_OR_URI (a torchvision Mask R-CNN state dict) to use Mask "
+                    "R-CNN, or --teacher onnx:MODEL.onnx, or --teacher detectron2")
+
+
+def live_teacher(config: OdistConfig) -> OdistConfig:
+    """``config`` with a teacher for live video: the default oracle becomes Mask R-CNN when weights are set.
+
+    Raises ``ConfigError`` when no such teacher is configured, the teacher is a replay of stored labels, or
+    Mask R-CNN's weights are missing (a local weights file that does not exist included).
+    """
+    name = config.teacher.name.partition(":")[0].strip()
+    weights = config.teacher.weights
+    if name == "oracle":
+        if weights is None:
+            raise ConfigError("no teacher for live video is configured (the default, oracle, needs synthetic "
+                              "ground truth, which live cameras do not carry)", LIVE_TEACHER_FIX)
+        config = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, name="maskrcnn"))
+        name = "maskrcnn"
+    if name == "replay":
+        raise ConfigError("the replay teacher reads stored labels by frame index, which live cameras do not have",
+                          LIVE_TEACHER_FIX)
+    if name == "maskrcnn":
+        if weights is None:
+            raise ConfigError("the Mask R-CNN teacher has no weights configured", LIVE_TEACHER_FIX)
+        _check_local_weights(weights)
+    return config
+
+
+def _check_local_weights(weights: str) -> None:
+    """A local weights path (or ``file://`` URI) must exist; hub names and URLs are fetched where the teacher runs."""
+    if weights in ("random", "torchvision"):
+        return
+    parsed = urlparse(weights)
+    if parsed.scheme not in ("", "file"):
+        return
+    path = Path(url2pathname(unquote(parsed.path))) if parsed.scheme == "file" else Path(weights).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"Mask R-CNN weights file {path} does not exist", LIVE_TEACHER_FIX)
