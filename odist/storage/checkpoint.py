@@ -98,3 +98,16 @@ def load_checkpoint(uri: str, config_dict: dict[str, Any]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {uri} cannot be read: {exc.what}",
                               "pass the checkpoint URI a run's summary.json names") from None
     return parse_checkpoint(data, str(uri), config_dict)
+
+
+def weight_digest(weights: dict[str, Any]) -> str:
+    """``sha256:...`` of a student's ``state_dict`` (names, dtypes, shapes and values), to tell which weights
+    a student began from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        tensor = weights[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return "sha256:" + digest.hexdigest()[:32]
