@@ -123,6 +123,11 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluate", action="store_true",
                    help="score every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="warm-start every stream's student from a checkpoint (a manifest init column overrides it)")
+    p.add_argument("--warm-start", choices=("none", "fleet"), default="none",
+                   help="fleet: a stream starting after others finished begins from the latest finished student "
+                        "of its manifest group, else the latest finished one (default none)")
     _add_config_options(p)
     _add_source_options(p)
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
@@ -156,7 +161,8 @@ def _run_fleet(args: argparse.Namespace) -> int:
                           "pip install 'ray[default]'") from None
     summary = run(args.source, out=args.out, config=config, evaluate=args.evaluate, max_frames=args.max_frames,
                   width=args.width, height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
-                  segment_frames=args.segment_frames, progress=not args.quiet)
+                  segment_frames=args.segment_frames, progress=not args.quiet, init=args.init,
+                  warm_start=args.warm_start)
     print(summary.describe())
     return 0
 
