@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_distill(commands)
     _add_run(commands)
+    _add_pretrain(commands)
     _add_ls(commands)
     _add_synth(commands)
     _add_live(commands)
@@ -129,6 +130,11 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--evaluate", action="store_true",
                    help="score every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
+    p.add_argument("--init", default=None, metavar="CHECKPOINT",
+                   help="warm-start every stream's student from a checkpoint (a manifest init column overrides it)")
+    p.add_argument("--warm-start", choices=("none", "fleet"), default="none",
+                   help="fleet: a stream starting after others finished begins from the latest finished student "
+                        "of its manifest group, else the latest finished one (default none)")
     _add_config_options(p)
     _add_source_options(p)
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
@@ -162,7 +168,8 @@ def _run_fleet(args: argparse.Namespace) -> int:
                           "pip install 'ray[default]'") from None
     summary = run(args.source, out=args.out, config=config, evaluate=args.evaluate, max_frames=args.max_frames,
                   width=args.width, height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
-                  segment_frames=args.segment_frames, progress=not args.quiet)
+                  segment_frames=args.segment_frames, progress=not args.quiet, init=args.init,
+                  warm_start=args.warm_start)
     print(summary.describe())
     return EXIT_SOME_FAILED if summary.failed else 0
 
@@ -172,6 +179,55 @@ def _teacher_pool_config(args: argparse.Namespace) -> Any:
     from odist.cli_args import _teacher_pool_config as pool_config
 
     return pool_config(args)
+
+
+def _add_pretrain(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser(
+        "pretrain", help="distill a generic student offline from many streams' teacher labels",
+        description="Train one student offline on labelled frames of SOURCES: earlier runs (RUN or "
+                    "RUN/streams/stream_id=ID: the teacher labels their keyframes kept, reused) and anything "
+                    "`odist run` takes (a manifest's replay labels, else the teacher on every --every-th frame). "
+                    "Epochs of augmented batches (flip, scale and crop, colour jitter); the checkpoint at --out "
+                    "is rewritten after every epoch, so --resume continues a killed pretrain. Start streams "
+                    "from it with `odist distill --init` or `odist run --init`.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="a run root, a run's stream folder, a manifest, "
+                   "a folder or glob of videos, or synthetic:SCENARIO")
+    p.add_argument("--out", required=True, metavar="CHECKPOINT", help="the checkpoint to write (path or URI)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the frames (default 5)")
+    p.add_argument("--batch-size", type=int, default=8, help="frames per update (default 8)")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default: distill.lr)")
+    p.add_argument("--every", type=int, default=10, help="label every N-th frame of non-run sources (default 10)")
+    p.add_argument("--max-frames", type=int, default=None, help="read at most the first N frames of each stream")
+    p.add_argument("--no-augment", dest="augment", action="store_false", help="train on the frames as they are")
+    p.add_argument("--teacher", default=None, help="labels sources without labels (default: the config's, oracle)")
+    _add_config_options(p)
+    _add_source_options(p)
+    p.add_argument("--resume", action="store_true", help="continue the checkpoint at --out after its last epoch")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=_run_pretrain)
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from odist.cli_args import config_from_args
+    from odist.distill.pipeline import StreamOptions
+    from odist.pretrain import PretrainOptions, pretrain
+
+    def show(seen: Any) -> None:
+        print(f"read {seen.stream_id}: {seen.frames} frames, labels from {seen.labels_from}", flush=True)
+
+    options = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment,
+                              every=args.every, max_frames=args.max_frames,
+                              stream=StreamOptions(width=args.width, height=args.height, fps=args.fps,
+                                                   frames=args.frames, seed=args.seed))
+    meta = pretrain(args.sources, args.out, config_from_args(args), options, resume=args.resume,
+                    progress=not args.quiet, on_stream=show)
+    t = meta["teacher"]
+    print(f"pretrained on {meta['frames']} frames of {len(meta['streams'])} stream(s) at "
+          f"{meta['resolution']['width']}x{meta['resolution']['height']}: teacher labelled {t['frames']} "
+          f"({t['seconds']:.1f} s charged), {t['reused_frames']} labels reused from earlier runs")
+    print(f"checkpoint: {args.out} (epoch {meta['epochs_done']}/{meta['epochs']}, loss {meta['losses'][-1]:.3f}, "
+          f"weights {meta['weight_digest']})")
+    return 0
 
 
 def _add_ls(commands: argparse._SubParsersAction) -> None:

@@ -28,6 +28,7 @@ from odist.distill.learning import (
     class_map,
     make_example,
     make_optimizer,
+    new_student,
     student_confidence,
 )
 from odist.distill.ledger import CostLedger
@@ -47,7 +48,7 @@ from odist.models.acceleration import (
     upload,
 )
 from odist.models.flops import count_gflops
-from odist.models.jitnet import JITNet, jitnet
+from odist.models.jitnet import JITNet
 from odist.models.teachers.base import Teacher, TeacherResult
 from odist.video.frame import Frame
 
@@ -62,11 +63,7 @@ class OnlineDistiller:
         self.num_classes = len(config.classes)
         d = config.distill
         self._rng = random.Random(d.seed)
-        s = config.student
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(d.seed)
-            self.student = student or jitnet(self.num_classes, s.width, s.units, s.batch_stats_at_inference,
-                                             s.fine_skips)
+        self.student = student or new_student(config)
         self.student.to(self.device)
         self.acceleration = Acceleration.resolve(config.performance, self.device)
         if self.acceleration.channels_last:

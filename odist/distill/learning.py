@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from odist.config import DistillConfig
+from odist.config import DistillConfig, OdistConfig
 from odist.distill.loss import foreground_weights
 from odist.distill.policy import Trigger
 from odist.errors import TeacherError
+from odist.models.jitnet import JITNet, jitnet
 from odist.models.teachers.base import Labels, TeacherResult
 from odist.video.frame import Frame
 
@@ -107,6 +108,14 @@ def make_example(image: torch.Tensor, labels: Labels, num_classes: int, d: Disti
     weights = foreground_weights(labels.boxes, h, w, weight=d.foreground_weight, dilation=d.box_dilation,
                                  device=device)
     return _Example(image, target, weights)
+
+
+def new_student(config: OdistConfig) -> JITNet:
+    """The config's student with its initial weights (seeded by ``distill.seed``, the global RNG untouched)."""
+    s = config.student
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.distill.seed)
+        return jitnet(len(config.classes), s.width, s.units, s.batch_stats_at_inference, s.fine_skips)
 
 
 def make_optimizer(student: torch.nn.Module, d: DistillConfig) -> torch.optim.Optimizer:

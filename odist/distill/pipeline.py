@@ -26,7 +26,7 @@ from odist.distill.identity import check_resume, identity_fields, record_attempt
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
 from odist.models.teachers import Teacher
-from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint
+from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint, weight_digest
 from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import ObjectStore, open_store
@@ -53,6 +53,7 @@ class StreamOptions:
     evaluate: bool = False
     max_frames: int | None = None
     init: str | None = None
+    init_from: str = "--init"  # what chose ``init``: "--init", "manifest" or "fleet" (recorded in stream.json)
     width: int | None = None
     height: int | None = None
     fps: float | None = None
@@ -82,9 +83,14 @@ class StreamPipeline:
         self.runner = StreamRunner(self.distiller, self.writer, evaluator=teacher if evaluate else None,
                                    overlap=config.distill.overlap_labels if overlap is None else overlap,
                                    name=name or f"stream {area.stream_id}")
+        self.began_from: dict[str, Any] | None = None  # the warm start ``restore`` loaded, if any
 
-    def restore(self, *, resume: bool, init: str | None = None) -> int:
-        """Load the warm start or the last committed state; returns the first frame index to process."""
+    def restore(self, *, resume: bool, init: str | None = None, init_from: str = "--init") -> int:
+        """Load the warm start or the last committed state; returns the first frame index to process.
+
+        A warm start is described in ``began_from``: the checkpoint, what chose it and the digest of the
+        weights the student holds before its first frame (and, for a pretrained checkpoint, what the
+        pretrain saw and the teacher work it paid)."""
         area, config_dict = self.area, self.config.to_dict()
         last = area.last_commit() if resume else None
         if last is not None:
@@ -97,8 +103,13 @@ class StreamPipeline:
             area.store.delete(area.key("failed.json"))
             return last.next_frame_index
         if init:
-            self.distiller.load_state_dict(load_checkpoint(init, config_dict)["state"]["distiller"],
-                                           weights_only=True)
+            payload = load_checkpoint(init, config_dict)
+            self.distiller.load_state_dict(payload["state"]["distiller"], weights_only=True)
+            self.began_from = {"uri": init, "chosen_by": init_from,
+                               "weight_digest": weight_digest(self.distiller.student.state_dict())}
+            pretrained = payload.get("pretrain")
+            if isinstance(pretrained, dict):
+                self.began_from["pretrain"] = {key: pretrained.get(key) for key in ("frames", "teacher", "epochs_done")}
         return 0
 
     def checkpoint(self, next_frame: int) -> bytes:
@@ -160,12 +171,13 @@ def distill_stream(
                                source=_describe_source(source, spec.uri),
                                options={"seed": options.seed, "frames": options.frames, "fps": options.fps,
                                         "width": options.width, "height": options.height},
-                               evaluate=options.evaluate, max_frames=options.max_frames, init=options.init)
+                               evaluate=options.evaluate, max_frames=options.max_frames)
     if resume:
         check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
                               evaluate=options.evaluate, segment_frames=options.segment_frames)
-    start = pipeline.restore(resume=resume, init=options.init)
+    start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
+    manifest["init"] = pipeline.began_from  # what the student began from (None: the config's fresh weights)
     if not area.store.exists("run.json"):
         area.store.put("run.json", dumps(run_manifest()))
     record_attempt(area, manifest)

@@ -20,6 +20,9 @@ from odist.video.frame import Frame
 
 
 class ResultSink(Protocol):
+    """Takes every frame's record and mask; a sink that also has ``add_label(frame_index, classes)`` (a
+    ``SegmentWriter``) is given each keyframe's teacher labels before the frame at which they were learned."""
+
     def add(self, record: dict[str, Any], mask: np.ndarray) -> None: ...
 
 
@@ -107,11 +110,18 @@ class StreamRunner:
             self.keyframe_meter.add(confusion(result.prediction, result.teacher_labels.classes,
                                               self.distiller.num_classes))
         record = frame_record(frame, result, learned, self.distiller.ladder.stride)
+        self._keep_labels(result if learned is None else learned.result)
         if self.evaluator is not None:
             matrix = confusion(result.prediction, self._reference(frame, result), self.distiller.num_classes)
             self.meter.add(matrix)
             record.update(miou=mean_iou(matrix), miou_foreground=mean_iou(matrix, include_background=False))
         self.sink.add(record, result.prediction)
+
+    def _keep_labels(self, keyframe: FrameResult) -> None:
+        """Hand a keyframe's teacher labels to the sink (when it keeps them), so they are never paid for twice."""
+        add_label = getattr(self.sink, "add_label", None)
+        if keyframe.teacher_labels is not None and add_label is not None:
+            add_label(keyframe.index, keyframe.teacher_labels.classes)
 
     def _reference(self, frame: Frame, result: FrameResult) -> np.ndarray:
         if result.teacher_labels is not None:

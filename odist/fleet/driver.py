@@ -20,14 +20,17 @@ import ray
 
 from odist.config import OdistConfig
 from odist.distill.pipeline import StreamOptions, run_manifest
+from odist.errors import ConfigError
 from odist.fleet.manifest import load_streams
 from odist.fleet.progress import FleetProgress
 from odist.fleet.runtime import connect, start_shared_teacher, stop_shared_teacher, worker_options
 from odist.fleet.scheduler import FleetDriver
 from odist.fleet.student_actor import JobOptions, StreamOutcome, TeacherFactory, start_worker
 from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, summarise
+from odist.fleet.warm_start import FLEET, SCHEMES, FleetWarmStart
 from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
+from odist.storage.checkpoint import load_checkpoint
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
@@ -52,6 +55,7 @@ def run_fleet(
     teacher_factory: TeacherFactory | None = None,
     progress_extras: Callable[[], Mapping[str, Any]] | None = None,
     teacher_pool: PoolConfig | None = None,
+    warm_start: str = "none",
 ) -> FleetSummary:
     """Distill every stream of ``source`` (a manifest, prefix, glob or ``synthetic:SCENARIO``) into ``out``.
 
@@ -63,11 +67,16 @@ def run_fleet(
     (evaluation, frame limit, source size, segment length); ``teacher_factory`` builds each stream's
     teacher inside its worker (default: the configured teacher, built locally). With ``teacher_pool``
     (a ``TeacherPoolConfig``) the configured teacher runs as one shared, batched, autoscaled pool that
-    every worker asks instead, stopped again at the end.
+    every worker asks instead, stopped again at the end. ``options.init`` warm-starts every stream (a
+    manifest row's ``init`` overrides it); ``warm_start="fleet"`` starts streams from finished students
+    (``odist.fleet.warm_start``).
     """
     FleetConfig(address, workers, max_streams_in_flight, retries, student_gpus, student_cpus).validate()
     started = time.perf_counter()
     specs = load_streams(source)
+    fleet_start = warm_start_scheme(warm_start)
+    if options is not None and options.init:
+        load_checkpoint(options.init, config.to_dict())  # a checkpoint that fits no stream stops the job at once
     store = open_store(out)
     check_run_root(store)
     done = done_stream_ids(store)
@@ -86,8 +95,10 @@ def run_fleet(
             new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                            student_cpus=student_cpus)
             display = FleetProgress(len(specs), progress, progress_extras)
+            fleet = None if not fleet_start else FleetWarmStart.from_store(
+                store, [spec for spec in specs if spec.stream_id in done])
             driver = FleetDriver(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
-                                 pool=pool, retries=retries, display=display, skipped=len(outcomes))
+                                 pool=pool, retries=retries, display=display, skipped=len(outcomes), warm_start=fleet)
             try:
                 outcomes.update((o.stream_id, o) for o in driver.run())
             finally:
@@ -101,6 +112,13 @@ def run_fleet(
     summary = summarise(source, store, specs, outcomes, time.perf_counter() - started, pool, retried)
     store.put(FLEET_SUMMARY, dumps(summary.to_dict()))
     return summary
+
+
+def warm_start_scheme(name: str) -> bool:
+    """Whether ``name`` asks for fleet warm starts; a ``ConfigError`` for an unknown scheme."""
+    if name not in SCHEMES:
+        raise ConfigError(f"warm_start {name!r} is not a warm-start scheme", f"use one of {', '.join(SCHEMES)}")
+    return name == FLEET
 
 
 def pool_size(workers: int | None, max_in_flight: int | None, streams: int, student_gpus: float,

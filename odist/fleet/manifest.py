@@ -4,9 +4,11 @@
 
 - a manifest file, local or ``s3://``: JSONL (``.jsonl``/``.ndjson``, one JSON object per line), CSV
   (``.csv``, with a header row) or Parquet (``.parquet``), with the keys ``uri`` (required),
-  ``stream_id``, ``labels`` and ``overrides`` (a list of ``section.key=value`` strings; in CSV one string
-  separated by ``;``). A relative ``uri`` or ``labels`` is resolved against the manifest's folder or
-  S3 prefix, so the specs mean the same thing on every worker;
+  ``stream_id``, ``labels``, ``overrides`` (a list of ``section.key=value`` strings; in CSV one string
+  separated by ``;``), ``init`` (a checkpoint the stream's student starts from, over ``--init``) and
+  ``group`` (a site or camera group: ``--warm-start fleet`` prefers a finished student of the same group).
+  A relative ``uri``, ``labels`` or ``init`` is resolved against the manifest's folder or S3 prefix, so
+  the specs mean the same thing on every worker;
 - a local folder (every video file below it, recursively), a local glob (``videos/*.mp4``) or a video
   file; an ``s3://bucket/prefix/`` (every video object below it); or one ``synthetic:SCENARIO``.
 
@@ -38,7 +40,7 @@ from odist.video.synthetic.scenarios import parse_synthetic_spec
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v", ".mpg", ".mpeg")
 MANIFEST_FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-KEYS = ("uri", "stream_id", "labels", "overrides")
+KEYS = ("uri", "stream_id", "labels", "overrides", "init", "group")
 _URL = URL_PATTERN
 _GLOB_MAGIC = re.compile(r"[*?\[]")
 _URI_FIX = "use a local path, file://PATH, s3://BUCKET/KEY, https://HOST/PATH or synthetic:SCENARIO"
@@ -48,12 +50,16 @@ Row = tuple[str, Mapping[str, Any]]  # (where, for errors: "MANIFEST line N"; th
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """One stream of the fleet: its video, its id in the run, its replay labels and its config overrides."""
+    """One stream of the fleet: its video, its id in the run, its replay labels, its config overrides, the
+    checkpoint its student starts from (and what chose it: ``manifest`` or ``fleet``) and its group."""
 
     uri: str
     stream_id: str
     labels: str | None = None
     overrides: tuple[str, ...] = ()
+    init: str | None = None
+    init_from: str | None = None
+    group: str | None = None
 
     @property
     def teacher(self) -> str | None:
@@ -183,9 +189,12 @@ def _spec(record: Mapping[str, Any], where: str, base: str) -> StreamSpec:
     if labels is not None:
         labels = _check_labels(labels.removeprefix(REPLAY), where)
     given = _text(record, "stream_id", where)
+    init = _text(record, "init", where)
     return StreamSpec(
         uri=_resolve(uri, base), stream_id=_stream_id(given, stream_name(uri), where),
-        labels=None if labels is None else _resolve(labels, base), overrides=_overrides(record, where))
+        labels=None if labels is None else _resolve(labels, base), overrides=_overrides(record, where),
+        init=None if init is None else _resolve(init, base), init_from=None if init is None else "manifest",
+        group=_text(record, "group", where))
 
 
 def _text(record: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> str | None:

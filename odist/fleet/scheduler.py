@@ -17,6 +17,7 @@ from odist.fleet.manifest import StreamSpec
 from odist.fleet.progress import FleetCounts, FleetProgress
 from odist.fleet.runtime import first_line
 from odist.fleet.student_actor import JobOptions, StreamOutcome, record_failure
+from odist.fleet.warm_start import FleetWarmStart
 from odist.states import Outcome
 
 # Errors that mean the worker (or its node) went away mid-stream: the stream is retried elsewhere.
@@ -35,10 +36,11 @@ class FleetDriver:
 
     def __init__(self, specs: Iterable[StreamSpec], job: JobOptions, new_worker: Callable[[], Any], *,
                  pool: int, retries: int = 2, display: FleetProgress | None = None, skipped: int = 0,
-                 poll_seconds: float = 1.0) -> None:
+                 poll_seconds: float = 1.0, warm_start: FleetWarmStart | None = None) -> None:
         self.queue: deque[StreamSpec] = deque(specs)
         self.job, self.new_worker, self.pool_size, self.retries = job, new_worker, pool, retries
         self.display, self.poll_seconds = display, poll_seconds
+        self.warm_start = warm_start  # ``--warm-start fleet``: streams begin from finished students
         self.workers: list[Any] = []
         self.idle: list[Any] = []
         self.running: dict[ray.ObjectRef, _Task] = {}
@@ -90,6 +92,8 @@ class FleetDriver:
         """Hand queued streams to idle workers."""
         while self.queue and self.idle:
             spec, worker = self.queue.popleft(), self.idle.pop()
+            if self.warm_start is not None:
+                spec = self.warm_start.apply(spec)
             self.attempts[spec.stream_id] = self.attempts.get(spec.stream_id, 0) + 1
             self.running[worker.process.remote(spec, self.job)] = _Task(spec, worker)
 
@@ -120,6 +124,8 @@ class FleetDriver:
         except RayError as exc:
             outcome = self._fail(task.spec, f"{type(exc).__name__}: {first_line(exc)}")
         self.idle.append(task.worker)
+        if self.warm_start is not None and outcome.status == Outcome.DONE:
+            self.warm_start.finished_stream(task.spec, outcome.summary)
         self._record(outcome)
 
     def _retry_or_fail(self, spec: StreamSpec, exc: Exception) -> None:

@@ -120,7 +120,8 @@ class StreamWorker:
         config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None))
         config = with_gpu_share(config, self.student_gpus)
         summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
-                                 job.stream or StreamOptions(), resume=True, on_progress=self._on_progress)
+                                 stream_options(spec, job.stream or StreamOptions()), resume=True,
+                                 on_progress=self._on_progress)
         return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
 
@@ -138,6 +139,14 @@ class StreamWorker:
         record_failure(job.out, spec.stream_id, error)
         return StreamOutcome(spec.stream_id, FAILED, error=error, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
+
+
+def stream_options(spec: StreamLike, options: StreamOptions) -> StreamOptions:
+    """``options`` with the stream's own warm start (a manifest ``init``, or the fleet's pick) over ``--init``."""
+    init = getattr(spec, "init", None)
+    if init is None:
+        return options
+    return dataclasses.replace(options, init=init, init_from=getattr(spec, "init_from", None) or "manifest")
 
 
 def with_gpu_share(config: OdistConfig, student_gpus: float) -> OdistConfig:

@@ -56,14 +56,35 @@ def parse_checkpoint(data: bytes, where: str, config_dict: dict[str, Any]) -> di
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {where} has format version {payload['format_version']}",
                               f"this odist reads up to version {FORMAT_VERSION}; upgrade odist")
-    expected = student_metadata(config_dict)
-    found = {**METADATA_BEFORE_KEYS, **payload["metadata"]}
-    for key, value in expected.items():
-        if found.get(key) != value:
-            raise CheckpointError(
-                f"checkpoint {where} has {key}={found.get(key)!r} but this run uses {value!r}",
-                f"run with the checkpoint's settings (--set student.{key}=...) or start without --init")
+    check_fits(payload["metadata"], config_dict, where)
     return payload
+
+
+def check_fits(metadata: dict[str, Any], config_dict: dict[str, Any], where: str) -> None:
+    """A one-line ``CheckpointError`` naming both sides when a checkpoint's classes or student architecture
+    (``metadata``) differ from the stream's (``config_dict``)."""
+    expected = student_metadata(config_dict)
+    found = {**METADATA_BEFORE_KEYS, **metadata}
+    if list(found.get("classes") or []) != expected["classes"]:
+        raise CheckpointError(
+            f"checkpoint {where} was trained for classes {_names(found.get('classes'))} but this stream has "
+            f"classes {_names(expected['classes'])}",
+            "start from a checkpoint of the stream's classes, or without that checkpoint")
+    keys = [key for key in expected if key != "classes"]
+    if any(found.get(key) != expected[key] for key in keys):
+        raise CheckpointError(
+            f"checkpoint {where} holds a student {architecture(found, keys)} but this stream's student is "
+            f"{architecture(expected, keys)}",
+            "run with the checkpoint's student settings (--set student.KEY=VALUE), or start without that checkpoint")
+
+
+def architecture(metadata: dict[str, Any], keys: list[str] | None = None) -> str:
+    """``width=0.25 units=... fine_skips=True``: a student's architecture as a checkpoint records it."""
+    return " ".join(f"{key}={metadata.get(key)!r}" for key in keys or [k for k in metadata if k != "classes"])
+
+
+def _names(classes: Any) -> str:
+    return "[" + ", ".join(str(c) for c in classes or []) + "]"
 
 
 def load_checkpoint(uri: str, config_dict: dict[str, Any]) -> dict[str, Any]:
@@ -77,3 +98,16 @@ def load_checkpoint(uri: str, config_dict: dict[str, Any]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {uri} cannot be read: {exc.what}",
                               "pass the checkpoint URI a run's summary.json names") from None
     return parse_checkpoint(data, str(uri), config_dict)
+
+
+def weight_digest(weights: dict[str, Any]) -> str:
+    """``sha256:...`` of a student's ``state_dict`` (names, dtypes, shapes and values), to tell which weights
+    a student began from."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(weights):
+        tensor = weights[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return "sha256:" + digest.hexdigest()[:32]

@@ -1,6 +1,6 @@
 """Committed objects that have gone missing: found with one listing, reported naming the commit and the key.
 
-A commit record names its segment's records and masks (kept for ever) and a checkpoint (kept until
+A commit record names its segment's records, masks and teacher labels (kept for ever) and a checkpoint (kept until
 the next commit). An object a commit names but the store no longer holds (deleted by hand, lost to a
 bucket policy) makes the stream's committed frames incomplete: ``odist ls`` shows the stream as
 ``damaged``, and ``odist report`` and a resume refuse it, each in one line that says what to do.
@@ -54,7 +54,7 @@ def missing_objects(area: StreamArea, present: Iterable[str] | None = None, *,
     keys = set(area.store.list(area.prefix) if present is None else present)
     missing = []
     for commit in commits:
-        wanted = [commit.records, commit.masks]
+        wanted = [commit.records, commit.masks, *([] if commit.labels is None else [commit.labels])]
         if checkpoint and commit is commits[-1]:
             wanted.append(commit.checkpoint)
         commit_key = area.key(f"commits/{commit.sequence:06d}.json")

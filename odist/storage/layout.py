@@ -5,13 +5,15 @@
     RUN/run.json                                       run manifest (config, code version, inputs)
     RUN/streams/stream_id=ID/records/part-AAAAAA-BBBBBB-ATTEMPT.parquet   per-frame records
     RUN/streams/stream_id=ID/masks/part-AAAAAA-BBBBBB-ATTEMPT.parquet     predicted masks (zlib-u8)
+    RUN/streams/stream_id=ID/labels/part-AAAAAA-BBBBBB-ATTEMPT.parquet    keyframes' teacher labels (zlib-u8)
     RUN/streams/stream_id=ID/checkpoints/ckpt-BBBBBB-ATTEMPT.pt           student + ladder + ledger state
     RUN/streams/stream_id=ID/commits/SEQUENCE.json                        makes one segment visible
     RUN/streams/stream_id=ID/summary.json                                 the stream finished
     RUN/streams/stream_id=ID/failed.json                                  the stream failed (and why)
 
 Data objects are written first under unique names; then a small commit record names a segment's
-records, masks and checkpoint, which makes them visible together. Readers and resume trust only
+records, masks, teacher labels (when the segment learned from a keyframe) and checkpoint, which makes
+them visible together. Readers and resume trust only
 committed objects; objects no commit names (from a crashed attempt) are invisible and swept on resume.
 """
 
@@ -59,6 +61,7 @@ class Commit:
     checkpoint: str
     created_unix: float
     schema_version: int = SCHEMA_VERSION
+    labels: str | None = None  # the keyframes' teacher labels; None when the segment asked the teacher nothing
 
 
 class StreamArea:
@@ -81,8 +84,10 @@ class StreamArea:
     # -- writing ---------------------------------------------------------------------------------
 
     def commit_segment(self, first: int, last: int, records: bytes, masks: bytes, checkpoint: bytes, *,
-                       allow_gap: bool = False) -> Commit:
+                       allow_gap: bool = False, labels: bytes | None = None) -> Commit:
         """Write a segment's data objects, then its commit record; drop the superseded checkpoint.
+
+        ``labels`` (the teacher labels of the keyframes learned from in the segment) is committed with it.
 
         The segment must start at the last commit's next frame; ``allow_gap`` lets it start later (a live
         camera's dropped frames), never earlier.
@@ -97,9 +102,12 @@ class StreamArea:
             sequence=0 if previous is None else previous.sequence + 1,
             first_frame=first, last_frame=last, next_frame_index=last + 1,
             records=self.key(f"records/{name}.parquet"), masks=self.key(f"masks/{name}.parquet"),
-            checkpoint=self.key(f"checkpoints/ckpt-{last:06d}-{self.attempt}.pt"), created_unix=time.time())
+            checkpoint=self.key(f"checkpoints/ckpt-{last:06d}-{self.attempt}.pt"), created_unix=time.time(),
+            labels=None if labels is None else self.key(f"labels/{name}.parquet"))
         self.store.put(commit.records, records)
         self.store.put(commit.masks, masks)
+        if labels is not None:
+            self.store.put(commit.labels, labels)
         self.store.put(commit.checkpoint, checkpoint)
         self.store.put(self.key(f"commits/{commit.sequence:06d}.json"), dumps(asdict(commit)))
         self._commits = [*self.commits(), commit]
@@ -119,12 +127,12 @@ class StreamArea:
         superseded (a crash before they were dropped); returns their keys."""
         named = set()
         for commit in self.commits():
-            named.update((commit.records, commit.masks))
+            named.update((commit.records, commit.masks, commit.labels))
         last = self.last_commit()
         if last is not None:
             named.add(last.checkpoint)
         stale = [k for k in self.store.list(self.prefix)
-                 if k.rsplit("/", 2)[-2] in ("records", "masks", "checkpoints") and k not in named]
+                 if k.rsplit("/", 2)[-2] in ("records", "masks", "labels", "checkpoints") and k not in named]
         for k in stale:
             self.store.delete(k)
         return stale

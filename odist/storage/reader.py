@@ -13,15 +13,19 @@ from odist.errors import StorageError
 from odist.storage.layout import STREAMS, StreamArea, stream_ids
 from odist.storage.masks import decode_mask
 from odist.storage.objectstore import ObjectStore, open_store
-from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA
+from odist.storage.schema import LABEL_SCHEMA, MASK_SCHEMA, RECORD_SCHEMA
+
+_SCHEMAS = {"records": RECORD_SCHEMA, "masks": MASK_SCHEMA, "labels": LABEL_SCHEMA}
 
 
 def read_stream_table(area: StreamArea, kind: str = "records") -> pa.Table:
-    """A stream's committed ``records`` or ``masks``, ordered by frame index."""
-    schema = RECORD_SCHEMA if kind == "records" else MASK_SCHEMA
+    """A stream's committed ``records``, ``masks`` or keyframe teacher ``labels``, ordered by frame index."""
+    schema = _SCHEMAS[kind]
     tables = []
     for commit in area.commits():
-        key = commit.records if kind == "records" else commit.masks
+        key = getattr(commit, kind)
+        if key is None:  # a segment without keyframes has no labels
+            continue
         try:
             tables.append(pq.read_table(io.BytesIO(area.store.get(key)), schema=schema))
         except pa.ArrowException as exc:

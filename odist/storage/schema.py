@@ -28,6 +28,8 @@ MASK_SCHEMA = pa.schema([
     ("encoding", pa.string()),
     ("data", pa.binary()),
 ], metadata={"odist_schema_version": str(SCHEMA_VERSION)})
+# A keyframe's teacher labels are stored as its predicted masks are (one class map per row).
+LABEL_SCHEMA = MASK_SCHEMA
 
 
 def parquet_bytes(rows: list[dict], schema: pa.Schema) -> bytes:

@@ -9,7 +9,7 @@ import numpy as np
 
 from odist.storage.layout import Commit, StreamArea
 from odist.storage.masks import ENCODING, encode_mask
-from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA, parquet_bytes
+from odist.storage.schema import LABEL_SCHEMA, MASK_SCHEMA, RECORD_SCHEMA, parquet_bytes
 
 
 class StateProvider(Protocol):
@@ -21,7 +21,8 @@ class StateProvider(Protocol):
 
 
 class SegmentWriter:
-    """Commits every ``segment_frames`` frames: records, masks and the state after the last of them.
+    """Commits every ``segment_frames`` frames: records, masks, the keyframes' teacher labels and the state
+    after the last of them.
 
     ``state`` (a ``StateProvider``, or a plain function of the next frame index) gives the serialised
     state stored with each segment, so a resumed stream continues exactly after it.
@@ -37,6 +38,7 @@ class SegmentWriter:
         self.allow_gaps = allow_gaps  # frame indices may skip (a live camera's drops)
         self._records: list[dict[str, Any]] = []
         self._masks: list[dict[str, Any]] = []
+        self._labels: list[dict[str, Any]] = []
         self.mask_bytes = 0
         self.raw_mask_bytes = 0
 
@@ -46,10 +48,13 @@ class SegmentWriter:
         self.mask_bytes += len(data)
         self.raw_mask_bytes += mask.size
         self._records.append(record)
-        self._masks.append({"frame_index": record["frame_index"], "height": mask.shape[0], "width": mask.shape[1],
-                            "encoding": ENCODING, "data": data})
+        self._masks.append(_mask_row(record["frame_index"], mask, data))
         if len(self._records) >= self.segment_frames:
             self.flush()
+
+    def add_label(self, frame_index: int, classes: np.ndarray) -> None:
+        """Queue the teacher's labels of keyframe ``frame_index``; they commit with the next segment."""
+        self._labels.append(_mask_row(frame_index, classes, encode_mask(classes)))
 
     def flush(self) -> Commit | None:
         """Commit what is buffered (no-op when empty)."""
@@ -58,12 +63,19 @@ class SegmentWriter:
         first, last = self._records[0]["frame_index"], self._records[-1]["frame_index"]
         commit = self.area.commit_segment(
             first, last, parquet_bytes(self._records, RECORD_SCHEMA), parquet_bytes(self._masks, MASK_SCHEMA),
-            self.checkpoint(last + 1), allow_gap=self.allow_gaps)
+            self.checkpoint(last + 1), allow_gap=self.allow_gaps,
+            labels=parquet_bytes(self._labels, LABEL_SCHEMA) if self._labels else None)
         self._records.clear()
         self._masks.clear()
+        self._labels.clear()
         return commit
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Commit the last segment, then mark the stream done with its summary."""
         self.flush()
         self.area.finish(summary)
+
+
+def _mask_row(frame_index: int, classes: np.ndarray, data: bytes) -> dict[str, Any]:
+    return {"frame_index": frame_index, "height": classes.shape[0], "width": classes.shape[1], "encoding": ENCODING,
+            "data": data}

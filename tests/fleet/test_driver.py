@@ -217,3 +217,30 @@ def test_a_shared_teacher_pool_labels_every_stream(tmp_path):
         assert summary["keyframes"] > 0 and summary["ledger"]["teacher_frames"] == summary["keyframes"]
         assert summary["miou"] is not None
     assert "odist-teacher" not in serve.status().applications  # the pool is stopped with the job
+
+
+def test_fleet_warm_starts_take_the_latest_finished_student_of_the_group_else_the_latest(first_run, tmp_path):
+    _, _, earlier = first_run
+    store = open_store(str(earlier))
+    given, row_init = (StreamArea(store, sid).summary()["checkpoint"] for sid in ("cam-a", "cam-b"))
+    rows = [{"uri": "synthetic:static_easy", "stream_id": "a", "group": "site-1"},
+            {"uri": "synthetic:traffic", "stream_id": "b", "group": "site-2"},
+            {"uri": "synthetic:static_easy", "stream_id": "c", "group": "site-1"},
+            {"uri": "synthetic:traffic", "stream_id": "d", "init": row_init},
+            {"uri": "synthetic:static_easy", "stream_id": "e"}]
+    manifest = tmp_path / "sites.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "run"
+    tiny = [*TINY[:4], "--frames", "8", *TINY[6:]]
+    with contextlib.redirect_stdout(io.StringIO()):
+        rc = main(["run", str(manifest), "--out", str(out), "--workers", "1", "--init", given,
+                   "--warm-start", "fleet", *tiny])
+    assert rc == 0
+    run = open_store(str(out))
+    began = {sid: json.loads(run.get(StreamArea.prefix_of(sid) + "stream.json"))["init"] for sid in "abcde"}
+    checkpoint = {sid: StreamArea(run, sid).summary()["checkpoint"] for sid in "abcd"}
+    # a: nothing finished yet, so --init; b: no site-2 student yet, so the latest (a); c: site-1's latest (a,
+    # not b); d: its manifest init; e: no group, so the latest finished student (d)
+    expected = {"a": (given, "--init"), "b": (checkpoint["a"], "fleet:a"), "c": (checkpoint["a"], "fleet:a"),
+                "d": (row_init, "manifest"), "e": (checkpoint["d"], "fleet:d")}
+    assert {sid: (b["uri"], b["chosen_by"]) for sid, b in began.items()} == expected

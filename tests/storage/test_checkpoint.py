@@ -44,3 +44,18 @@ def test_head_architecture_is_checked_and_older_checkpoints_had_the_papers_head(
     assert parse_checkpoint(buffer.getvalue(), "older.pt", paper)["metadata"] == payload["metadata"]
     with pytest.raises(CheckpointError, match="fine_skips=False"):
         parse_checkpoint(buffer.getvalue(), "older.pt", fine)
+
+
+def test_other_classes_or_architecture_are_refused_in_one_line_naming_both(tmp_path):
+    stream = OdistConfig().to_dict()
+    (tmp_path / "c.pt").write_bytes(checkpoint_bytes({}, stream))
+    fewer = load_config(overrides=['classes=["background","person"]'], environ={}).to_dict()
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(str(tmp_path / "c.pt"), fewer)
+    line = str(refused.value)
+    assert "\n" not in line and f"[{', '.join(stream['classes'])}]" in line and "[background, person]" in line
+    narrower = load_config(overrides=["student.width=0.5"], environ={}).to_dict()
+    with pytest.raises(CheckpointError) as refused:
+        load_checkpoint(str(tmp_path / "c.pt"), narrower)
+    line = str(refused.value)
+    assert "\n" not in line and f"width={stream['student']['width']!r}" in line and "width=0.5" in line

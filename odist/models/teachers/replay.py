@@ -1,16 +1,22 @@
-"""The replay teacher: labels computed earlier, one PNG of class ids per frame.
+"""The replay teacher: labels computed earlier, one PNG of class ids per frame, or an earlier run's.
 
 Labels live in a local directory, a ``file://`` URI or ``s3://bucket/prefix``, named
 ``{frame_index:06d}.png`` (8-bit grayscale or palette PNGs whose pixel values are class ids,
 0 = background). ``write_labels`` writes such files.
+
+A run keeps the teacher labels of the keyframes it learned from (committed with their segments), so an
+earlier run's stream is a label source too: ``replay:RUN/streams/stream_id=ID`` (the stream folder
+``odist distill`` prints) replays the labels of that stream's keyframes.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
@@ -21,12 +27,16 @@ from odist.errors import StorageError, TeacherError
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.models.teachers.oracle import charged_result
 from odist.models.teachers.registry import TEACHERS
+from odist.storage.layout import StreamArea
 from odist.storage.location import parse_location
+from odist.storage.masks import decode_mask
 from odist.storage.objectstore import ObjectStore, open_store
+from odist.storage.reader import read_stream_table
 from odist.video.frame import Frame
 
 _PNG_MODES = ("L", "P")
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+_RUN_STREAM = re.compile(r"^(?P<run>.*?)/?streams/stream_id=(?P<stream_id>[^/]+)/?$")
 
 
 def label_filename(frame_index: int) -> str:
@@ -83,14 +93,93 @@ def open_labels(location: str) -> ObjectStore:
     return store
 
 
+class LabelSource(Protocol):
+    """Where replayed labels come from: a folder of PNGs (``PngLabels``) or a run's stream (``RunLabels``)."""
+
+    def where(self, frame_index: int) -> str:
+        """The label's location, for messages."""
+        ...
+
+    def read(self, frame_index: int) -> np.ndarray | None:
+        """Frame ``frame_index``'s (H, W) uint8 class map, or None when the source has none."""
+        ...
+
+    def missing_fix(self) -> str:
+        """How to fix a frame with no label."""
+        ...
+
+
+class PngLabels:
+    """``{frame_index:06d}.png`` files in a store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    def where(self, frame_index: int) -> str:
+        return self.store.url(label_filename(frame_index))
+
+    def read(self, frame_index: int) -> np.ndarray | None:
+        try:
+            data = self.store.get_or_none(label_filename(frame_index))
+        except StorageError as exc:
+            raise TeacherError(f"cannot read replay label {self.where(frame_index)}: {exc.what}", exc.fix) from None
+        return None if data is None else _decode(data, self.where(frame_index))
+
+    def missing_fix(self) -> str:
+        return "compute labels for every keyframe (odist.models.teachers.replay.write_labels)"
+
+
+class RunLabels:
+    """The teacher labels a run committed for one stream's keyframes (read once, on first use)."""
+
+    def __init__(self, area: StreamArea) -> None:
+        self.area = area
+        self._rows: dict[int, dict] | None = None
+
+    def frame_indices(self) -> list[int]:
+        """The keyframes whose labels the stream kept, in order."""
+        return sorted(self._table())
+
+    @property
+    def stream_url(self) -> str:
+        return self.area.store.url(self.area.prefix)
+
+    def where(self, frame_index: int) -> str:
+        return f"{self.stream_url} keyframe {frame_index}"
+
+    def read(self, frame_index: int) -> np.ndarray | None:
+        row = self._table().get(frame_index)
+        return None if row is None else decode_mask(row["data"], row["height"], row["width"])
+
+    def missing_fix(self) -> str:
+        return (f"that stream kept labels for its {len(self._table())} keyframes only; replay them on those frames "
+                "(odist pretrain) or label this stream with a teacher")
+
+    def _table(self) -> dict[int, dict]:
+        if self._rows is None:
+            try:
+                rows = read_stream_table(self.area, "labels").to_pylist()
+            except StorageError as exc:
+                raise TeacherError(f"cannot read the labels of {self.stream_url}: {exc.what}",
+                                   exc.fix) from None
+            self._rows = {row["frame_index"]: row for row in rows}
+        return self._rows
+
+
+def run_stream_location(location: str) -> tuple[str, str] | None:
+    """``(run root, stream id)`` when ``location`` is a run's stream folder (``RUN/streams/stream_id=ID``)."""
+    match = _RUN_STREAM.match(str(location))
+    return None if match is None else (match["run"] or ".", match["stream_id"])
+
+
 class ReplayTeacher(Teacher):
     """Reads precomputed labels; charges ``charged_ms``/``charged_gflops`` per frame like the oracle."""
 
     name = "replay"
 
-    def __init__(self, store: ObjectStore, config: TeacherConfig, class_names: Sequence[str]) -> None:
+    def __init__(self, labels: LabelSource, config: TeacherConfig, class_names: Sequence[str]) -> None:
         super().__init__(class_names)
-        self.store = store
+        self.labels = labels
         self.config = config
 
     def label(self, frames: Sequence[Frame]) -> TeacherResult:
@@ -100,16 +189,11 @@ class ReplayTeacher(Teacher):
         return float(self.config.charged_gflops)
 
     def _read(self, frame: Frame) -> Labels:
-        name = label_filename(frame.index)
-        where = self.store.url(name)
-        try:
-            data = self.store.get_or_none(name)
-        except StorageError as exc:
-            raise TeacherError(f"cannot read replay label {where}: {exc.what}", exc.fix) from None
-        if data is None:
+        where = self.labels.where(frame.index)
+        classes = self.labels.read(frame.index)
+        if classes is None:
             raise TeacherError(f"no replay label for frame {frame.index}: expected {where}",
-                               "compute labels for every keyframe (odist.models.teachers.replay.write_labels)")
-        classes = _decode(data, where)
+                               self.labels.missing_fix())
         if classes.shape != (frame.height, frame.width):
             raise TeacherError(
                 f"replay label {where} is {classes.shape[1]}x{classes.shape[0]} but frame {frame.index} is "
@@ -142,8 +226,26 @@ def _decode(data: bytes, where: str) -> np.ndarray:
 
 @TEACHERS.register("replay")
 def build_replay(arg: str | None, config: TeacherConfig, class_names: Sequence[str], device: str) -> ReplayTeacher:
-    """``replay:LOCATION`` with LOCATION a directory, ``file://`` URI or ``s3://bucket/prefix``."""
+    """``replay:LOCATION`` with LOCATION a directory, ``file://`` URI or ``s3://bucket/prefix`` of PNGs, or a
+    run's stream folder ``RUN/streams/stream_id=ID``."""
     if not arg:
         raise TeacherError("the replay teacher needs a label location",
                            "write --teacher replay:DIR, replay:file:///DIR or replay:s3://bucket/prefix")
-    return ReplayTeacher(open_labels(arg), config, class_names)
+    return ReplayTeacher(open_replay_labels(arg), config, class_names)
+
+
+def open_replay_labels(location: str) -> LabelSource:
+    """The label source at ``location``: a run's stream (``RunLabels``) or a folder of PNGs (``PngLabels``)."""
+    stream = run_stream_location(location)
+    if stream is None:
+        return PngLabels(open_labels(location))
+    run, stream_id = stream
+    try:
+        area = StreamArea(open_store(run), stream_id)
+        committed = area.last_commit() is not None
+    except StorageError as exc:
+        raise TeacherError(f"cannot read run {run}: {exc.what}", exc.fix) from None
+    if not committed:
+        raise TeacherError(f"stream {stream_id} of run {run} has committed nothing",
+                           "pass the stream folder of a run that has processed frames (odist ls RUN)")
+    return RunLabels(area)

@@ -1,0 +1,57 @@
+"""A warm-started stream begins from the checkpoint's weights, and the fleet picks the documented student."""
+
+import json
+
+import numpy as np
+import pytest
+
+from odist.config import TeacherConfig, load_config
+from odist.distill.api import distill
+from odist.distill.distiller import OnlineDistiller
+from odist.distill.pipeline import StreamOptions
+from odist.fleet.manifest import StreamSpec
+from odist.fleet.student_actor import JobOptions, StreamWorker
+from odist.fleet.warm_start import FinishedStudent, FleetWarmStart
+from odist.models.teachers import build_teacher
+from odist.storage.checkpoint import load_checkpoint, weight_digest
+from odist.storage.layout import StreamArea
+from odist.storage.objectstore import open_store
+from odist.storage.reader import decode_masks, read_stream_table
+from odist.video.synthetic import SyntheticSource
+
+W, H = 96, 64
+CONFIG = load_config(overrides=["student.width=0.25", "threads=1"], environ={})
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_the_pick_is_the_groups_latest_student_else_the_latest_and_a_rows_own_init_wins():
+    fleet = FleetWarmStart([FinishedStudent("a", "s1", "ck-a"), FinishedStudent("b", "s2", "ck-b"),
+                            FinishedStudent("c", None, "ck-c")])
+    assert fleet.apply(StreamSpec("x", "x1", group="s1")).init == "ck-a"
+    assert fleet.apply(StreamSpec("x", "x2", group="s3")).init == "ck-c"
+    assert fleet.apply(StreamSpec("x", "x3")).init_from == "fleet:c"
+    assert fleet.apply(StreamSpec("x", "x4", init="own", init_from="manifest")).init == "own"
+    assert FleetWarmStart().apply(StreamSpec("x", "x5")).init is None
+
+
+def test_a_warm_started_streams_first_prediction_comes_from_the_checkpoints_weights(tmp_path):
+    out = str(tmp_path / "run")
+    done = distill("synthetic:traffic", out=out, config=CONFIG, frames=16, width=W, height=H, stream_id="first")
+    fleet = FleetWarmStart.from_store(open_store(out), [StreamSpec("synthetic:traffic", "first")])
+    spec = fleet.apply(StreamSpec("synthetic:static_easy", "second"))
+    assert spec.init == done["checkpoint"] and spec.init_from == "fleet:first"
+
+    frozen = load_config(overrides=["student.width=0.25", "threads=1", "distill.max_updates=0"], environ={})
+    outcome = StreamWorker().process(spec, JobOptions(out, frozen, StreamOptions(width=W, height=H, frames=4)))
+    assert outcome.status == "done", outcome.error
+    area = StreamArea(open_store(out), "second")
+    began = json.loads(area.store.get(area.key("stream.json")))["init"]
+    weights = load_checkpoint(done["checkpoint"], CONFIG.to_dict())["state"]["distiller"]["student"]
+    assert began == {"uri": done["checkpoint"], "chosen_by": "fleet:first", "weight_digest": weight_digest(weights)}
+
+    # With no updates allowed, the first frame's committed mask is the checkpoint student's own prediction.
+    student = OnlineDistiller(frozen, build_teacher("oracle", TeacherConfig(), frozen.classes))
+    student.load_state_dict({"student": weights}, weights_only=True)
+    first = next(iter(SyntheticSource("static_easy", width=W, height=H, frames=4, seed=0)))
+    np.testing.assert_array_equal(decode_masks(read_stream_table(area, "masks"))[0], student.infer(first).prediction)
