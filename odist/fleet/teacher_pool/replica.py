@@ -59,10 +59,11 @@ class FrameBatcher:
     ``submit`` is called on the replica's event loop and returns one future per frame; the teacher runs
     in a worker thread so new frames keep arriving (and queueing for the next batch) meanwhile.
 
-    Adaptive batching (``gather_s`` > 0): the callers of the last batch are expected back (a student waits
-    for its label, then sends its next keyframe), so before a forward the batcher waits up to ``gather_s``
-    until that many frames are waiting. A lone caller is expected alone, so its frame goes at once: there
-    is no fixed window to pay when nobody else is waiting. ``gather_s`` 0 takes whatever waits (greedy).
+    Adaptive batching (``gather_s`` > 0): the callers of the last batch, and those who queued while it
+    was labelled, are expected back (a student waits for its label, then sends its next keyframe), so
+    before a forward the batcher waits up to ``gather_s`` until that many frames (at most a full batch)
+    are waiting. A lone caller is expected alone, so its frame goes at once: there is no fixed window to
+    pay when nobody else is waiting. ``gather_s`` 0 takes whatever waits (greedy).
     """
 
     def __init__(self, teacher: Teacher, max_batch_size: int, replica: str = "local", gather_s: float = 0.0) -> None:
@@ -73,7 +74,7 @@ class FrameBatcher:
         self.stats = BatchStats()
         self._pending: list[tuple[Frame, asyncio.Future[LabelReply]]] = []
         self._worker: asyncio.Task[None] | None = None
-        self._expected = 0  # the size of the last batch: its callers are likely to send again
+        self._expected = 0  # callers of the last round (its batch and who queued meanwhile): likely back
         self._arrived: asyncio.Event | None = None
 
     def submit(self, frames: Sequence[Frame]) -> list[asyncio.Future[LabelReply]]:
@@ -93,11 +94,11 @@ class FrameBatcher:
             batch = self._next_batch()
             if not batch:
                 continue
-            self._expected = len(batch)
             try:
                 outcomes = await asyncio.to_thread(self.label_now, [frame for frame, _ in batch])
             except Exception as exc:  # the worker thread itself failed: fail the batch, keep serving
                 outcomes = [exc] * len(batch)
+            self._expected = min(len(batch) + len(self._pending), self.max_batch_size)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
@@ -107,8 +108,8 @@ class FrameBatcher:
                     future.set_result(outcome)
 
     async def _gather(self) -> None:
-        """Wait up to ``gather_s`` until as many frames wait as the last batch held (or a full batch)."""
-        wanted = min(self._expected, self.max_batch_size)
+        """Wait up to ``gather_s`` until as many frames wait as the last round had callers."""
+        wanted = self._expected
         if self.gather_s <= 0 or len(self._pending) >= wanted:
             return
         deadline = asyncio.get_running_loop().time() + self.gather_s
