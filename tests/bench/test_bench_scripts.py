@@ -33,6 +33,9 @@ TINY_CHECKS = {
     "keyframe_policy": ["--width", "96", "--height", "64", "--frames", "24", "--scenarios", "edited", "--seeds", "0",
                         "--policies", "paper", "default", "--jobs", "1"],
     "scene_cuts": ["--width", "96", "--height", "64", "--frames", "60", "--seeds", "0"],
+    "teacher_pool_load": ["--replicas", "1", "--clients", "1", "2", "--variants", "actor-pool", "serve-adaptive",
+                          "--warmup", "0.5", "--window", "1", "--a", "0.02", "--b", "0.002", "--scale-seconds", "0"],
+    "driver_scale": ["--streams", "2", "--frames", "2"],
 }
 
 
