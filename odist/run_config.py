@@ -45,10 +45,16 @@ class FleetConfig:
         return self
 
 
+POOL_BATCHING = ("adaptive", "window")
+
+
 @dataclass
 class PoolConfig:
     """The shared teacher pool: sized, batched and supervised; used when ``enabled``.
 
+    ``batching``: ``adaptive`` sends a request to the teacher at once when nobody else is expected, and
+    otherwise waits up to ``batch_wait_timeout_s`` for the callers of the last batch to come back;
+    ``window`` collects every ``batch_wait_timeout_s`` window first (Serve's ``@serve.batch``).
     ``target_ongoing_requests`` (per replica) drives autoscaling; None means one full batch per replica.
     ``max_ongoing_requests`` (per replica) defaults to two batches: one being labelled, one filling up.
     ``num_gpus`` is each replica's GPU share (0 on CPU clusters); with a fractional share, keep
@@ -60,6 +66,7 @@ class PoolConfig:
     max_replicas: int = 4
     max_batch_size: int = 8
     batch_wait_timeout_s: float = 0.05
+    batching: str = "adaptive"
     target_ongoing_requests: float | None = None
     max_ongoing_requests: int | None = None
     num_gpus: float = 0.0
@@ -81,6 +88,7 @@ class PoolConfig:
         _pool(self.max_replicas >= max(1, self.min_replicas), "max_replicas", "at least 1 and >= min_replicas")
         _pool(self.max_batch_size >= 1, "max_batch_size", "a positive batch size")
         _pool(self.batch_wait_timeout_s >= 0, "batch_wait_timeout_s", "a non-negative wait in seconds")
+        _pool(self.batching in POOL_BATCHING, "batching", " or ".join(POOL_BATCHING))
         _pool(self.target_ongoing_requests is None or self.target_ongoing_requests > 0,
               "target_ongoing_requests", "a positive number of requests per replica")
         _pool(self.max_ongoing_requests is None or self.max_ongoing_requests >= self.max_batch_size,

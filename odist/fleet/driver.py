@@ -21,7 +21,8 @@ import ray
 from odist.config import OdistConfig
 from odist.distill.pipeline import StreamOptions, run_manifest
 from odist.errors import ConfigError
-from odist.fleet.manifest import load_streams
+from odist.fleet.manifest import StreamSpec, load_streams
+from odist.fleet.outcome_log import OutcomeLog
 from odist.fleet.progress import FleetProgress
 from odist.fleet.runtime import connect, start_shared_teacher, stop_shared_teacher, worker_options
 from odist.fleet.scheduler import FleetDriver
@@ -74,15 +75,22 @@ def run_fleet(
     FleetConfig(address, workers, max_streams_in_flight, retries, student_gpus, student_cpus).validate()
     started = time.perf_counter()
     specs = load_streams(source)
+    streams = len(specs)
     fleet_start = warm_start_scheme(warm_start)
     if options is not None and options.init:
         load_checkpoint(options.init, config.to_dict())  # a checkpoint that fits no stream stops the job at once
     store = open_store(out)
     check_run_root(store)
     done = done_stream_ids(store)
-    todo = [spec for spec in specs if spec.stream_id not in done]
-    outcomes = {spec.stream_id: StreamOutcome(spec.stream_id, Outcome.SKIPPED)
-                for spec in specs if spec.stream_id in done}
+    log = OutcomeLog()
+    todo: list[tuple[int, StreamSpec]] = []
+    for position, spec in enumerate(specs):
+        if spec.stream_id in done:
+            log.add(StreamOutcome(spec.stream_id, Outcome.SKIPPED), position)
+        else:
+            todo.append((position, spec))
+    finished = [spec for spec in specs if spec.stream_id in done] if fleet_start else []
+    del specs, done  # the driver hands streams out from ``todo`` and keeps only counts of the finished
     if not store.exists("run.json"):
         store.put("run.json", dumps({**run_manifest(), "input": source, "config": config.to_dict()}))
     pool, retried = 0, 0
@@ -94,13 +102,13 @@ def run_fleet(
             pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
             new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                            student_cpus=student_cpus)
-            display = FleetProgress(len(specs), progress, progress_extras)
-            fleet = None if not fleet_start else FleetWarmStart.from_store(
-                store, [spec for spec in specs if spec.stream_id in done])
+            display = FleetProgress(streams, progress, progress_extras)
+            fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished)
             driver = FleetDriver(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
-                                 pool=pool, retries=retries, display=display, skipped=len(outcomes), warm_start=fleet)
+                                 pool=pool, retries=retries, display=display, log=log, warm_start=fleet)
+            todo.clear()
             try:
-                outcomes.update((o.stream_id, o) for o in driver.run())
+                driver.run()
             finally:
                 display.close()
             retried = driver.counts.retries
@@ -109,7 +117,10 @@ def run_fleet(
                 stop_shared_teacher()
             if started_ray:
                 ray.shutdown()
-    summary = summarise(source, store, specs, outcomes, time.perf_counter() - started, pool, retried)
+    try:
+        summary = summarise(source, store, streams, log, time.perf_counter() - started, pool, retried)
+    finally:
+        log.close()
     store.put(FLEET_SUMMARY, dumps(summary.to_dict()))
     return summary
 

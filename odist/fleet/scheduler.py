@@ -14,6 +14,7 @@ from ray.exceptions import ObjectLostError, OwnerDiedError, RayActorError, RayEr
 
 from odist.errors import ConfigError
 from odist.fleet.manifest import StreamSpec
+from odist.fleet.outcome_log import OutcomeLog
 from odist.fleet.progress import FleetCounts, FleetProgress
 from odist.fleet.runtime import first_line
 from odist.fleet.student_actor import JobOptions, StreamOutcome, record_failure
@@ -27,30 +28,35 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Task:
+    position: int
     spec: StreamSpec
     worker: Any
 
 
 class FleetDriver:
-    """Feeds streams to a fixed pool of workers, one stream per worker at a time, until all have an outcome."""
+    """Feeds streams to a fixed pool of workers, one stream per worker at a time, until all have an outcome.
 
-    def __init__(self, specs: Iterable[StreamSpec], job: JobOptions, new_worker: Callable[[], Any], *,
-                 pool: int, retries: int = 2, display: FleetProgress | None = None, skipped: int = 0,
+    ``specs`` are (position in the manifest, stream) pairs; every outcome goes to ``log`` (a new
+    ``OutcomeLog`` by default), so the driver keeps nothing per finished stream beyond its counts.
+    """
+
+    def __init__(self, specs: Iterable[tuple[int, StreamSpec]], job: JobOptions, new_worker: Callable[[], Any], *,
+                 pool: int, retries: int = 2, display: FleetProgress | None = None, log: OutcomeLog | None = None,
                  poll_seconds: float = 1.0, warm_start: FleetWarmStart | None = None) -> None:
-        self.queue: deque[StreamSpec] = deque(specs)
+        self.queue: deque[tuple[int, StreamSpec]] = deque(specs)
         self.job, self.new_worker, self.pool_size, self.retries = job, new_worker, pool, retries
         self.display, self.poll_seconds = display, poll_seconds
         self.warm_start = warm_start  # ``--warm-start fleet``: streams begin from finished students
         self.workers: list[Any] = []
         self.idle: list[Any] = []
         self.running: dict[ray.ObjectRef, _Task] = {}
-        self.attempts: dict[str, int] = {}
-        self.outcomes: list[StreamOutcome] = []
-        self.counts = FleetCounts(skipped=skipped)
+        self.attempts: dict[str, int] = {}  # streams in flight or retried only
+        self.log = log if log is not None else OutcomeLog()
+        self.counts = self.log.counts
         self._live_frames: dict[ray.ObjectRef, int] = {}
         self._teacher_waiting: dict[ray.ObjectRef, int] = {}
 
-    def run(self) -> list[StreamOutcome]:
+    def run(self) -> OutcomeLog:
         """Process every queued stream; the workers are stopped at the end, whatever happens."""
         try:
             for _ in range(self.pool_size):
@@ -62,7 +68,7 @@ class FleetDriver:
                 self._show()
         finally:
             self._stop_workers()
-        return self.outcomes
+        return self.log
 
     # -- the pool ------------------------------------------------------------------------------------
 
@@ -91,11 +97,11 @@ class FleetDriver:
     def _submit(self) -> None:
         """Hand queued streams to idle workers."""
         while self.queue and self.idle:
-            spec, worker = self.queue.popleft(), self.idle.pop()
+            (position, spec), worker = self.queue.popleft(), self.idle.pop()
             if self.warm_start is not None:
                 spec = self.warm_start.apply(spec)
             self.attempts[spec.stream_id] = self.attempts.get(spec.stream_id, 0) + 1
-            self.running[worker.process.remote(spec, self.job)] = _Task(spec, worker)
+            self.running[worker.process.remote(spec, self.job)] = _Task(position, spec, worker)
 
     def _wait(self) -> list[ray.ObjectRef]:
         """The finished calls: waits up to ``poll_seconds`` for one, then takes every other one ready."""
@@ -119,38 +125,34 @@ class FleetDriver:
                 raise ConfigError(f"student workers cannot start: {first_line(exc)}",
                                   "check the teacher factory and that odist imports on every node") from None
             self._replace_worker(task.worker)
-            self._retry_or_fail(task.spec, exc)
+            self._retry_or_fail(task, exc)
             return
         except RayError as exc:
             outcome = self._fail(task.spec, f"{type(exc).__name__}: {first_line(exc)}")
         self.idle.append(task.worker)
         if self.warm_start is not None and outcome.status == Outcome.DONE:
             self.warm_start.finished_stream(task.spec, outcome.summary)
-        self._record(outcome)
+        self._record(outcome, task.position)
 
-    def _retry_or_fail(self, spec: StreamSpec, exc: Exception) -> None:
+    def _retry_or_fail(self, task: _Task, exc: Exception) -> None:
+        spec = task.spec
         attempts = self.attempts.get(spec.stream_id, 1)
         if attempts <= self.retries:
             log.warning("worker of stream %s was lost (%s); retrying from its last commit",
                         spec.stream_id, first_line(exc))
             self.counts.retries += 1
-            self.queue.appendleft(spec)
+            self.queue.appendleft((task.position, spec))
             return
-        self._record(self._fail(spec, f"its worker was lost {attempts} times, last: {first_line(exc)}"))
+        self._record(self._fail(spec, f"its worker was lost {attempts} times, last: {first_line(exc)}"),
+                     task.position)
 
     def _fail(self, spec: StreamSpec, error: str) -> StreamOutcome:
         record_failure(self.job.out, spec.stream_id, error)
         return StreamOutcome(spec.stream_id, Outcome.FAILED, error=error)
 
-    def _record(self, outcome: StreamOutcome) -> None:
-        self.outcomes.append(outcome)
-        self.counts.frames += outcome.frames
-        if outcome.status == Outcome.DONE:
-            self.counts.done += 1
-        elif outcome.status == Outcome.SKIPPED:
-            self.counts.skipped += 1
-        else:
-            self.counts.failed += 1
+    def _record(self, outcome: StreamOutcome, position: int) -> None:
+        self.attempts.pop(outcome.stream_id, None)
+        self.log.add(outcome, position)
 
     # -- progress --------------------------------------------------------------------------------
 

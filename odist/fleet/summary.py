@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from odist.fleet.manifest import StreamSpec
-from odist.fleet.results import results_lines, stream_scores
-from odist.fleet.student_actor import StreamOutcome
+from odist.fleet.outcome_log import OutcomeLog
+from odist.fleet.results import results_lines
 from odist.states import Outcome
 from odist.storage.layout import STREAMS
 from odist.storage.objectstore import ObjectStore
@@ -66,15 +64,13 @@ def done_stream_ids(store: ObjectStore) -> set[str]:
     return done
 
 
-def summarise(source: str, store: ObjectStore, specs: list[StreamSpec], outcomes: Mapping[str, StreamOutcome],
-               wall: float, workers: int, retries: int) -> FleetSummary:
-    """The fleet summary, streams in manifest order."""
-    ordered = [outcomes[spec.stream_id] for spec in specs if spec.stream_id in outcomes]
-    count = {status: sum(o.status == status for o in ordered) for status in Outcome}
-    rows = [{"stream_id": o.stream_id, "status": o.status, "frames": o.frames, "seconds": o.seconds,
-             "error": o.error, **(stream_scores(o.summary) if o.status == Outcome.DONE else {})} for o in ordered]
-    failures = [{"stream_id": o.stream_id, "error": o.error or ""} for o in ordered if o.status == Outcome.FAILED]
-    return FleetSummary(source=source, out=store.uri, streams=len(specs), done=count[Outcome.DONE],
-                        failed=count[Outcome.FAILED], skipped=count[Outcome.SKIPPED],
-                        frames=sum(o.frames for o in ordered), wall_seconds=wall, workers=workers,
+def summarise(source: str, store: ObjectStore, streams: int, log: OutcomeLog, wall: float, workers: int,
+              retries: int) -> FleetSummary:
+    """The fleet summary from the job's outcome log, streams in manifest order."""
+    rows = log.rows()
+    counts = log.counts
+    failures = [{"stream_id": row["stream_id"], "error": row["error"] or ""} for row in rows
+                if row["status"] == Outcome.FAILED]
+    return FleetSummary(source=source, out=store.uri, streams=streams, done=counts.done, failed=counts.failed,
+                        skipped=counts.skipped, frames=counts.frames, wall_seconds=wall, workers=workers,
                         retries=retries, failures=failures, outcomes=rows)

@@ -35,6 +35,9 @@ TINY_CHECKS = {
     "scene_cuts": ["--width", "96", "--height", "64", "--frames", "60", "--seeds", "0"],
     "warm_start": ["--width", "96", "--height", "64", "--frames", "8", "--history-frames", "16", "--scenarios",
                    "traffic", "--seeds", "0", "--history-seeds", "100", "--epochs", "1"],
+    "teacher_pool_load": ["--replicas", "1", "--clients", "1", "2", "--variants", "actor-pool", "serve-adaptive",
+                          "--warmup", "0.5", "--window", "1", "--a", "0.02", "--b", "0.002", "--scale-seconds", "0"],
+    "driver_scale": ["--streams", "2", "--frames", "2"],
 }
 
 

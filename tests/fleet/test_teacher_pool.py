@@ -138,6 +138,8 @@ def test_pool_config_is_validated_and_sized_from_the_batch():
         TeacherPoolConfig(min_replicas=3, max_replicas=2).validate()
     with pytest.raises(ConfigError, match="max_ongoing_requests"):
         TeacherPoolConfig(max_batch_size=8, max_ongoing_requests=4).validate()
+    with pytest.raises(ConfigError, match="batching"):
+        TeacherPoolConfig(batching="fixed").validate()
 
 
 def test_batcher_takes_everything_that_queued_during_the_previous_forward():
@@ -155,6 +157,34 @@ def test_batcher_takes_everything_that_queued_during_the_previous_forward():
     assert _wrong(frames, [reply.labels.classes for reply in replies]) == []
     assert replies[0].seconds == pytest.approx(0.3) and replies[0].gflops == pytest.approx(520.0)
     assert batcher.stats.as_dict()["batch_sizes"] == {1: 1, 2: 1, 4: 1}
+
+
+def test_adaptive_batcher_waits_for_the_callers_it_expects_and_not_for_a_lone_one():
+    frames = [make_frame(i) for i in range(6)]
+
+    async def lone_caller(batcher: FrameBatcher) -> list[Any]:
+        # Nobody else is expected: each frame goes at once, never waiting out the (huge) gather window.
+        return [await asyncio.wait_for(batcher.submit([frame])[0], DEADLINE_S / 4) for frame in frames[:3]]
+
+    async def two_callers(batcher: FrameBatcher) -> list[int]:
+        sizes: list[int] = []
+
+        async def caller(mine: list[Frame], delay_s: float) -> None:
+            await asyncio.sleep(delay_s)
+            for frame in mine:  # closed loop: the next frame once this one is labelled
+                sizes.append((await batcher.submit([frame])[0]).batch_size)
+
+        # The second caller arrives while the first one's forward runs: both are expected from then on.
+        await asyncio.gather(caller(frames[0:6:2], 0.0), caller(frames[1:6:2], 0.03))
+        return sizes
+
+    adaptive = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4, gather_s=60.0)
+    assert [reply.batch_size for reply in asyncio.run(lone_caller(adaptive))] == [1, 1, 1]
+    adaptive = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4, gather_s=0.5)
+    # 1 (alone), then batches of 2; the last frame waits out one gather for a partner that has finished
+    assert sorted(asyncio.run(two_callers(adaptive))) == [1, 1, 2, 2, 2, 2]
+    greedy = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4)
+    assert asyncio.run(two_callers(greedy)) == [1] * 6  # without a gather the two callers never meet
 
 
 def test_batcher_keeps_an_error_with_its_frame():

@@ -6,13 +6,14 @@ queue up and removes them when the pool is idle (``TeacherPoolConfig``). ``Poole
 ``Teacher`` a student uses: one request per frame, retried when a replica dies or does not answer in
 time (labelling is idempotent), so a lost replica never loses a label.
 
-How batches form. ``@serve.batch`` collects the requests that arrive within ``batch_wait_timeout_s``
-of each other, but it closes a batch every window even while the teacher is still busy with the
-previous one, which under load yields many small batches. So the Serve batch only *collects*: it hands
-its requests to the replica's ``FrameBatcher`` and returns at once; the batcher runs one teacher forward
-at a time (in a worker thread, so the replica keeps accepting requests) and each forward takes every
-waiting request, up to ``max_batch_size``. Under load a batch is whatever queued during the previous
-forward; when idle, whatever arrived within one wait window.
+How batches form. Each request goes straight to the replica's ``FrameBatcher``, which runs one teacher
+forward at a time (in a worker thread, so the replica keeps accepting requests); each forward takes every
+waiting request, up to ``max_batch_size``. Students wait for a label before sending their next keyframe,
+so the batcher expects the callers of its last round back (the last batch and whoever queued during it)
+and waits up to ``batch_wait_timeout_s`` for them before a forward (``batching="adaptive"``, the
+default); a lone caller is expected alone, and its frame goes at once. ``batching="window"`` puts Serve's
+``@serve.batch`` in front instead, which collects every ``batch_wait_timeout_s`` window first, so even a
+lone request waits one window (``bench/teacher_pool_load.py`` measures both against a plain actor pool).
 
 Typical use::
 

@@ -50,7 +50,8 @@ def start_teacher_pool(
     )
     app = deployment.bind(teacher_spec, dataclasses.asdict(teacher_config), list(class_names), device,
                           pool_config.max_batch_size, pool_config.batch_wait_timeout_s, setup,
-                          None if performance is None else dataclasses.asdict(performance))
+                          None if performance is None else dataclasses.asdict(performance),
+                          pool_config.batching)
     (handle,) = serve.run_many([serve.RunTarget(app, name=name, route_prefix=None)],
                                wait_for_applications_running=False)
     _wait_until_running(name, teacher_spec, pool_config)

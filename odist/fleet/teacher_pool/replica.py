@@ -58,27 +58,39 @@ class FrameBatcher:
 
     ``submit`` is called on the replica's event loop and returns one future per frame; the teacher runs
     in a worker thread so new frames keep arriving (and queueing for the next batch) meanwhile.
+
+    Adaptive batching (``gather_s`` > 0): the callers of the last batch, and those who queued while it
+    was labelled, are expected back (a student waits for its label, then sends its next keyframe), so
+    before a forward the batcher waits up to ``gather_s`` until that many frames (at most a full batch)
+    are waiting. A lone caller is expected alone, so its frame goes at once: there is no fixed window to
+    pay when nobody else is waiting. ``gather_s`` 0 takes whatever waits (greedy).
     """
 
-    def __init__(self, teacher: Teacher, max_batch_size: int, replica: str = "local") -> None:
+    def __init__(self, teacher: Teacher, max_batch_size: int, replica: str = "local", gather_s: float = 0.0) -> None:
         self.teacher = teacher
         self.max_batch_size = max_batch_size
         self.replica = replica
+        self.gather_s = gather_s
         self.stats = BatchStats()
         self._pending: list[tuple[Frame, asyncio.Future[LabelReply]]] = []
         self._worker: asyncio.Task[None] | None = None
+        self._expected = 0  # callers of the last round (its batch and who queued meanwhile): likely back
+        self._arrived: asyncio.Event | None = None
 
     def submit(self, frames: Sequence[Frame]) -> list[asyncio.Future[LabelReply]]:
         """Queue ``frames``; each future resolves to a ``LabelReply`` or the frame's error."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[LabelReply]] = [loop.create_future() for _ in frames]
         self._pending.extend(zip(frames, futures, strict=True))
+        if self._arrived is not None:
+            self._arrived.set()
         if self._worker is None or self._worker.done():
             self._worker = loop.create_task(self._drain())
         return futures
 
     async def _drain(self) -> None:
         while self._pending:
+            await self._gather()
             batch = self._next_batch()
             if not batch:
                 continue
@@ -86,6 +98,7 @@ class FrameBatcher:
                 outcomes = await asyncio.to_thread(self.label_now, [frame for frame, _ in batch])
             except Exception as exc:  # the worker thread itself failed: fail the batch, keep serving
                 outcomes = [exc] * len(batch)
+            self._expected = min(len(batch) + len(self._pending), self.max_batch_size)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
@@ -93,6 +106,26 @@ class FrameBatcher:
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
+
+    async def _gather(self) -> None:
+        """Wait up to ``gather_s`` until as many frames wait as the last round had callers."""
+        wanted = self._expected
+        if self.gather_s <= 0 or len(self._pending) >= wanted:
+            return
+        deadline = asyncio.get_running_loop().time() + self.gather_s
+        self._arrived = asyncio.Event()
+        try:
+            while len(self._pending) < wanted:
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return
+                self._arrived.clear()
+                try:
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+                except TimeoutError:
+                    return
+        finally:
+            self._arrived = None
 
     def _next_batch(self) -> list[tuple[Frame, asyncio.Future[LabelReply]]]:
         """Take up to ``max_batch_size`` waiting frames, dropping requests their callers cancelled."""
@@ -131,25 +164,34 @@ class TeacherReplica:
 
     ``teacher_config`` is ``TeacherConfig`` as plain data (``dataclasses.asdict``); ``setup``, if given,
     runs first in the replica's process (e.g. to register a teacher defined outside odist).
+    ``batching``: ``adaptive`` (each request goes straight to the ``FrameBatcher``, which waits up to
+    ``batch_wait_timeout_s`` only for the callers it expects back) or ``window`` (``@serve.batch``
+    collects every ``batch_wait_timeout_s`` window first, so even a lone request waits one window).
     """
 
     def __init__(self, teacher_spec: str, teacher_config: Mapping[str, Any], class_names: Sequence[str],
                  device: str = "cpu", max_batch_size: int = 8, batch_wait_timeout_s: float = 0.05,
-                 setup: Callable[[], object] | None = None, performance: Mapping[str, Any] | None = None) -> None:
+                 setup: Callable[[], object] | None = None, performance: Mapping[str, Any] | None = None,
+                 batching: str = "adaptive") -> None:
         if setup is not None:
             setup()
         full = config_from_dict({"classes": list(class_names), "teacher": dict(teacher_config),
                                  "performance": dict(performance or {})})
         self._spec = teacher_spec
         self._teacher = build_teacher(teacher_spec, full.teacher, class_names, device, full.performance)
-        self._batcher = FrameBatcher(self._teacher, max_batch_size, _replica_name())
+        self._windowed = batching == "window"
+        gather_s = 0.0 if self._windowed else batch_wait_timeout_s
+        self._batcher = FrameBatcher(self._teacher, max_batch_size, _replica_name(), gather_s=gather_s)
         self._collect.set_max_batch_size(max_batch_size)
         self._collect.set_batch_wait_timeout_s(batch_wait_timeout_s)
 
     async def label(self, frame: Frame) -> LabelReply:
         """Label one frame, batched with the other callers' frames."""
-        pending = await self._collect(frame)
-        return await pending
+        if self._windowed:
+            pending = await self._collect(frame)
+            return await pending
+        (future,) = self._batcher.submit([frame])
+        return await future
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
     async def _collect(self, frames: list[Frame]) -> list[asyncio.Future[LabelReply]]:
