@@ -34,10 +34,23 @@ def read_file(path: Path) -> dict[str, Any]:
         else:
             loaded = json.loads(text)
     except Exception as exc:
-        raise ConfigError(f"config file {path} cannot be parsed: {exc}", "fix its YAML/JSON syntax") from None
+        raise ConfigError(f"config file {path} cannot be parsed: {parse_problem(exc)}",
+                          "fix its YAML/JSON syntax") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping", "write sections like 'distill: {max_updates: 4}'")
     return loaded
+
+
+def parse_problem(exc: Exception) -> str:
+    """A YAML or JSON parser error as one line: what is wrong and where (not the parser's multi-line dump)."""
+    problem = getattr(exc, "problem", None) or getattr(exc, "msg", None) \
+        or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(getattr(exc, "lineno", None), int) and isinstance(getattr(exc, "colno", None), int):
+        return f"{problem} at line {exc.lineno}, column {exc.colno}"
+    return problem
 
 
 def parse_scalar(text: str) -> Any:

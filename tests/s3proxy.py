@@ -43,10 +43,16 @@ class FaultProxy:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def every(self, n: int, fault: str | None) -> None:
-        """Apply ``fault`` to every ``n``-th request from now on (``None``: forward everything)."""
+    def every(self, n: int, *faults: str) -> None:
+        """Apply ``faults`` in turn to every ``n``-th request from now on (none: forward everything)."""
         start = self.requests
-        self.plan = lambda k, head: fault if fault and (k - start) % n == 0 else None
+
+        def plan(k: int, head: bytes) -> str | None:
+            if not faults or (k - start) % n:
+                return None
+            return faults[((k - start) // n - 1) % len(faults)]
+
+        self.plan = plan
 
     def stop(self) -> None:
         self._stopped = True

@@ -116,3 +116,16 @@ def test_type_errors_name_the_type_in_words_not_a_python_repr(override, expected
     with pytest.raises(ConfigError) as info:
         load_config(overrides=[override], environ={})
     assert expected in str(info.value) and "<class" not in str(info.value)
+
+
+def test_an_unparsable_config_is_one_line_naming_where(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("distill:\n  max_updates: [1,\n  x: 2\n")
+    with pytest.raises(ConfigError, match=r"cannot be parsed: .* at line \d+, column \d+") as yaml_error:
+        load_config(bad, environ={})
+    broken = tmp_path / "bad.json"
+    broken.write_text('{"distill": {"max_updates": 4,}}')
+    with pytest.raises(ConfigError, match=r"cannot be parsed: .* at line 1, column \d+") as json_error:
+        load_config(broken, environ={})
+    assert "\n" not in str(yaml_error.value) + str(json_error.value)
+    assert "<unicode string>" not in str(yaml_error.value)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from odist.config import load_config
+from odist.config_parse import parse_problem
 from odist.errors import ConfigError, StorageError
 from odist.redact import read_credentials, redact, remember_url, with_credentials
 from odist.storage.layout import check_stream_id
@@ -82,7 +83,7 @@ def read_cameras(path: str | Path) -> tuple[list[CameraSpec], list[ConfigError]]
     except FileNotFoundError:
         raise ConfigError(f"camera list {path} does not exist", "pass the path of a CAMERAS.yaml") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"camera list {path} is not valid YAML: {exc}".splitlines()[0],
+        raise ConfigError(f"camera list {path} is not valid YAML: {parse_problem(exc)}",
                           "fix the YAML (a list of entries with id and url)") from None
     if not isinstance(data, list) or not data:
         raise ConfigError(f"camera list {path} must be a non-empty YAML list",

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from odist.config_parse import parse_problem
 from odist.errors import ConfigError
 
 DEVICES = ("gpu", "cpu")
@@ -109,17 +110,11 @@ def load_prices(path: str | Path | None) -> Prices:
         raise ConfigError(f"cannot read price file {where}: {exc.strerror}",
                           "pass an existing YAML/JSON file") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"price file {where} is not valid YAML/JSON: {yaml_problem(exc)}", "fix its syntax") from None
+        raise ConfigError(f"price file {where} is not valid YAML/JSON: {parse_problem(exc)}",
+                          "fix its syntax") from None
     if raw is None:
         return Prices()
     return parse_prices(raw, where)
-
-
-def yaml_problem(exc: yaml.YAMLError) -> str:
-    """A parser error as one line: what is wrong and where (not the parser's multi-line dump)."""
-    problem = getattr(exc, "problem", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    mark = getattr(exc, "problem_mark", None)
-    return problem if mark is None else f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
 
 
 def parse_prices(raw: Any, where: str = "price file") -> Prices:

@@ -39,7 +39,7 @@ def through_proxy(proxy, s3_endpoint, monkeypatch):
 
     bucket = f"odist-wire-{uuid.uuid4().hex[:8]}"
     boto3.client("s3").create_bucket(Bucket=bucket)
-    proxy.every(1, None)
+    proxy.every(1)
     monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
     monkeypatch.setenv("AWS_RETRY_MODE", "standard")  # adaptive mode's client-side rate limit would only slow this
     return f"s3://{bucket}/run"
@@ -49,18 +49,19 @@ def _frames(uri: str) -> list[int]:
     return read_stream_table(StreamArea(open_store(uri), STREAM)).column("frame_index").to_pylist()
 
 
-@pytest.mark.parametrize("fault", ["drop", "stall", "slowdown"])
-def test_a_run_through_intermittent_faults_finishes_with_its_retries_counted(fault, proxy, through_proxy,
-                                                                            one_torch_thread):
-    before = proxy.faults[fault]
-    proxy.every(5, fault)
+def test_a_run_through_drops_stalls_and_slowdowns_finishes_with_its_retries_counted(proxy, through_proxy,
+                                                                                  one_torch_thread):
+    before = dict(proxy.faults)
+    proxy.every(4, "drop", "stall", "slowdown")  # every fourth request, each fault in turn
     summary = odist.distill(f"synthetic:{STREAM}", out=through_proxy, **RUN)
-    proxy.every(1, None)
+    proxy.every(1)
 
-    assert proxy.faults[fault] - before >= 3
+    injected = {fault: proxy.faults[fault] - before[fault] for fault in before}
+    assert min(injected.values()) >= 2, injected
     assert summary["frames"] == FRAMES and _frames(through_proxy) == list(range(FRAMES))
-    # A dropped or refused request was repeated; a stalled one only waited.
-    assert summary["storage_retries"] >= (0 if fault == "stall" else 3)
+    # A dropped or refused request was repeated, a stalled one only waited (the summary counts the requests
+    # made before it was written).
+    assert 0 < summary["storage_retries"] <= injected["drop"] + injected["slowdown"]
     assert StreamArea(open_store(through_proxy), STREAM).status()[0] == "done"
 
 
@@ -82,7 +83,7 @@ def test_an_outage_fails_in_one_line_and_the_stream_resumes_cleanly(proxy, throu
     assert "\n" not in message and "SlowDown" in message and "failed.json could not be written" in message
     assert "commits/000001.json" in message  # the first error, not only the failed.json that followed it
 
-    proxy.every(1, None)
+    proxy.every(1)
     area = StreamArea(open_store(through_proxy), STREAM)
     assert [c.sequence for c in area.commits()] == [0]  # what was committed before the outage is kept
     summary = odist.distill(f"synthetic:{STREAM}", out=through_proxy, resume=True, **RUN)
