@@ -14,8 +14,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 import numpy as np
 import torch
@@ -34,6 +32,7 @@ from odist.models.teachers.onnx_contract import (
 )
 from odist.models.teachers.postprocess import detections_to_labels
 from odist.models.teachers.registry import TEACHERS
+from odist.storage.location import parse_location
 from odist.video.frame import Frame
 
 logger = logging.getLogger("odist.teachers.onnx")
@@ -146,10 +145,10 @@ def _chunks(frames: Sequence[Frame], size: int) -> list[Sequence[Frame]]:
 
 
 def _local_path(path: str) -> Path:
-    parsed = urlparse(path)
-    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter: a Windows drive
+    location = parse_location(path)
+    if not location.is_local:
         raise ConfigError(f"ONNX model {path} is not a local file", "copy the model locally and pass its path")
-    resolved = Path(url2pathname(unquote(parsed.path))) if parsed.scheme == "file" else Path(path).expanduser()
+    resolved = Path(location.path)
     if not resolved.is_file():
         raise TeacherError(f"ONNX model {resolved} does not exist", "pass the path of an .onnx file")
     return resolved
