@@ -3,8 +3,9 @@
 The model's contract is ``onnx_contract``; its class names and how they become stream classes,
 ``onnx_classes``. ``PATH`` is a local file or ``file://`` URI; ``onnx:PATH:provider=cpu|cuda,threads=N``
 picks the execution provider (default: CUDA when the device is a GPU and ONNX Runtime has it, else the CPU)
-and the intra-op threads (default: torch's). Batched models label ``teacher.batch_size`` frames per run;
-a model with a fixed batch of 1 (or a 3-D input, as torchvision's Mask R-CNN export) runs frame by frame.
+and the intra-op threads (default: torch's). Semantic models with a batch axis label ``teacher.batch_size``
+frames per run (or their fixed batch); instance models, and models with a fixed batch of 1 or a 3-D input
+(torchvision's Mask R-CNN export), run frame by frame.
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class OnnxTeacher(Teacher):
         return self.config.charged_gflops
 
     def _run_size(self) -> int:
-        if not self.layout.batched or self.layout.batch == 1:
+        """Frames per run: an instance model's outputs are one image's detections, so it runs frame by frame."""
+        if self.layout.kind == "instance" or not self.layout.batched or self.layout.batch == 1:
             return 1
         return self.layout.batch or self.config.batch_size
 
