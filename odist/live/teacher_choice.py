@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 from odist.config import OdistConfig
 from odist.errors import ConfigError
+from odist.storage.location import parse_location
 
 LIVE_TEACHER_FIX = ("pass --set teacher.weights=PATH_OR_URI (a torchvision Mask R-CNN state dict) to use Mask "
                     "R-CNN, or --teacher onnx:MODEL.onnx, or --teacher detectron2")
@@ -45,11 +44,8 @@ def live_teacher(config: OdistConfig) -> OdistConfig:
 
 def _check_local_weights(weights: str) -> None:
     """A local weights path (or ``file://`` URI) must exist; hub names and URLs are fetched where the teacher runs."""
-    if weights in ("random", "torchvision"):
+    location = parse_location(weights)
+    if weights in ("random", "torchvision") or not location.is_local:
         return
-    parsed = urlparse(weights)
-    if parsed.scheme not in ("", "file"):
-        return
-    path = Path(url2pathname(unquote(parsed.path))) if parsed.scheme == "file" else Path(weights).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"Mask R-CNN weights file {path} does not exist", LIVE_TEACHER_FIX)
+    if not Path(location.path).is_file():
+        raise ConfigError(f"Mask R-CNN weights file {location.path} does not exist", LIVE_TEACHER_FIX)

@@ -32,7 +32,8 @@ CSS = """
 .stream { border-top: 2px solid #ccc; margin-top: 28px; }
 .strip { display: flex; flex-wrap: wrap; gap: 10px; margin: 8px 0; }
 .strip figure { margin: 0; font-size: 12px; }
-.strip img { display: block; border: 1px solid #ddd; image-rendering: auto; }
+.strip img { display: block; border: 1px solid #ddd; }
+.stream svg.plot { width: calc(50% - 10px); max-width: 540px; height: auto; }
 """
 
 

@@ -1,8 +1,8 @@
 """The output contract of an ONNX teacher model, checked once when the model is loaded.
 
 Input: one image tensor, RGB, ``(N, 3, H, W)`` or ``(3, H, W)``; float in [0, 1] (normalisation belongs in the
-graph) or uint8 in [0, 255]. A fixed ``H, W`` gets frames resized to it; a fixed batch of 1 (or a 3-D input)
-runs frame by frame. Outputs, one of:
+graph) or uint8 in [0, 255]. A fixed ``H, W`` gets frames resized to it; instance models, and any model with a
+fixed batch of 1 (or a 3-D input), run frame by frame. Outputs, one of:
 
 - **semantic**: one ``(N, C, H, W)`` tensor of class scores (logits or probabilities); the class of a pixel
   is its argmax channel (upsampled to the frame first when smaller);
@@ -59,6 +59,9 @@ def read_layout(session: Any, source: str) -> ModelLayout:
     batched = len(shape) == 4
     batch = shape[0] if batched and isinstance(shape[0], int) else None
     kind, outputs, channels = _outputs(session.get_outputs(), source)
+    if kind == "instance" and batch not in (None, 1):
+        raise TeacherError(f"{source} is an instance model with a fixed batch of {batch}",
+                           "export instance models for one image per run (batch 1 or a (3, H, W) input)")
     return ModelLayout(image.name, _INPUT_TYPES[image.type], batched, batch, size, kind, outputs, channels)
 
 

@@ -3,8 +3,9 @@
 The model's contract is ``onnx_contract``; its class names and how they become stream classes,
 ``onnx_classes``. ``PATH`` is a local file or ``file://`` URI; ``onnx:PATH:provider=cpu|cuda,threads=N``
 picks the execution provider (default: CUDA when the device is a GPU and ONNX Runtime has it, else the CPU)
-and the intra-op threads (default: torch's). Batched models label ``teacher.batch_size`` frames per run;
-a model with a fixed batch of 1 (or a 3-D input, as torchvision's Mask R-CNN export) runs frame by frame.
+and the intra-op threads (default: torch's). Semantic models with a batch axis label ``teacher.batch_size``
+frames per run (or their fixed batch); instance models, and models with a fixed batch of 1 or a 3-D input
+(torchvision's Mask R-CNN export), run frame by frame.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
-from urllib.request import url2pathname
 
 import numpy as np
 import torch
@@ -34,6 +33,7 @@ from odist.models.teachers.onnx_contract import (
 )
 from odist.models.teachers.postprocess import detections_to_labels
 from odist.models.teachers.registry import TEACHERS
+from odist.storage.location import parse_location
 from odist.video.frame import Frame
 
 logger = logging.getLogger("odist.teachers.onnx")
@@ -81,7 +81,8 @@ class OnnxTeacher(Teacher):
         return self.config.charged_gflops
 
     def _run_size(self) -> int:
-        if not self.layout.batched or self.layout.batch == 1:
+        """Frames per run: an instance model's outputs are one image's detections, so it runs frame by frame."""
+        if self.layout.kind == "instance" or not self.layout.batched or self.layout.batch == 1:
             return 1
         return self.layout.batch or self.config.batch_size
 
@@ -146,10 +147,10 @@ def _chunks(frames: Sequence[Frame], size: int) -> list[Sequence[Frame]]:
 
 
 def _local_path(path: str) -> Path:
-    parsed = urlparse(path)
-    if parsed.scheme not in ("", "file") and len(parsed.scheme) > 1:  # one letter: a Windows drive
+    location = parse_location(path)
+    if not location.is_local:
         raise ConfigError(f"ONNX model {path} is not a local file", "copy the model locally and pass its path")
-    resolved = Path(url2pathname(unquote(parsed.path))) if parsed.scheme == "file" else Path(path).expanduser()
+    resolved = Path(location.path)
     if not resolved.is_file():
         raise TeacherError(f"ONNX model {resolved} does not exist", "pass the path of an .onnx file")
     return resolved
