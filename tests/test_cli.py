@@ -215,7 +215,8 @@ def test_init_warm_starts_from_learned_weights(checkpoint, tmp_path):
     # ... so the first prediction is the learned model's, not the random one's.
     assert not np.array_equal(masks_of(stream(tmp_path / "warm"))[0], masks_of(stream(tmp_path / "cold"))[0])
     manifest = json.loads(next((tmp_path / "warm").glob("streams/*/stream.json")).read_text())
-    assert manifest["init"] == checkpoint
+    assert (manifest["init"]["uri"], manifest["init"]["chosen_by"]) == (checkpoint, "--init")
+    assert manifest["init"]["weight_digest"].startswith("sha256:")
 
 
 def test_init_from_another_width_is_a_clean_error(checkpoint, tmp_path, capsys):
