@@ -26,7 +26,7 @@ S seconds, then idle until it is back to one replica, and reports running replic
 
 Results go to ``bench/results/teacher_pool_load.json``.
 
-Run (default, about 10 minutes)::
+Run (default: 36 cells of 8 s, 9 pool starts and the scaling phase; 25 minutes on a loaded 2-core machine)::
 
     python bench/teacher_pool_load.py
 
