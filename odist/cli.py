@@ -202,7 +202,8 @@ def _add_pretrain(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", default=None, help="labels sources without labels (default: the config's, oracle)")
     _add_config_options(p)
     _add_source_options(p)
-    p.add_argument("--resume", action="store_true", help="continue the checkpoint at --out after its last epoch")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the checkpoint at --out after its last whole epoch, up to --epochs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_pretrain)
 

@@ -52,9 +52,9 @@ class PretrainOptions:
             raise ConfigError(f"lr {self.lr} is not positive", "pass a learning rate > 0")
 
     def settings(self) -> dict[str, Any]:
-        """What a resume must agree on (the sources' decoding included)."""
+        """What a resume must agree on (the sources' decoding included); ``epochs`` may grow."""
         stream = self.stream
-        return {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "augment": self.augment,
+        return {"batch_size": self.batch_size, "lr": self.lr, "augment": self.augment,
                 "every": self.every, "max_frames": self.max_frames,
                 "stream": {"width": stream.width, "height": stream.height, "fps": stream.fps,
                            "frames": stream.frames, "seed": stream.seed}}
@@ -74,7 +74,7 @@ def pretrain(sources: Sequence[str], out: str, config: OdistConfig, options: Pre
     sources = [str(s) for s in sources]
     previous = _previous(store, name, out, config_dict, sources, options, resume)
     if previous is not None and previous["pretrain"]["epochs_done"] >= options.epochs:
-        return previous["pretrain"]
+        return previous["pretrain"]  # nothing left to do (a resume may raise --epochs to train on)
 
     examples, seen = gather(sources, config, GatherOptions(options.every, options.max_frames, options.stream),
                             on_stream)
@@ -88,6 +88,8 @@ def pretrain(sources: Sequence[str], out: str, config: OdistConfig, options: Pre
         optimizer.load_state_dict(previous["state"]["pretrain"]["optimizer"])
         losses = list(previous["pretrain"]["losses"])
     meta = _metadata(sources, seen, data, options, losses)
+    if previous is not None:
+        meta["seconds"] = previous["pretrain"].get("seconds", 0.0)
     end = options.epochs if stop_after is None else min(options.epochs, stop_after)
     bar = _bar(progress, options.epochs * data.batches(options.batch_size), len(losses) * data.batches(
         options.batch_size))
@@ -221,10 +223,13 @@ def _previous(store: ObjectStore, name: str, out: str, config_dict: dict[str, An
     before = payload.get("pretrain")
     if not isinstance(before, dict) or "epochs_done" not in before:
         raise OutputError(f"{out} is a stream's checkpoint, not a pretrain's", "pass another --out")
-    for key, now in (("sources", sources), ("settings", options.settings())):
-        if before.get(key) != now:
-            raise OutputError(f"{out} was pretrained with {key} {before.get(key)}, this call gives {now}",
-                              "resume with the same sources and options, or write another --out")
+    fix = "resume with the same sources and options, or write another --out"
+    if before.get("sources") != sources:
+        raise OutputError(f"{out} was pretrained on {before.get('sources')}, this call gives {sources}", fix)
+    settings, now = before.get("settings") or {}, options.settings()
+    for key, value in now.items():
+        if settings.get(key) != value:
+            raise OutputError(f"{out} was pretrained with {key} {settings.get(key)!r}, this call gives {value!r}", fix)
     return payload
 
 

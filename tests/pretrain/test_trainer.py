@@ -51,7 +51,7 @@ def test_a_killed_pretrain_resumes_to_the_uninterrupted_weights(tmp_path):
     assert after_one["epochs_done"] == 1 and after_one["teacher"]["frames"] == 6
     with pytest.raises(OutputError, match="already exists"):
         pretrain(["synthetic:static_easy"], str(killed), CONFIG, SMALL)
-    with pytest.raises(OutputError, match="settings"):
+    with pytest.raises(OutputError, match="every 4, this call gives 3"):
         pretrain(["synthetic:static_easy"], str(killed), CONFIG, PretrainOptions(**{**SMALL.__dict__, "every": 3}),
                  resume=True)
     resumed = pretrain(["synthetic:static_easy"], str(killed), CONFIG, SMALL, resume=True)
