@@ -84,3 +84,18 @@ def _is_text_column(rows: Sequence[Sequence[str]], index: int) -> bool:
 def write_results(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` as strict JSON (NaN becomes null), atomically."""
     write_json_atomic(path, payload)
+
+
+def write_manifest(folder: Path, count: int, prefix: str = "s") -> Path:
+    """A JSONL manifest of ``count`` synthetic streams cycling through the scenarios."""
+    import json
+
+    from odist.video.synthetic import SCENARIOS
+
+    scenarios = list(SCENARIOS)
+    path = folder / f"manifest-{prefix}{count}.jsonl"
+    with path.open("w") as f:
+        for i in range(count):
+            scenario = scenarios[i % len(scenarios)]
+            f.write(json.dumps({"uri": f"synthetic:{scenario}", "stream_id": f"{prefix}{i:05d}-{scenario}"}) + "\n")
+    return path

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, write_results
+from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, write_manifest, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,17 +72,6 @@ def child(args: argparse.Namespace) -> int:
                       "growth_mb": peak - before, "odist_file": fleet_driver.__file__}))
     return 0
 
-
-def write_manifest(folder: Path, count: int) -> Path:
-    from odist.video.synthetic import SCENARIOS
-
-    scenarios = list(SCENARIOS)
-    path = folder / f"manifest-{count}.jsonl"
-    with path.open("w") as f:
-        for i in range(count):
-            scenario = scenarios[i % len(scenarios)]
-            f.write(json.dumps({"uri": f"synthetic:{scenario}", "stream_id": f"s{i:05d}-{scenario}"}) + "\n")
-    return path
 
 
 def run_driver(manifest: Path, code_root: Path, args: argparse.Namespace) -> dict[str, Any]:

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import resource
@@ -64,7 +63,16 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, set_threads, write_results
+from _common import (
+    RESULTS_DIR,
+    describe_environment,
+    environment,
+    fmt,
+    markdown_table,
+    set_threads,
+    write_manifest,
+    write_results,
+)
 from ray import serve
 
 from odist.config import OdistConfig, load_config
@@ -73,7 +81,6 @@ from odist.fleet import teacher_pool as tp
 from odist.fleet.driver import run_fleet
 from odist.fleet.manifest import load_streams
 from odist.models.teachers import build_teacher
-from odist.video.synthetic import SCENARIOS
 
 POOL_MIN_REPLICAS, POOL_MAX_REPLICAS, POOL_REPLICA_CPUS = 1, 2, 0.5
 
@@ -115,16 +122,6 @@ def bench_config(args: argparse.Namespace) -> OdistConfig:
     return load_config(overrides=["student.width=0.25", f"threads={args.threads}", "teacher.name=oracle",
                                   "device=cpu", *args.overrides], environ={})
 
-
-def write_manifest(folder: Path, count: int, prefix: str = "s") -> Path:
-    """A JSONL manifest of ``count`` synthetic streams cycling through the scenarios."""
-    scenarios = list(SCENARIOS)
-    path = folder / f"manifest-{prefix}{count}.jsonl"
-    with path.open("w") as f:
-        for i in range(count):
-            scenario = scenarios[i % len(scenarios)]
-            f.write(json.dumps({"uri": f"synthetic:{scenario}", "stream_id": f"{prefix}{i:05d}-{scenario}"}) + "\n")
-    return path
 
 
 def pool_config() -> tp.TeacherPoolConfig:
