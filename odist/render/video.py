@@ -114,6 +114,9 @@ def _stream_manifest(area: StreamArea) -> dict[str, Any]:
 
 def _open(manifest: dict[str, Any], source_uri: str | None, stream_id: str) -> Any:
     uri = source_uri or manifest.get("input")
+    if not uri:
+        raise InputError(f"the stream.json of stream {stream_id} names no input",
+                         "pass --input PATH to say which video the stream was made from")
     src = manifest.get("source", {})
     options = manifest.get("options", {})  # absent in streams written before odist recorded them
     try:

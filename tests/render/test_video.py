@@ -1,5 +1,6 @@
 """``odist render``: the overlay video of a stream's committed masks."""
 
+import json
 import shutil
 
 import av
@@ -126,3 +127,8 @@ def test_a_moved_source_video_is_named_and_found_again_with_input(tmp_path, caps
     assert main(["render", str(out), "--stream", "clip", "--out", str(tmp_path / "b.mp4"), "--quiet",
                  "--input", str(moved)]) == 0
     assert len(decoded(tmp_path / "b.mp4")) == 16
+    stream_json = next(out.glob("streams/*/stream.json"))
+    stream_json.write_text(json.dumps({k: v for k, v in json.loads(stream_json.read_text()).items() if k != "input"}))
+    capsys.readouterr()
+    assert main(["render", str(out), "--stream", "clip", "--out", str(tmp_path / "c.mp4"), "--quiet"]) == 2
+    assert "names no input" in capsys.readouterr().err
