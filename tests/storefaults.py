@@ -22,7 +22,7 @@ from typing import Any
 from odist.errors import StorageError
 from odist.storage.objectstore import LocalStore, ObjectStore
 
-DATA_FOLDERS = ("records", "masks", "checkpoints", "commits")
+DATA_FOLDERS = ("records", "masks", "labels", "checkpoints", "commits")
 EXIT_CODE = 137  # what a SIGKILLed process reports
 
 
@@ -38,7 +38,7 @@ class CrashPoint:
 
 
 def kind_of(key: str) -> str:
-    """``records``/``masks``/``checkpoints``/``commits`` for a key in those folders, else the key's file name."""
+    """The data folder (``DATA_FOLDERS``) a key is in, else the key's file name."""
     parts = key.split("/")
     return parts[-2] if len(parts) > 1 and parts[-2] in DATA_FOLDERS else parts[-1]
 
@@ -55,6 +55,10 @@ def commit_protocol_points(segment: int = 2) -> list[CrashPoint]:
     points = [CrashPoint("before records object", "put", "records", "before", segment)]
     for (_, _, done), (action, kind, label) in itertools.pairwise(steps):
         points.append(CrashPoint(f"after {done}, before {label}", action, kind, "before", segment))
+    # The keyframes' teacher labels are a data object of a segment that learned from a keyframe: the first one.
+    points += [CrashPoint("after masks object, before labels object (first segment)", "put", "labels", "before"),
+               CrashPoint("after labels object, before checkpoint object (first segment)", "put", "checkpoints",
+                          "before")]
     points += [CrashPoint("after commit record, before dropping the previous checkpoint", "delete", "checkpoints",
                           "before", segment - 1),
                CrashPoint("after dropping the previous checkpoint", "delete", "checkpoints", "after", segment - 1)]

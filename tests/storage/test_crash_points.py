@@ -93,6 +93,7 @@ def _stream_keys(store, area: StreamArea) -> set[str]:
     """What a finished stream should hold and nothing else: every commit's data, the last checkpoint, documents."""
     commits = area.commits()
     keys = {c.records for c in commits} | {c.masks for c in commits} | {commits[-1].checkpoint}
+    keys |= {c.labels for c in commits if c.labels is not None}
     keys |= {area.key(f"commits/{c.sequence:06d}.json") for c in commits}
     keys |= {area.key(name) for name in ("summary.json", "stream.json")}
     return keys | {k for k in store.list(area.key("attempts/"))}
