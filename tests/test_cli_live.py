@@ -49,7 +49,8 @@ def test_a_bad_camera_list_is_one_line_and_exit_2(tmp_path):
     cameras = tmp_path / "cameras.yaml"
     cameras.write_text("not: a list\n")
     result = subprocess.run([sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(tmp_path / "r"),
-                             "--teacher", "maskrcnn"], capture_output=True, text=True, timeout=120)
+                             "--teacher", "maskrcnn", "--set", "teacher.weights=random"],
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "non-empty YAML list" in result.stderr
 
 
