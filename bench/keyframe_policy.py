@@ -225,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{run['speedup_cost_model']:.1f}x, {run['wall_seconds']:.0f}s", file=sys.stderr)
             payload["summary"] = aggregate(payload["runs"])
             write_results(args.out, payload)
+    payload["summary"] = aggregate(payload["runs"])  # also when a resume found every run done
     payload["targets"] = check_targets(payload["summary"])
     write_results(args.out, payload)
     print("# Keyframe policies\n")
