@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,17 +65,23 @@ def browser() -> str | None:
     return next((path for name in BROWSERS if (path := shutil.which(name))), None)
 
 
-def test_page_renders_in_headless_chromium(page, tmp_path):
+def screenshot(html: Path, width: int, height: int, tmp_path: Path) -> np.ndarray:
+    """``html`` drawn by headless Chromium at ``width`` x ``height`` (RGB, int); skips the test without one."""
     exe = browser()
     if exe is None:
         pytest.skip("no chromium on PATH (apt-get install chromium); the HTML screenshot check needs it")
-    html, png = tmp_path / "report.html", tmp_path / "report.png"
-    html.write_text(page)
+    png = html.with_suffix(".png")
     cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--screenshot={png}",
-           "--window-size=1200,2000", "--user-data-dir=" + str(tmp_path / "profile"), html.as_uri()]
+           f"--window-size={width},{height}", "--user-data-dir=" + str(tmp_path / "profile"), html.as_uri()]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert png.exists(), result.stderr[-2000:]
-    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    return np.asarray(Image.open(png).convert("RGB")).astype(int)
+
+
+def test_page_renders_in_headless_chromium(page, tmp_path):
+    html = tmp_path / "report.html"
+    html.write_text(page)
+    image = screenshot(html, 1200, 2000, tmp_path)
     assert image.shape[:2] == (2000, 1200)
     not_white = (image < 245).any(axis=2)
     assert not_white.mean() > 0.02

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import subprocess
 
 import numpy as np
 import pyarrow as pa
@@ -23,7 +22,7 @@ from odist.storage.objectstore import open_store
 from odist.storage.reader import read_stream_table
 from odist.video.open import open_source
 
-from .test_render_html import browser, svgs
+from .test_render_html import screenshot, svgs
 
 SCENARIOS = {"cam-a": "synthetic:static_easy", "cam-b": "synthetic:traffic"}  # as the real_run fixture makes them
 IMAGE = re.compile(r'<img alt="([^"]+) frame (\d+)" width="(\d+)" height="(\d+)" src="data:image/png;base64,([^"]+)"')
@@ -79,16 +78,9 @@ def test_no_stream_pages_with_zero(report):
 
 
 def test_stream_page_renders_in_headless_chromium(report, tmp_path):
-    exe = browser()
-    if exe is None:
-        pytest.skip("no chromium on PATH (apt-get install chromium); the HTML screenshot check needs it")
-    html, png = tmp_path / "streams.html", tmp_path / "streams.png"
+    html = tmp_path / "streams.html"
     html.write_text(html_document("odist stream pages", stream_sections(report, 1)))
-    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--screenshot={png}",
-           "--window-size=1100,620", "--user-data-dir=" + str(tmp_path / "profile"), html.as_uri()]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert png.exists(), result.stderr[-2000:]
-    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    image = screenshot(html, 1100, 620, tmp_path)
     assert image.shape[:2] == (620, 1100)
     assert (image < 245).any(axis=2).mean() > 0.05  # not a blank page
     assert len(np.unique(image.reshape(-1, 3)[::5], axis=0)) > 50  # the frames' pictures are drawn
