@@ -53,6 +53,9 @@ from odist.video.synthetic import CAMERA_SCENARIOS, SyntheticSource
 
 ARMS = ("random", "pretrain", "fleet")
 FIRST = 100
+# How a warm-started student learns its first keyframes (distill.warm_start_*), each tried on the pretrain start.
+VARIANTS = ("rung1:distill.warm_start_rung=1", "rung2:distill.warm_start_rung=2",
+            "lr0.3:distill.warm_start_lr_scale=0.3", "lr3:distill.warm_start_lr_scale=3")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr", type=float, default=0.05, help="pretrain learning rate (default 0.05)")
     p.add_argument("--set", dest="overrides", action="append", default=["student.width=0.25"], metavar="KEY=VALUE",
                    help="config override for every run (default student.width=0.25; repeatable)")
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), metavar="NAME:KEY=VALUE[,KEY=VALUE]",
+                   help="warm-start learning settings tried on the pretrain start (default: rungs 1, 2; lr x0.3, x3)")
     p.add_argument("--jobs", type=int, default=1, help="streams distilled in parallel processes (default 1)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--work", type=Path, default=None, help="folder for the runs and checkpoint (default: a temp one)")
@@ -76,10 +81,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def distill_one(run: str, scenario: str, seed: int, frames: int, init: str | None, arm: str,
-                args: argparse.Namespace) -> dict[str, Any]:
-    """Distil one camera (scored on every frame) and measure it."""
+                args: argparse.Namespace, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Distil one camera (scored on every frame) and measure it; ``extra`` are the arm's own overrides."""
     set_threads(args.threads)
-    config = load_config(overrides=[*args.overrides, f"threads={args.threads}"], environ={})
+    config = load_config(overrides=[*args.overrides, *extra, f"threads={args.threads}"], environ={})
     stream_id = f"{scenario}-{seed}"
     started = time.perf_counter()
     summary = odist.distill(f"synthetic:{scenario}", out=run, config=config, evaluate=True, frames=frames,
@@ -88,7 +93,7 @@ def distill_one(run: str, scenario: str, seed: int, frames: int, init: str | Non
     records = read_stream_table(area).to_pylist()
     threshold = config.distill.accuracy_threshold
     passed = next((r["frame_index"] for r in records if r["keyframe"] and r["keyframe_accuracy"] > threshold), None)
-    return {"arm": arm, "scenario": scenario, "seed": seed, "init": init, "frames": frames,
+    return {"arm": arm, "overrides": list(extra), "scenario": scenario, "seed": seed, "init": init, "frames": frames,
             "first_miou": first_frames_miou(area, scenario, seed, config, args),
             "first_pass_frame": passed, "miou": summary["miou"], "speedup_cost_model": summary["speedup_cost_model"],
             "keyframes": summary["keyframes"], "updates": summary["updates"],
@@ -125,9 +130,10 @@ def run_all(args: argparse.Namespace, work: Path, pool: ProcessPoolExecutor) -> 
     print(f"pretrain: {meta['frames']} frames, loss {meta['losses'][0]:.3f} -> {meta['losses'][-1]:.3f}, "
           f"{meta['seconds']:.0f} s", flush=True)
 
-    jobs = [pool.submit(distill_one, str(work / arm), s, seed, args.frames, init, arm, args)
-            for arm, init in (("random", None), ("pretrain", checkpoint))
-            for seed in args.seeds for s in args.scenarios]
+    arms = [("random", None, ()), ("pretrain", checkpoint, ())]
+    arms += [(f"pretrain {name}", checkpoint, tuple(sets.split(","))) for name, sets in map(_variant, args.variants)]
+    jobs = [pool.submit(distill_one, str(work / arm.replace(" ", "-")), s, seed, args.frames, init, arm, args, extra)
+            for arm, init, extra in arms for seed in args.seeds for s in args.scenarios]
     fleet_run = str(work / "fleet")
     fleet = FleetWarmStart.from_store(open_store(history), [StreamSpec("", f"{s}-{seed}", group=s)
                                                             for seed in args.history_seeds for s in args.scenarios])
@@ -144,10 +150,17 @@ def run_all(args: argparse.Namespace, work: Path, pool: ProcessPoolExecutor) -> 
     return runs, meta
 
 
+def _variant(text: str) -> tuple[str, str]:
+    name, sep, sets = text.partition(":")
+    if not sep or not name or "=" not in sets:
+        raise SystemExit(f"--variants {text!r}: give NAME:KEY=VALUE[,KEY=VALUE], e.g. rung1:distill.warm_start_rung=1")
+    return name, sets
+
+
 def aggregate(runs: list[dict[str, Any]], seeds: list[int]) -> list[dict[str, Any]]:
     """Per arm: the mean over cameras and the standard deviation of the per-seed means."""
     rows = []
-    for arm in ARMS:
+    for arm in dict.fromkeys([*ARMS, *(r["arm"] for r in runs)]):
         mine = [r for r in runs if r["arm"] == arm]
         row: dict[str, Any] = {"arm": arm, "cameras": len(mine)}
         for key in ("first_miou", "first_pass_frame", "miou", "speedup_cost_model", "keyframes", "first_updates"):
@@ -170,7 +183,7 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     by = {r["arm"]: r for r in rows}
     base = by["random"]
     out = []
-    for arm in ("pretrain", "fleet"):
+    for arm in [a for a in by if a != "random"]:
         r = by[arm]
         gain = r["first_miou"] - base["first_miou"]
         out.append({"target": f"{arm}: first-{FIRST}-frame mIoU >= random + 0.10",

@@ -95,6 +95,12 @@ class DistillConfig:
     # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
     # continues from that view's snapshot. Views are told apart by the cut threshold.
     view_bank_size: int = 0
+    # A stream that begins from a checkpoint (--init, a manifest init, --warm-start fleet) starts its ladder
+    # on warm_start_rung (0 = the lowest), and its first warm_start_lr_keyframes keyframes learn at
+    # lr x warm_start_lr_scale.
+    warm_start_rung: int = 0
+    warm_start_lr_scale: float = 1.0
+    warm_start_lr_keyframes: int = 2
     seed: int = 0
 
 
@@ -206,6 +212,10 @@ class OdistConfig:
         _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
                "0 unless distill.cut_threshold is set (views are told apart by it)")
         _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
+        _check(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
+               f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")
+        _check(d.warm_start_lr_scale > 0, "distill.warm_start_lr_scale", "a positive factor (1 = distill.lr)")
+        _check(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
         _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
         t = self.teacher
         _check(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")

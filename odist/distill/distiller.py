@@ -78,6 +78,7 @@ class OnlineDistiller:
         self.policy = KeyframePolicy.from_config(d)
         self.view_bank = ViewBank(d.view_bank_size, d.cut_threshold) if d.view_bank_size else None
         self.ledger = CostLedger()
+        self.warm_started = False  # began from a checkpoint's weights (distill.warm_start_* apply)
         self._replay: deque[_Example] = deque(maxlen=max(d.replay_buffer_size, 1))
         self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGE_STD, device=self.device).view(1, 3, 1, 1)
@@ -226,6 +227,8 @@ class OnlineDistiller:
         update count, the final prediction and the batch size (1 + replay samples).
         """
         d = self.config.distill
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate()
         batch = [example, *self._replay_samples()]
         images = torch.cat([e.image for e in batch])
         if self.acceleration.channels_last:  # cat may return a plain contiguous batch
@@ -319,6 +322,12 @@ class OnlineDistiller:
 
     # -- state -----------------------------------------------------------------------------------
 
+    def learning_rate(self) -> float:
+        """The next keyframe's learning rate: ``distill.lr``, scaled for a warm start's first keyframes."""
+        d = self.config.distill
+        early = self.warm_started and self.ledger.keyframes < d.warm_start_lr_keyframes
+        return d.lr * d.warm_start_lr_scale if early else d.lr
+
     def state_dict(self) -> dict:
         """Everything needed to continue this stream exactly: weights, optimiser, ladder, ledger."""
         return {
@@ -331,13 +340,17 @@ class OnlineDistiller:
             "replay": [(e.image.cpu(), e.target.cpu(), e.weights.cpu()) for e in self._replay],
             "rng": list(self._rng.getstate()[1]),
             "grad_scaler": self._scaler.state_dict(),
+            "warm_started": self.warm_started,
         }
 
     def load_state_dict(self, state: dict, *, weights_only: bool = False) -> None:
         """Restore a saved state; ``weights_only`` warm-starts the student and keeps the rest fresh."""
         self.student.load_state_dict(state["student"])
         if weights_only:
+            self.warm_started = True
+            self.policy.ladder.rung = self.config.distill.warm_start_rung
             return
+        self.warm_started = bool(state.get("warm_started", False))
         self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         self.policy.load_state_dict(state.get("policy", {"ladder": state["ladder"]}))
         if self.view_bank is not None and state.get("view_bank"):

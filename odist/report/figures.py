@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from odist.report.pretrain import PretrainWork
 from odist.report.prices import Prices
 
 WALL_CLOCK = 1e9  # timestamps above this are unix seconds (live cameras), below it seconds from the start
@@ -100,13 +101,21 @@ def _gflops_spent(streams: pa.Table) -> np.ndarray:
     return column(streams, "teacher_gflops") + column(streams, "student_gflops")
 
 
-def fleet_totals(figures: pa.Table, prices: Prices, runs: list[str]) -> dict[str, Any]:
-    """The fleet's totals, ratios of sums and accuracy spread, from ``stream_figures``' table."""
+def fleet_totals(figures: pa.Table, prices: Prices, runs: list[str],
+                 pretrain: PretrainWork | None = None) -> dict[str, Any]:
+    """The fleet's totals, ratios of sums and accuracy spread, from ``stream_figures``' table.
+
+    The teacher work of ``pretrain`` (the checkpoints the students began from) is part of the fleet's cost
+    and of what its speed-ups divide by; ``teacher_cost`` and ``student_cost`` are the streams' own.
+    """
+    pretrain = pretrain or PretrainWork()
+    extra = pretrain.totals(prices.teacher_rate()[1])
     col = {name: column(figures, name) for name in (
         "frames", "hours", "keyframes", "updates", "teacher_seconds", "student_seconds", "teacher_gflops",
         "student_gflops", "teacher_cost", "student_cost", "cost", "dropped_frames")}
     statuses = figures.column("status").to_pylist()
-    frames, hours, cost = col["frames"].sum(), np.nansum(col["hours"]), col["cost"].sum()
+    frames, hours = col["frames"].sum(), np.nansum(col["hours"])
+    cost = col["cost"].sum() + extra["pretrain_teacher_cost"]
     totals: dict[str, Any] = {
         "runs": len(runs), "streams": figures.num_rows,
         **{status: statuses.count(status) for status in STATUSES},
@@ -116,11 +125,12 @@ def fleet_totals(figures: pa.Table, prices: Prices, runs: list[str]) -> dict[str
         "teacher_seconds": float(col["teacher_seconds"].sum()), "student_seconds": float(col["student_seconds"].sum()),
         "teacher_gflops": float(np.nansum(col["teacher_gflops"])),
         "student_gflops": float(np.nansum(col["student_gflops"])),
-        **_fleet_speedups(figures),
+        **_fleet_speedups(figures, pretrain),
         **_spread(figures, "miou"), **_spread(figures, "miou_foreground"),
         "teacher_cost": float(col["teacher_cost"].sum()), "student_cost": float(col["student_cost"].sum()),
-        "cost": float(cost), "cost_per_camera_hour": _safe(np.nansum(np.where(col["hours"] > 0, col["cost"], 0)),
-                                                           hours),
+        **extra, "cost": float(cost),
+        "cost_per_camera_hour": _safe(np.nansum(np.where(col["hours"] > 0, col["cost"], 0))
+                                      + extra["pretrain_teacher_cost"], hours),
         "currency": prices.currency, "gpu_hour": prices.gpu_hour, "cpu_hour": prices.cpu_hour,
     }
     return totals
@@ -130,14 +140,17 @@ def _safe(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
-def _fleet_speedups(figures: pa.Table) -> dict[str, float]:
-    """Speed-ups of the whole fleet: the streams' teacher-every-frame baselines over what they spent."""
+def _fleet_speedups(figures: pa.Table, pretrain: PretrainWork) -> dict[str, float]:
+    """Speed-ups of the whole fleet: the streams' teacher-every-frame baselines over what they and the
+    pretrain of their checkpoints spent."""
+    also_spent = {"speedup_measured": pretrain.teacher_seconds, "speedup_flops": pretrain.teacher_gflops,
+                  "speedup_cost_model": pretrain.teacher_frames}  # in teacher-frame units
     out = {}
     for name in ("speedup_measured", "speedup_cost_model", "speedup_flops"):
         speedup = column(figures, name)
         spent = _spent(figures, name)
         ok = np.isfinite(speedup) & np.isfinite(spent) & (spent > 0)
-        out[name] = _safe(float((speedup[ok] * spent[ok]).sum()), float(spent[ok].sum()))
+        out[name] = _safe(float((speedup[ok] * spent[ok]).sum()), float(spent[ok].sum()) + also_spent[name])
     return out
 
 

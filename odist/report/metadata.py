@@ -34,6 +34,10 @@ META_SCHEMA = pa.schema([
     ("teacher_gflops_per_frame", pa.float64()),
     ("evaluation_teacher_seconds", pa.float64()),
     ("dropped_frames", pa.int64()),
+    ("init", pa.string()),  # the checkpoint the student began from (stream.json), if any
+    ("pretrain_teacher_frames", pa.float64()),  # the teacher work that checkpoint's pretrain paid
+    ("pretrain_teacher_seconds", pa.float64()),
+    ("pretrain_teacher_gflops", pa.float64()),
 ])
 # The paper's cost model (odist.config.CostModelConfig) for streams whose stream.json is missing.
 DEFAULT_COST_MODEL = {"teacher_ms": 300.0, "student_inference_ms": 7.0, "student_update_ms": 30.0}
@@ -102,11 +106,23 @@ def _check_version(store: ObjectStore, key: str, document: dict[str, Any]) -> No
 def _manifest_figures(manifest: dict[str, Any] | None) -> dict[str, Any]:
     config = (manifest or {}).get("config") or {}
     cost = {**DEFAULT_COST_MODEL, **(config.get("cost_model") or {})}
-    return {"config_device": _text(config.get("device")),
+    return {**_init_figures(manifest), "config_device": _text(config.get("device")),
             "source_fps": _number(((manifest or {}).get("source") or {}).get("fps")),
             "cost_teacher_ms": _number(cost["teacher_ms"]),
             "cost_student_inference_ms": _number(cost["student_inference_ms"]),
             "cost_student_update_ms": _number(cost["student_update_ms"])}
+
+
+def _init_figures(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """The checkpoint a warm-started stream began from, and the teacher work its pretrain paid (if one did)."""
+    init = (manifest or {}).get("init")
+    if not isinstance(init, dict):
+        return {}
+    teacher = (init.get("pretrain") or {}).get("teacher") if isinstance(init.get("pretrain"), dict) else None
+    teacher = teacher if isinstance(teacher, dict) else {}
+    return {"init": _text(init.get("uri")), "pretrain_teacher_frames": _number(teacher.get("frames")),
+            "pretrain_teacher_seconds": _number(teacher.get("seconds")),
+            "pretrain_teacher_gflops": _number(teacher.get("gflops"))}
 
 
 def _summary_figures(summary: dict[str, Any] | None) -> dict[str, Any]:

@@ -57,9 +57,25 @@ def totals_lines(report: Report) -> list[str]:
         f"{times(t['speedup_measured'])} (measured), {times(t['speedup_flops'])} (FLOPs)",
         _accuracy_line(t, "miou", "mIoU") + "; " + _accuracy_line(t, "miou_foreground", "foreground"),
         f"cost: {money(t['cost'], cur)} (teacher {money(t['teacher_cost'], cur)}, student "
-        f"{money(t['student_cost'], cur)}), {money(t['cost_per_camera_hour'], cur)} per camera-hour",
+        f"{money(t['student_cost'], cur)}{_pretrain_cost(t, cur)}), "
+        f"{money(t['cost_per_camera_hour'], cur)} per camera-hour",
+        *_pretrain_lines(t),
         f"prices: {report.prices.describe()}",
     ]
+
+
+def _pretrain_cost(t: dict[str, Any], currency: str) -> str:
+    return f", pretrain {money(t['pretrain_teacher_cost'], currency)}" if t["pretrain_checkpoints"] else ""
+
+
+def _pretrain_lines(t: dict[str, Any]) -> list[str]:
+    """The pretrain's teacher work, when streams began from pretrained checkpoints."""
+    if not t["pretrain_checkpoints"]:
+        return []
+    n = t["pretrain_checkpoints"]
+    return [f"pretrain: {num(n)} checkpoint{'s' if n > 1 else ''} the streams began from paid "
+            f"{num(t['pretrain_teacher_frames'])} teacher labels ({num(t['pretrain_teacher_seconds'], 1)} s, "
+            f"{num(t['pretrain_teacher_gflops'], 1)} GFLOP), counted in the cost and the speed-ups"]
 
 
 def _accuracy_line(t: dict[str, Any], key: str, label: str) -> str:

@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from odist.report.collect import collect
 from odist.report.figures import fleet_totals, stream_figures
+from odist.report.pretrain import pretrain_work
 from odist.report.prices import Prices
 from odist.report.timeline import choose_unit, timeline
 
@@ -33,5 +34,5 @@ def build_report(run_uris: Sequence[str], prices: Prices | None = None, unit: st
     streams = stream_figures(collected.streams, prices)
     unit = choose_unit(collected.seconds, unit)
     return Report(runs=collected.runs, prices=prices, streams=streams,
-                  totals=fleet_totals(streams, prices, collected.runs),
+                  totals=fleet_totals(streams, prices, collected.runs, pretrain_work(collected.streams)),
                   timeline=timeline(collected.seconds, streams, prices, unit), unit=unit)
