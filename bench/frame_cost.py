@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=5, help="timed runs per measurement (median reported)")
     p.add_argument("--warmup", type=int, default=1, help="untimed runs before timing")
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    p.add_argument("--teacher-options", default="", metavar="KEY=N[,KEY=N]",
+                   help="Mask R-CNN options as in --teacher maskrcnn:... (default: torchvision's 800/1333 resize, "
+                        "the paper's)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N")
     p.add_argument("--amp", choices=["auto", "none", *AMP_DTYPES], default="auto",
                    help="autocast dtype (auto: bf16 on CUDA, none on the CPU)")
@@ -205,12 +208,14 @@ def update_step(model: JITNet, image: torch.Tensor, frame: Frame, config: OdistC
 # -- the teacher ------------------------------------------------------------------------------------
 
 
-def measure_teacher(arch: str, frame: Frame, setup: Setup) -> dict[str, Any]:
-    """GFLOPs and median ms of Mask R-CNN ``arch`` (random weights) labelling ``frame``."""
+def measure_teacher(arch: str, frame: Frame, setup: Setup, options: str = "") -> dict[str, Any]:
+    """GFLOPs and median ms of Mask R-CNN ``arch`` (random weights, ``options`` as in ``maskrcnn:...``)
+    labelling ``frame``."""
     config = load_config(overrides=[f"teacher.arch={arch}", "teacher.weights=random"])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*random weights.*")  # expected: this is a cost benchmark
-        teacher = build_teacher("maskrcnn", config.teacher, config.classes, str(setup.device))
+        spec = f"maskrcnn:{options}" if options else "maskrcnn"
+        teacher = build_teacher(spec, config.teacher, config.classes, str(setup.device))
     assert isinstance(teacher, MaskRCNNTeacher)
     gflops = teacher.gflops_per_frame(frame.height, frame.width)
     if setup.channels_last:
@@ -302,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         students.append(measure_student(width, config, frame, setup))
     for arch in args.archs:
         print(f"measuring {TEACHER_NAME.format(arch)} ...", file=sys.stderr)
-        teachers.append(measure_teacher(arch, frame, setup))
+        teachers.append(measure_teacher(arch, frame, setup, args.teacher_options))
     pairs = ratios(teachers, students)
     payload = {
         "benchmark": "frame_cost", "environment": env, "setup": setup.describe(),

@@ -4,10 +4,11 @@
    root with the oracle teacher; the run keeps its keyframes' teacher labels.
 2. Pretrain: ``odist pretrain`` on that run root, i.e. on the labels the history already paid for
    (no new teacher work).
-3. New cameras (``--seeds``, disjoint from the history's, the same scenario mix) are distilled three ways:
+3. New cameras (``--seeds``, disjoint from the history's, the same scenario mix) are distilled four ways:
    ``random`` (fresh weights), ``pretrain`` (``--init`` the pretrained checkpoint) and ``fleet``
    (``--warm-start fleet``: the latest finished student of the camera's site, the scenario standing for
-   the site; the new cameras go seed by seed, so later seeds start from earlier new cameras' students).
+   the site; the new cameras go seed by seed, so later seeds start from earlier new cameras' students), and
+   ``fleet-average`` (``--warm-start fleet-average``: the mean weights of the site's latest finished students).
 
 Every frame is scored against the oracle (as ``--evaluate``; never in the speed-ups). Reported per arm:
 mIoU over the first 100 frames, the frame of the first keyframe whose min-class IoU passes the threshold
@@ -51,7 +52,7 @@ from odist.storage.objectstore import open_store
 from odist.storage.reader import decode_masks, read_stream_table
 from odist.video.synthetic import CAMERA_SCENARIOS, SyntheticSource
 
-ARMS = ("random", "pretrain", "fleet")
+ARMS = ("random", "pretrain", "fleet", "fleet-average")
 FIRST = 100
 # How a warm-started student learns its first keyframes (distill.warm_start_*), each tried on the pretrain start.
 VARIANTS = ("rung1:distill.warm_start_rung=1", "rung2:distill.warm_start_rung=2",
@@ -134,15 +135,18 @@ def run_all(args: argparse.Namespace, work: Path, pool: ProcessPoolExecutor) -> 
     arms += [(f"pretrain {name}", checkpoint, tuple(sets.split(","))) for name, sets in map(_variant, args.variants)]
     jobs = [pool.submit(distill_one, str(work / arm.replace(" ", "-")), s, seed, args.frames, init, arm, args, extra)
             for arm, init, extra in arms for seed in args.seeds for s in args.scenarios]
-    fleet_run = str(work / "fleet")
-    fleet = FleetWarmStart.from_store(open_store(history), [StreamSpec("", f"{s}-{seed}", group=s)
-                                                            for seed in args.history_seeds for s in args.scenarios])
+    specs = [StreamSpec("", f"{s}-{seed}", group=s) for seed in args.history_seeds for s in args.scenarios]
+    fleets = {"fleet": FleetWarmStart.from_store(open_store(history), specs),
+              "fleet-average": FleetWarmStart.from_store(open_store(history), specs, average_config=config.to_dict())}
     runs: list[dict] = []
     for seed in args.seeds:  # seed by seed: later new cameras may start from earlier new cameras' students
-        specs = [fleet.apply(StreamSpec(f"synthetic:{s}", f"{s}-{seed}", group=s)) for s in args.scenarios]
-        done = [pool.submit(distill_one, fleet_run, s, seed, args.frames, spec.init, "fleet", args)
-                for s, spec in zip(args.scenarios, specs, strict=True)]
-        for spec, job in zip(specs, done, strict=True):
+        started = []
+        for arm, fleet in fleets.items():
+            for s in args.scenarios:
+                spec = fleet.apply(StreamSpec(f"synthetic:{s}", f"{s}-{seed}", group=s))
+                started.append((fleet, spec, pool.submit(distill_one, str(work / arm), s, seed, args.frames,
+                                                         spec.init, arm, args)))
+        for fleet, spec, job in started:
             result = job.result()
             fleet.finished_stream(spec, {"checkpoint": result["checkpoint"]})
             runs.append(result)

@@ -132,9 +132,10 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
     p.add_argument("--init", default=None, metavar="CHECKPOINT",
                    help="warm-start every stream's student from a checkpoint (a manifest init column overrides it)")
-    p.add_argument("--warm-start", choices=("none", "fleet"), default="none",
+    p.add_argument("--warm-start", choices=("none", "fleet", "fleet-average"), default="none",
                    help="fleet: a stream starting after others finished begins from the latest finished student "
-                        "of its manifest group, else the latest finished one (default none)")
+                        "of its manifest group, else the latest finished one; fleet-average: from the mean weights "
+                        "of the group's latest 8 finished students (default none)")
     _add_config_options(p)
     _add_source_options(p)
     p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")

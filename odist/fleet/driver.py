@@ -28,7 +28,7 @@ from odist.fleet.runtime import connect, start_shared_teacher, stop_shared_teach
 from odist.fleet.scheduler import FleetDriver
 from odist.fleet.student_actor import JobOptions, StreamOutcome, TeacherFactory, start_worker
 from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, summarise
-from odist.fleet.warm_start import FLEET, SCHEMES, FleetWarmStart
+from odist.fleet.warm_start import AVERAGE, SCHEMES, FleetWarmStart
 from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
 from odist.storage.checkpoint import load_checkpoint
@@ -103,7 +103,8 @@ def run_fleet(
             new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                            student_cpus=student_cpus)
             display = FleetProgress(streams, progress, progress_extras)
-            fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished)
+            average = config.to_dict() if warm_start == AVERAGE else None
+            fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished, average_config=average)
             driver = FleetDriver(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
                                  pool=pool, retries=retries, display=display, log=log, warm_start=fleet)
             todo.clear()
@@ -129,7 +130,7 @@ def warm_start_scheme(name: str) -> bool:
     """Whether ``name`` asks for fleet warm starts; a ``ConfigError`` for an unknown scheme."""
     if name not in SCHEMES:
         raise ConfigError(f"warm_start {name!r} is not a warm-start scheme", f"use one of {', '.join(SCHEMES)}")
-    return name == FLEET
+    return name != "none"
 
 
 def pool_size(workers: int | None, max_in_flight: int | None, streams: int, student_gpus: float,

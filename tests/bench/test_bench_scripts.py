@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fast_teachers import FAST_MASKRCNN_OPTIONS
 from netutil import free_port
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
@@ -22,8 +23,8 @@ BENCH = Path(__file__).resolve().parents[2] / "bench"
 TINY_CHECKS = {
     "accuracy_vs_cost": ["--width", "128", "--height", "72", "--frames", "40", "--scenarios", "static_easy",
                          "--no-progress", "--threads", "1"],
-    "frame_cost": ["--width", "320", "--height", "180", "--repeats", "1", "--warmup", "0", "--widths", "0.5",
-                   "--archs", "v1", "--threads", "1"],
+    "frame_cost": ["--width", "160", "--height", "90", "--repeats", "1", "--warmup", "0", "--widths", "0.5",
+                   "--archs", "v1", "--threads", "1", "--teacher-options", FAST_MASKRCNN_OPTIONS],
     "storage_throughput": ["--width", "128", "--height", "72", "--frames", "40", "--segment-frames", "16",
                            "--checkpoint-mb", "1", "--scenarios", "static_easy"],
     "fleet_throughput": ["--streams", "1", "2", "--frames", "8", "--many", "4"],
