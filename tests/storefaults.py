@@ -133,6 +133,9 @@ class FaultyStore(ObjectStore):
     def has_any(self, prefix: str = "") -> bool:
         return self.inner.has_any(prefix)
 
+    def sweep_temporaries(self, prefix: str) -> list[str]:
+        return self.inner.sweep_temporaries(prefix)
+
     def arrow_filesystem(self) -> tuple[Any, str]:
         return self.inner.arrow_filesystem()
 

@@ -123,8 +123,8 @@ class StreamArea:
         self.store.put(self.key("failed.json"), dumps({"error": error, "created_unix": time.time()}))
 
     def sweep_uncommitted(self) -> list[str]:
-        """Delete data objects that no commit names (left by a crashed attempt) and checkpoints that a later commit
-        superseded (a crash before they were dropped); returns their keys."""
+        """Delete data objects that no commit names (left by a crashed attempt), checkpoints that a later commit
+        superseded (a crash before they were dropped) and half-written temporary files; returns their keys."""
         named = set()
         for commit in self.commits():
             named.update((commit.records, commit.masks, commit.labels))
@@ -135,7 +135,7 @@ class StreamArea:
                  if k.rsplit("/", 2)[-2] in ("records", "masks", "labels", "checkpoints") and k not in named]
         for k in stale:
             self.store.delete(k)
-        return stale
+        return stale + self.store.sweep_temporaries(self.prefix)
 
     def reset(self) -> None:
         """Delete everything of this stream (for an explicit overwrite)."""

@@ -56,6 +56,11 @@ class ObjectStore(ABC):
     def get_or_none(self, key: str) -> bytes | None:
         return self.get(key) if self.exists(key) else None
 
+    def sweep_temporaries(self, prefix: str) -> list[str]:
+        """Delete what writes a crash interrupted left under the folder ``prefix``; their keys. An object
+        store's PUT leaves nothing behind, so by default there is nothing to sweep."""
+        return []
+
     def has_any(self, prefix: str = "") -> bool:
         """Whether any object's key starts with ``prefix``."""
         return bool(self.list(prefix))
@@ -100,6 +105,17 @@ class LocalStore(ObjectStore):
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def sweep_temporaries(self, prefix: str) -> list[str]:
+        """Delete the hidden temporary files (``.NAME.XXXX.tmp``, see ``write_bytes_atomic``) that a crash
+        mid-write left under the folder ``prefix``; their keys. Call it only where no other writer is at work."""
+        base = self._path(prefix)
+        if not base.is_dir():
+            return []
+        found = sorted(p for p in base.rglob(".*.tmp") if p.is_file())
+        for path in found:
+            path.unlink(missing_ok=True)
+        return [path.relative_to(self.root).as_posix() for path in found]
 
     def arrow_filesystem(self) -> tuple[Any, str]:
         import pyarrow.fs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -132,8 +133,11 @@ def test_a_crash_at_every_step_resumes_to_every_frame_once(point, how, backend, 
     for column in ("keyframe", "updates", "stride"):
         assert records.column(column).to_pylist() == expected_records.column(column).to_pylist()
     assert summary["frames"] == FRAMES
-    # Nothing of the crashed attempt is left: no failed.json, no orphaned data object or checkpoint.
+    # Nothing of the crashed attempt is left: no failed.json, no orphaned data object or checkpoint, no
+    # half-written temporary file.
     assert set(store.list(area.prefix)) == _stream_keys(store, area)
+    if backend == "local":
+        assert not list(Path(out).rglob("*.tmp"))
     # odist ls and odist report agree on the stream.
     [row] = list_streams(out)
     assert (row.status, row.detail) == ("done", f"{FRAMES} frames")

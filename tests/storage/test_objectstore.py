@@ -80,3 +80,15 @@ def test_missing_credentials_are_named_as_such_not_the_network(monkeypatch, tmp_
         S3Store("bucket", "p", attempts=2).get("k")
     assert "credentials" in str(info.value) and "AWS_ACCESS_KEY_ID" in str(info.value)
     assert "network" not in str(info.value)
+
+
+def test_a_local_sweep_removes_only_the_half_written_temporaries_under_its_folder(tmp_path):
+    store = LocalStore(tmp_path)
+    store.put("streams/a/records/0.parquet", b"whole")
+    for folder in ("streams/a/records", "streams/b"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        (tmp_path / folder / ".summary.json.x1y2.tmp").write_bytes(b"half")
+    (tmp_path / "streams/a/.hidden").write_bytes(b"not a temporary")
+    assert store.sweep_temporaries("streams/a/") == ["streams/a/records/.summary.json.x1y2.tmp"]
+    assert store.get("streams/a/records/0.parquet") == b"whole"
+    assert (tmp_path / "streams/b/.summary.json.x1y2.tmp").exists() and (tmp_path / "streams/a/.hidden").exists()
