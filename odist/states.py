@@ -35,6 +35,7 @@ class CameraState(_Word):
     """A live camera's state."""
 
     STARTING = "starting"
+    PENDING = "pending"  # its actor waits for the cluster's resources (a CPU or GPU share)
     CONNECTING = "connecting"
     RUNNING = "running"
     RESTARTING = "restarting"  # its actor does not answer (being restarted)

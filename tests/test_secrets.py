@@ -1,5 +1,6 @@
 """Credentials stay secret: a distinctive password in a camera URL, in a camera's ``credentials`` and in a manifest
-URI appears in no output, log or stored object of a live run and of an archive run."""
+URI appears in no output, log or stored object of a live run and of an archive run. The live run's cameras
+speak HTTP and, where a loopback RTSP server can run (``tests/rtsp_camera.py``), RTSP."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from fast_teachers import FAST_MASKRCNN
+from rtsp_camera import RtspServer, unavailable
 
 from odist.redact import install, read_credentials, redact, redact_value, remember, with_credentials
 from odist.storage.layout import StreamArea, dumps
@@ -119,7 +121,18 @@ def ray_tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_a_live_run_shows_and_stores_no_password(camera, tmp_path, ray_tmp):
+@pytest.fixture
+def rtsp_camera():
+    """A loopback RTSP camera whose password is ``PASSWORD`` (None where no RTSP server can run)."""
+    if unavailable():
+        yield None
+        return
+    server = RtspServer(free_port(), "admin", PASSWORD).start()
+    yield server
+    server.stop()
+
+
+def test_a_live_run_shows_and_stores_no_password(camera, rtsp_camera, tmp_path, ray_tmp):
     publisher = camera("http")
     host = publisher.url.removeprefix("http://")
     dead = f"127.0.0.1:{free_port()}"
@@ -128,21 +141,26 @@ def test_a_live_run_shows_and_stores_no_password(camera, tmp_path, ray_tmp):
         f"- id: street\n  url: http://admin:{PASSWORD}@{host}/stream\n"
         f"- id: gate\n  url: http://{host}/stream\n  credentials: env:ODIST_TEST_GATE_AUTH\n"
         f"- id: dead\n  url: http://admin:{PASSWORD}@{dead}/stream\n"
-        f"- id: broken\n  url: ftp://admin:{PASSWORD}@{dead}/stream\n")
+        f"- id: broken\n  url: ftp://admin:{PASSWORD}@{dead}/stream\n"
+        + (f"- id: door\n  url: {rtsp_camera.url()}\n" if rtsp_camera else ""))
+    # With an RTSP server here, one camera speaks RTSP, as IP cameras do; it must deliver frames too.
+    live = ("street", "gate", "door") if rtsp_camera else ("street", "gate")
     out = tmp_path / "run"
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": str(ray_tmp),
            "ODIST_TEST_GATE_AUTH": f"viewer:{ENV_PASSWORD}"}
     process = subprocess.Popen(
         [sys.executable, "-m", "odist.cli", "live", str(cameras), "--out", str(out), "--teacher", FAST_MASKRCNN,
          "--set", "teacher.weights=random", "--set", "student.width=0.25", "--set", "threads=1",
-         "--commit-every", "2", "--status-every", "1", "--read-timeout", "2", "--width", "96", "--height", "64"],
+         "--commit-every", "2", "--status-every", "1", "--read-timeout", "2", "--width", "96", "--height", "64",
+         "--student-cpus", "0.25"],  # every camera placed on the local Ray's 2 CPUs
         stdout=(tmp_path / "stdout").open("w"), stderr=(tmp_path / "stderr").open("w"), text=True, env=env)
     try:
         deadline = time.monotonic() + 240
-        while not _live_ready(out / "live_status.json"):
+        while not _live_ready(out / "live_status.json", live):
             assert process.poll() is None, (tmp_path / "stderr").read_text()
             if time.monotonic() > deadline:
-                pytest.fail("odist live did not get frames from both cameras in 240 s")
+                status = (out / "live_status.json").read_text() if (out / "live_status.json").exists() else "none"
+                pytest.fail(f"odist live did not get frames from {', '.join(live)} in 240 s; status: {status}")
             time.sleep(0.5)
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=180)
@@ -155,18 +173,20 @@ def test_a_live_run_shows_and_stores_no_password(camera, tmp_path, ray_tmp):
     assert "admin:***@" in stdout + stderr  # the URLs are shown, masked
     assert "entry 4" in stderr  # the invalid entry was reported
     status = json.loads((out / "live_status.json").read_text())
-    assert {c["camera"] for c in status["cameras"]} == {"street", "gate", "dead"}
+    assert {c["camera"] for c in status["cameras"]} == {*live, "dead"}
+    assert all(c["state"] == "stopped" and c["frames"] >= 3 for c in status["cameras"] if c["camera"] in live)
+    assert "refused" in next(c["error"] for c in status["cameras"] if c["camera"] == "dead")  # it was reached
     assert StreamArea(open_store(str(out)), "gate").last_commit() is not None  # the env credentials worked
     assert list(ray_tmp.rglob("worker-*.err"))  # Ray's own logs are searched too
     assert not _leaks([out, ray_tmp], [stdout, stderr], [PASSWORD, ENV_PASSWORD])
 
 
-def _live_ready(path: Path) -> bool:
+def _live_ready(path: Path, live: tuple[str, ...]) -> bool:
     try:
         cameras = {c["camera"]: c for c in json.loads(path.read_text())["cameras"]}
     except (OSError, ValueError, KeyError):
         return False
-    return all(cameras.get(name, {}).get("frames", 0) >= 3 for name in ("street", "gate")) and bool(
+    return all(cameras.get(name, {}).get("frames", 0) >= 3 for name in live) and bool(
         cameras.get("dead", {}).get("error"))
 
 

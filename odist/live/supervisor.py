@@ -31,6 +31,7 @@ from odist.live.status import CameraStatus
 from odist.live.student import LiveOptions
 from odist.live.teacher_choice import live_teacher
 from odist.redact import redact
+from odist.states import CameraState
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
@@ -129,14 +130,42 @@ class CameraFleet:
                 self.last[camera_id] = ray.get(ref, timeout=timeout)
             except (GetTimeoutError, RayError) as exc:
                 previous = self.last.get(camera_id) or CameraStatus(camera_id)
-                if isinstance(exc, GetTimeoutError) and _actor_state(self.actors[camera_id][1]) == "ALIVE":
+                state = _actor_state(self.actors[camera_id][1]) if isinstance(exc, GetTimeoutError) else None
+                if state == "ALIVE":
                     # Only slow to answer (its process is busy): it runs as it last said.
                     error = f"status not answered within {timeout:g} s"
                     self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "error": error})
                     continue
+                if state in NOT_PLACED:
+                    self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": CameraState.PENDING,
+                                                           "error": self._waiting()})
+                    continue
                 self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": "restarting",
                                                        "error": type(exc).__name__})
         return [self.last[camera_id] for camera_id in sorted(self.last)]
+
+
+    def _waiting(self) -> str:
+        """Why a camera's actor is not placed (the status table shows 60 characters of it)."""
+        asks = worker_options(self.job.student_gpus, self.job.student_cpus)
+        need = " and ".join(f"{asks[key]:g} {name}" for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU"))
+                            if asks[key])
+        return f"waits for {need}; --student-cpus 0.5 packs more per node"
+
+    def warn_if_oversubscribed(self) -> None:
+        """One warning when the cameras ask for more CPUs or GPUs than the cluster has: some will wait."""
+        asks = worker_options(self.job.student_gpus, self.job.student_cpus)
+        have = ray.cluster_resources()
+        for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU")):
+            total = asks[key] * len(self.actors)
+            if total > have.get(name, 0.0) + 1e-9:
+                log.warning("%d camera(s) ask for %g %s(s) but the cluster has %g: some wait as 'pending' until "
+                            "resources free up (pass --student-cpus 0.5 or --student-gpus to pack more)",
+                            len(self.actors), total, name, have.get(name, 0.0))
+
+
+# Ray's actor states before it has a process (no node has the resources it asks for yet).
+NOT_PLACED = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
 
 
 def _actor_state(actor: Any) -> str | None:
@@ -175,6 +204,7 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
             job.teacher_factory, _ = start_shared_teacher(teacher_pool, job.config)
         fleet = CameraFleet(cameras_path, job)
         fleet.sync()
+        fleet.warn_if_oversubscribed()
         deadline = None if duration_s is None else time.monotonic() + duration_s
         next_status = time.monotonic() + status_every_s
         while not stop.is_set() and (deadline is None or time.monotonic() < deadline):

@@ -185,3 +185,20 @@ def test_a_camera_slow_to_answer_is_not_shown_restarting_but_a_dead_one_is(local
     ray.kill(actor, no_restart=True)
     (status,) = fleet.statuses(timeout=30)
     assert status.state == "restarting" and status.frames == 7
+
+
+def test_a_camera_the_cluster_has_no_room_for_shows_pending_with_the_fix(local_ray, tmp_path, caplog):
+    from odist.live.cameras import CameraSpec
+
+    fleet = CameraFleet(tmp_path / "cameras.yaml", LiveJob(str(tmp_path / "run"), CONFIG, student_cpus=64))
+    actor = SlowToAnswer.options(num_cpus=64).remote()  # more CPUs than the local Ray has: never placed
+    fleet.actors["big"] = (CameraSpec("big", "udp://127.0.0.1:9"), actor)
+    try:
+        (status,) = fleet.statuses(timeout=0.5)
+        assert status.state == "pending"
+        assert status.error == "waits for 64 CPU; --student-cpus 0.5 packs more per node"
+        with caplog.at_level("WARNING"):
+            fleet.warn_if_oversubscribed()
+        assert "1 camera(s) ask for 64 CPU(s) but the cluster has 4" in caplog.text
+    finally:
+        ray.kill(actor, no_restart=True)

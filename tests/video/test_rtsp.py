@@ -1,66 +1,31 @@
 """Live sources against a real RTSP server on 127.0.0.1 (gst-rtsp-server, the protocol IP cameras speak).
 
-The server (``tests/rtsp_server.py``) runs under the system Python, which sees GStreamer's bindings; without
-them (Debian: python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-ugly) these tests are skipped.
+The server (``tests/rtsp_server.py``, started by ``tests/rtsp_camera.py``) runs under the system Python, which
+sees GStreamer's bindings; without them (Debian: python3-gi, gir1.2-gst-rtsp-server-1.0,
+gstreamer1.0-plugins-ugly) these tests are skipped.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import select
-import signal
-import subprocess
-from pathlib import Path
 
 import pytest
 from netutil import free_port, read_frames
+from rtsp_camera import RtspServer, unavailable
 
 from odist.errors import InputError
 from odist.video.live import LiveSettings, LiveSource
 
-SYSTEM_PYTHON = os.environ.get("ODIST_TEST_GI_PYTHON", "/usr/bin/python3")
-SERVER = Path(__file__).resolve().parents[1] / "rtsp_server.py"
 USER, PASSWORD = "admin", "Rtsp-Secret-8472"
-PROBE = ("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); "
-         "from gi.repository import Gst, GstRtspServer; Gst.init(None); "
-         "assert Gst.ElementFactory.find('x264enc') and Gst.ElementFactory.find('rtph264pay')")
 QUICK = LiveSettings(open_timeout_s=3.0, read_timeout_s=3.0, backoff_initial_s=0.2, backoff_max_s=0.5)
-
-
-class RtspServer:
-    """``tests/rtsp_server.py`` on one port, startable again (a camera that reboots)."""
-
-    def __init__(self, port: int, path: str = "cam") -> None:
-        self.port, self.path = port, path
-        self.process: subprocess.Popen | None = None
-
-    def url(self, password: str = PASSWORD, path: str | None = None) -> str:
-        return f"rtsp://{USER}:{password}@127.0.0.1:{self.port}/{path or self.path}"
-
-    def start(self) -> RtspServer:
-        self.process = subprocess.Popen([SYSTEM_PYTHON, str(SERVER), str(self.port), self.path, USER, PASSWORD],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        ready, _, _ = select.select([self.process.stdout], [], [], 20)
-        if not ready or self.process.stdout.readline().strip() != "ready":
-            self.stop()
-            pytest.fail(f"the RTSP server did not start: {self.process.stderr.read()}")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
 
 
 @pytest.fixture(scope="module")
 def rtsp_server():
-    probe = subprocess.run([SYSTEM_PYTHON, "-c", PROBE], capture_output=True, text=True) \
-        if os.path.exists(SYSTEM_PYTHON) else None
-    if probe is None or probe.returncode != 0:
-        pytest.skip(f"no RTSP server: {SYSTEM_PYTHON} cannot load gst-rtsp-server and x264enc "
-                    "(apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly)")
-    server = RtspServer(free_port()).start()
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    server = RtspServer(free_port(), USER, PASSWORD).start()
     yield server
     server.stop()
 
