@@ -133,7 +133,8 @@ class CostModelConfig:
 
 @dataclass
 class PerformanceConfig:
-    """GPU efficiency switches, all off by default (safe on the CPU); see README "GPU switches".
+    """Speed switches; see README "GPU switches". Only channels_last is on by default: it is exact on the
+    CPU (the same class maps as the contiguous layout) and 1.5-1.6x faster there (bench/student_cpu.py).
 
     On the CPU a GPU-only switch (fp16 autocast, pinned uploads, the memory share) falls back to its
     off state and says why once; bf16 autocast stays on where the CPU runs it.
@@ -143,8 +144,9 @@ class PerformanceConfig:
     amp: str = "off"
     # Autocast dtype of the Mask R-CNN teacher's inference: "off", "bf16" or "fp16".
     teacher_amp: str = "off"
-    # channels_last memory format for the student's weights and inputs (faster convolutions on tensor cores).
-    channels_last: bool = False
+    # channels_last memory format for the student's weights and inputs: oneDNN's fast convolutions on the
+    # CPU (1.64x inference at 1280x720, 1.50x at 640x360, the same class maps), tensor cores on a GPU.
+    channels_last: bool = True
     # Copy each frame into page-locked host memory before its non-blocking upload to the GPU.
     pinned_uploads: bool = False
     # torch.compile the student's forward pass; falls back to eager (with a warning) when compiling fails.

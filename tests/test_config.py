@@ -75,15 +75,15 @@ def test_with_overrides_applies_validates_and_lets_groups_follow_classes():
         with_overrides(base, ["distill.lr=-1"])
 
 
-def test_performance_switches_default_off_and_parse_from_every_source():
+def test_performance_switches_default_to_channels_last_only_and_parse_from_every_source():
     p = load_config(environ={}).performance
-    assert (p.amp, p.teacher_amp, p.channels_last, p.pinned_uploads, p.compile) == ("off", "off", False, False, False)
+    assert (p.amp, p.teacher_amp, p.channels_last, p.pinned_uploads, p.compile) == ("off", "off", True, False, False)
     assert p.gpu_memory_fraction is None
-    c = load_config(overrides=["performance.amp=bf16", "performance.channels_last=true", "performance.compile=yes"],
+    c = load_config(overrides=["performance.amp=bf16", "performance.channels_last=false", "performance.compile=yes"],
                     environ={"ODIST__PERFORMANCE__GPU_MEMORY_FRACTION": "0.25",
                              "ODIST__PERFORMANCE__TEACHER_AMP": "fp16"})
     p = c.performance
-    assert (p.amp, p.teacher_amp, p.channels_last, p.compile, p.gpu_memory_fraction) == ("bf16", "fp16", True, True,
+    assert (p.amp, p.teacher_amp, p.channels_last, p.compile, p.gpu_memory_fraction) == ("bf16", "fp16", False, True,
                                                                                           0.25)
     assert load_config(overrides=["performance.gpu_memory_fraction=null"], environ={}).performance.gpu_memory_fraction \
         is None

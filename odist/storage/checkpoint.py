@@ -107,7 +107,9 @@ def weight_digest(weights: dict[str, Any]) -> str:
 
     digest = hashlib.sha256()
     for name in sorted(weights):
-        tensor = weights[name].detach().to("cpu").contiguous()
+        tensor = weights[name].detach().to("cpu")
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
-        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        # Values in row-major order whatever the memory format (a channels_last weight digests as a contiguous one).
+        flat = tensor.contiguous().reshape(-1)
+        digest.update(flat.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
     return "sha256:" + digest.hexdigest()[:32]

@@ -25,6 +25,8 @@ TINY_CHECKS = {
                          "--no-progress", "--threads", "1"],
     "frame_cost": ["--width", "160", "--height", "90", "--repeats", "1", "--warmup", "0", "--widths", "0.5",
                    "--archs", "v1", "--threads", "1", "--teacher-options", FAST_MASKRCNN_OPTIONS],
+    "student_cpu": ["--sizes", "96x64", "--repeats", "1", "--warmup", "0", "--train-steps", "1", "--variants",
+                    "eager", "channels_last+bf16", "freeze", "threads1"],
     "storage_throughput": ["--width", "128", "--height", "72", "--frames", "40", "--segment-frames", "16",
                            "--checkpoint-mb", "1", "--scenarios", "static_easy"],
     "fleet_throughput": ["--streams", "1", "2", "--frames", "8", "--many", "4"],

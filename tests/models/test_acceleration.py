@@ -46,9 +46,9 @@ def small_student():
 # -- resolving switches on the CPU -----------------------------------------------------------------
 
 
-def test_defaults_resolve_to_everything_off():
+def test_defaults_resolve_to_channels_last_only():
     accel = Acceleration.resolve(PerformanceConfig(), "cpu")
-    assert accel == Acceleration(CPU)
+    assert accel == Acceleration(CPU, channels_last=True)
     assert not accel.grad_scaler().is_enabled()
 
 
@@ -250,3 +250,25 @@ def test_teachers_without_a_model_ignore_performance():
     performance = PerformanceConfig(teacher_amp="bf16")
     oracle = build_teacher("oracle", TeacherConfig(), DEFAULT_CLASSES, performance=performance)
     assert oracle.name == "oracle"
+
+
+def test_the_cpu_default_channels_last_gives_the_contiguous_layouts_class_maps():
+    from odist.config import load_config
+    from odist.distill.distiller import OnlineDistiller
+    from odist.models.teachers import build_teacher
+    from odist.video.synthetic import SyntheticSource
+
+    def student(channels_last: bool) -> OnlineDistiller:
+        config = load_config(overrides=[f"performance.channels_last={channels_last}", "threads=1"], environ={})
+        return OnlineDistiller(config, build_teacher("oracle", config.teacher, config.classes))
+
+    default, contiguous = student(True), student(False)
+    assert default.acceleration.channels_last and default.student.stem1[0].weight.is_contiguous(
+        memory_format=torch.channels_last)
+    frames = list(SyntheticSource("traffic", width=160, height=96, frames=8, seed=0))
+    for frame in frames[:4]:  # the same learning on both (keyframes at 0), then inference only
+        default.step(frame)
+        contiguous.step(frame)
+    contiguous.student.load_state_dict(default.student.state_dict())
+    for frame in frames[4:]:
+        np.testing.assert_array_equal(default.infer(frame).prediction, contiguous.infer(frame).prediction)
