@@ -13,6 +13,11 @@ temporary run root:
 * ``sequential``: ``distill_stream`` on every stream in turn in this process, with the same config,
   options and a locally built oracle teacher (built once, as a fleet worker keeps its teacher).
 
+``--prewarm both`` (the default) makes each fleet run twice, each time on a Ray of its own: first with cold
+workers (no setup hook: a worker imports torch and odist, and sets up its kernels, on its first stream),
+then with the job's ``worker_process_setup_hook`` that ``odist run`` installs (``odist.fleet.prewarm``:
+each worker process does that as it starts). The sequential run is made once per N.
+
 Reported per N: wall seconds and frames/s of both, the raw ratio fleet wall / sequential wall, and the
 Ray overhead ratio::
 
@@ -30,6 +35,11 @@ driver's peak RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, before and aft
 what the driver and Ray's object store hold at that stream count.
 
 Results go to ``bench/results/fleet_throughput.json`` (rewritten after every N).
+
+The fleet's fixed cost at realistic stream lengths (300 frames at 320x180), cold against pre-warmed::
+
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 python bench/fleet_throughput.py \\
+        --streams 16 64 --frames 300 --width 320 --height 180
 
 Run (default sizes)::
 
@@ -80,6 +90,7 @@ from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.fleet import teacher_pool as tp
 from odist.fleet.driver import run_fleet
 from odist.fleet.manifest import load_streams
+from odist.fleet.prewarm import worker_runtime_env
 from odist.models.teachers import build_teacher
 
 POOL_MIN_REPLICAS, POOL_MAX_REPLICAS, POOL_REPLICA_CPUS = 1, 2, 0.5
@@ -108,6 +119,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, applied after the defaults here (repeatable)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per student (default 1)")
+    p.add_argument("--prewarm", choices=("both", "on", "off"), default="both",
+                   help="fleet workers pre-warmed by the job's setup hook (odist.fleet.prewarm), cold, or both "
+                        "in turn, each on its own Ray (default both)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "fleet_throughput.json", help="JSON results path")
     args = p.parse_args(argv)
     if any(n < 1 for n in args.streams) or args.many < 0 or args.workers < 1 or args.ray_cpus < 1:
@@ -236,16 +250,21 @@ def parallel_slots(workers: int, args: argparse.Namespace) -> int:
     return max(1, min(workers, args.ray_cpus, os.cpu_count() or 1))
 
 
-def measure(n: int, folder: Path, config: OdistConfig, options: StreamOptions,
-            args: argparse.Namespace) -> dict[str, Any]:
+def measure(n: int, prewarm: bool, folder: Path, config: OdistConfig, options: StreamOptions,
+            args: argparse.Namespace, sequential_runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """The fleet job of ``n`` streams on the running Ray, against their sequential run (made once per ``n``)."""
     manifest = write_manifest(folder, n)
-    print(f"{n} streams: fleet ...", file=sys.stderr)
+    label = f"{n} streams, workers {'pre-warmed' if prewarm else 'cold'}"
+    print(f"{label}: fleet ...", file=sys.stderr)
     fleet = run_fleet_job(manifest, config, options, args)
-    print(f"{n} streams: fleet {fleet['wall_seconds']:.1f} s; sequential ...", file=sys.stderr)
-    sequential = run_sequential(manifest, config, options)
-    print(f"{n} streams: sequential {sequential['wall_seconds']:.1f} s", file=sys.stderr)
+    print(f"{label}: fleet {fleet['wall_seconds']:.1f} s", file=sys.stderr)
+    if n not in sequential_runs:
+        print(f"{n} streams: sequential ...", file=sys.stderr)
+        sequential_runs[n] = run_sequential(manifest, config, options)
+        print(f"{n} streams: sequential {sequential_runs[n]['wall_seconds']:.1f} s", file=sys.stderr)
+    sequential = sequential_runs[n]
     slots = parallel_slots(fleet["workers"], args)
-    return {"streams": n, "fleet": fleet, "sequential": sequential, "parallel_slots": slots,
+    return {"streams": n, "prewarm": prewarm, "fleet": fleet, "sequential": sequential, "parallel_slots": slots,
             "raw_ratio": fleet["wall_seconds"] / sequential["wall_seconds"],
             # Ray's cost per stream: a worker's time on one stream over the same stream's time back-to-back;
             # the rest of the fleet's wall time is start-up (worker processes, torch import) and waiting.
@@ -266,6 +285,17 @@ def measure_many(folder: Path, config: OdistConfig, args: argparse.Namespace) ->
             "fleet": fleet, "driver_max_rss_mb_before": before, "driver_max_rss_mb_after": max_rss_mb()}
 
 
+@contextlib.contextmanager
+def local_ray(args: argparse.Namespace, prewarm: bool) -> Iterator[None]:
+    """A local Ray of ``--ray-cpus`` CPUs for one measurement, its workers pre-warmed or cold."""
+    ray.init(num_cpus=args.ray_cpus, include_dashboard=False, logging_level=logging.WARNING,
+             runtime_env=worker_runtime_env(prewarm))
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
@@ -278,23 +308,25 @@ def main(argv: list[str] | None = None) -> int:
                                "runs": [], "many": None}
     print(f"{describe_environment(env)}; {args.width}x{args.height}, {args.frames} frames, {args.workers} workers "
           f"on a {args.ray_cpus}-CPU Ray, teacher pool {'on' if args.teacher_pool else 'off'}", file=sys.stderr)
-    ray.init(num_cpus=args.ray_cpus, include_dashboard=False, logging_level=logging.WARNING)
-    try:
-        with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-            for n in args.streams:
-                payload["runs"].append(measure(n, Path(tmp), config, options, args))
+    modes = {"both": [False, True], "on": [True], "off": [False]}[args.prewarm]
+    sequential_runs: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        for n in args.streams:
+            for prewarm in modes:
+                with local_ray(args, prewarm):
+                    payload["runs"].append(measure(n, prewarm, Path(tmp), config, options, args, sequential_runs))
                 write_results(args.out, payload)
-            if args.many:
+        if args.many:
+            with local_ray(args, modes[-1]):
                 payload["many"] = measure_many(Path(tmp), config, args)
-                write_results(args.out, payload)
-    finally:
-        ray.shutdown()
+            write_results(args.out, payload)
     print_report(payload, args)
     return 0
 
 
 def results_table(runs: list[dict[str, Any]], pool: bool) -> str:
-    headers = ["streams", "frames", "fleet wall s", "fleet frames/s", "sequential wall s", "sequential frames/s",
+    headers = ["streams", "workers", "frames", "fleet wall s", "fleet frames/s", "sequential wall s",
+               "sequential frames/s",
                "min(workers, cores)", "raw ratio fleet/seq", "overhead fleet/(seq/min(workers,cores))",
                "per-stream s fleet / seq", "fleet wall - stream work per worker, s"]
     if pool:
@@ -302,7 +334,8 @@ def results_table(runs: list[dict[str, Any]], pool: bool) -> str:
     rows = []
     for r in runs:
         f, s = r["fleet"], r["sequential"]
-        row = [str(r["streams"]), str(f["frames"]), fmt(f["wall_seconds"], 2), fmt(f["frames_per_second"], 1),
+        row = [str(r["streams"]), "pre-warmed" if r.get("prewarm") else "cold", str(f["frames"]),
+               fmt(f["wall_seconds"], 2), fmt(f["frames_per_second"], 1),
                fmt(s["wall_seconds"], 2), fmt(s["frames_per_second"], 1), str(r["parallel_slots"]),
                fmt(r["raw_ratio"], 2, "x"), fmt(r["overhead_ratio"], 2, "x"),
                f'{fmt(f.get("stream_seconds_mean"), 2)} / {fmt(s.get("stream_seconds_mean"), 2)}',

@@ -32,6 +32,10 @@ class FleetConfig:
     retries: int = 2
     student_gpus: float = 0.0
     student_cpus: float | None = None
+    # Run odist.fleet.prewarm as the job's worker_process_setup_hook: each Ray worker imports torch and
+    # odist and runs the student once as it starts, not on its first stream. Off: measured slower on a
+    # local Ray (bench/fleet_throughput.py), since a job-level hook keeps Ray from using its prestarted workers.
+    prewarm_workers: bool = False
 
     def validate(self) -> FleetConfig:
         _check(self.workers is None or self.workers >= 1, "fleet.workers", "a worker count >= 1")

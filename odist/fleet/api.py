@@ -45,4 +45,4 @@ def run(source: str, *, out: str, config: OdistConfig | str | os.PathLike[str] |
                      max_streams_in_flight=f.max_streams_in_flight, student_gpus=f.student_gpus,
                      student_cpus=f.student_cpus, options=options, retries=f.retries, progress=progress,
                      teacher_factory=teacher_factory, teacher_pool=resolved.pool if resolved.pool.enabled else None,
-                     warm_start=warm_start)
+                     warm_start=warm_start, prewarm_workers=f.prewarm_workers)

@@ -57,6 +57,7 @@ def run_fleet(
     progress_extras: Callable[[], Mapping[str, Any]] | None = None,
     teacher_pool: PoolConfig | None = None,
     warm_start: str = "none",
+    prewarm_workers: bool = False,
 ) -> FleetSummary:
     """Distill every stream of ``source`` (a manifest, prefix, glob or ``synthetic:SCENARIO``) into ``out``.
 
@@ -70,9 +71,11 @@ def run_fleet(
     (a ``TeacherPoolConfig``) the configured teacher runs as one shared, batched, autoscaled pool that
     every worker asks instead, stopped again at the end. ``options.init`` warm-starts every stream (a
     manifest row's ``init`` overrides it); ``warm_start="fleet"`` starts streams from finished students
-    (``odist.fleet.warm_start``).
+    (``odist.fleet.warm_start``). ``prewarm_workers``: a Ray this call starts or joins pre-warms its workers
+    (``odist.fleet.prewarm``).
     """
-    FleetConfig(address, workers, max_streams_in_flight, retries, student_gpus, student_cpus).validate()
+    FleetConfig(address, workers, max_streams_in_flight, retries, student_gpus, student_cpus,
+                prewarm_workers).validate()
     started = time.perf_counter()
     specs = load_streams(source)
     streams = len(specs)
@@ -95,7 +98,7 @@ def run_fleet(
         store.put("run.json", dumps({**run_manifest(), "input": source, "config": config.to_dict()}))
     pool, retried = 0, 0
     if todo:
-        started_ray = connect(address)
+        started_ray = connect(address, prewarm=prewarm_workers)
         try:
             if teacher_pool is not None:
                 teacher_factory, progress_extras = start_shared_teacher(teacher_pool, config)

@@ -17,6 +17,7 @@ import ray
 from odist.config import OdistConfig
 from odist.errors import ConfigError
 from odist.fleet.local_ray import init_local_ray
+from odist.fleet.prewarm import worker_runtime_env
 from odist.run_config import PoolConfig
 
 if TYPE_CHECKING:
@@ -87,11 +88,17 @@ def stop_shared_teacher() -> None:
         log.warning("could not stop the teacher pool cleanly", exc_info=True)
 
 
-def connect(address: str | None = None) -> bool:
-    """Connect to Ray (a new local instance when ``address`` is None); True when this call started it."""
+def connect(address: str | None = None, *, prewarm: bool = False) -> bool:
+    """Connect to Ray (a new local instance when ``address`` is None); True when this call started it.
+
+    ``prewarm``: this job's workers run the pre-warm hook as they start (``odist.fleet.prewarm``). A Ray
+    this process had already joined keeps the runtime env it was given.
+    """
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {"ignore_reinit_error": True, "logging_level": logging.WARNING}
+    if prewarm:
+        kwargs["runtime_env"] = worker_runtime_env(prewarm)
     if address is not None:
         _check_reachable(address)
     try:

@@ -23,6 +23,7 @@ import ray
 
 from odist.config import OdistConfig
 from odist.errors import OdistError
+from odist.fleet.prewarm import prewarmed_seconds
 from odist.fleet.runtime import LocalTeacherFactory, TeacherFactory, worker_options
 from odist.redact import install, redact
 from odist.states import Outcome
@@ -81,10 +82,11 @@ class StreamWorker:
         self._progress: WorkerProgress | None = None
 
     def ping(self) -> dict[str, Any]:
-        """Where this worker runs: process id, node and the GPU ids Ray gave it."""
+        """Where this worker runs: process id, node, the GPU ids Ray gave it, and the seconds its process
+        spent pre-warming (None: not pre-warmed; ``odist.fleet.prewarm``)."""
         context = ray.get_runtime_context() if ray.is_initialized() else None
         return {"pid": os.getpid(), "node_id": context.get_node_id() if context else None,
-                "gpu_ids": ray.get_gpu_ids() if context else []}
+                "gpu_ids": ray.get_gpu_ids() if context else [], "prewarmed_s": prewarmed_seconds()}
 
     def progress(self) -> WorkerProgress | None:
         """The stream being processed and how far it is, or None when idle."""

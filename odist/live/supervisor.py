@@ -196,7 +196,7 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
                           problems[0].fix)
     check_run_root(open_store(job.out))
     stop = stop or threading.Event()
-    started_ray = connect(address)
+    started_ray = connect(address, prewarm=job.config.fleet.prewarm_workers)
     previous = _stop_on_signals(stop) if handle_signals else {}
     fleet = None
     try:

@@ -21,6 +21,7 @@ from odist.config import load_config  # noqa: E402
 from odist.distill.pipeline import StreamOptions  # noqa: E402
 from odist.fleet.driver import FLEET_SUMMARY, run_fleet  # noqa: E402
 from odist.fleet.manifest import StreamSpec  # noqa: E402
+from odist.fleet.prewarm import worker_runtime_env  # noqa: E402
 from odist.fleet.student_actor import JobOptions, LocalTeacherFactory, StreamWorker, start_worker  # noqa: E402
 from odist.models.teachers import Teacher  # noqa: E402
 from odist.storage.layout import StreamArea  # noqa: E402
@@ -36,11 +37,13 @@ STREAMS = {"cam-a": "synthetic:static_easy", "cam-b": "synthetic:traffic", "cam-
 
 @pytest.fixture(scope="module", autouse=True)
 def local_ray():
-    """One local Ray for the module: 4 CPUs and one fake GPU; test-defined teachers travel by value."""
+    """One local Ray for the module: 4 CPUs and one fake GPU, workers pre-warmed (``fleet.prewarm_workers``);
+    test-defined teachers travel by value."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     if ray.is_initialized():
         ray.shutdown()
-    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, logging_level="ERROR")
+    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, logging_level="ERROR",
+             runtime_env=worker_runtime_env(True))
     yield
     ray.shutdown()
 
@@ -120,7 +123,9 @@ def test_fractional_students_pack_four_per_gpu():
         fifth = workers[pings.index(pending[0])]
         state = ray._private.state.actors(fifth._actor_id.hex())["State"]
         assert state in ("PENDING_CREATION", "DEPENDENCIES_UNREADY"), f"a fifth quarter-GPU student is {state}"
-        assert all(info["gpu_ids"] == [0] for info in ray.get(ready))
+        infos = ray.get(ready)
+        assert all(info["gpu_ids"] == [0] for info in infos)
+        assert all(info["prewarmed_s"] is not None for info in infos)  # the job's setup hook ran in each
         ray.kill(workers[pings.index(ready[0])])
         assert ray.get(pending[0], timeout=120)["gpu_ids"] == [0]  # it starts once a share is free
     finally:
