@@ -17,7 +17,7 @@ import torch
 from odist.distill.scene import scene_distance
 
 
-@dataclass
+@dataclass(eq=False)  # entries are told apart by identity (their arrays have no single truth value)
 class _Entry:
     signature: np.ndarray
     weights: dict[str, torch.Tensor]  # on the CPU

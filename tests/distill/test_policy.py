@@ -211,6 +211,18 @@ def test_the_view_bank_keeps_at_most_its_size_and_drops_the_least_recently_used(
     assert bank.recall(scene_signature(scene(3))) is not None
 
 
+def test_the_view_bank_drops_a_least_recently_used_view_that_is_not_its_oldest_entry():
+    cfg = config(*SMALL, CUT, "distill.view_bank_size=2")
+    distiller = OnlineDistiller(cfg, Scripted(background))
+    for start, view in enumerate((1, 2, 1, 3)):  # back on view 1 before view 3: view 2 is the least recent
+        for f in still(scene(view), range(10 * start, 10 * start + 10), seed=start):
+            distiller.step(f)
+    bank = distiller.view_bank
+    assert len(bank) == 2
+    assert bank.recall(scene_signature(scene(2))) is None
+    assert bank.recall(scene_signature(scene(1))) is not None and bank.recall(scene_signature(scene(3))) is not None
+
+
 def test_a_view_bank_needs_the_cut_threshold():
     from odist.errors import ConfigError
 
