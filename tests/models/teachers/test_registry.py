@@ -10,23 +10,27 @@ import pytest
 from odist.registry import Registry
 
 
+def fresh_process(script: str) -> str:
+    """What ``script`` prints in a new Python process (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          check=True).stdout.strip()
+
+
 def test_a_student_process_with_an_oracle_teacher_never_imports_torchvision():
-    script = ("import sys; import odist.fleet.student_actor, odist.distill.pipeline; "
-              "from odist.config import load_config; from odist.models.teachers import TEACHERS, build_teacher; "
-              "c = load_config(environ={}); build_teacher('oracle', c.teacher, c.classes); "
-              "assert 'maskrcnn' in TEACHERS.names(); print('torchvision' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "False"
+    assert fresh_process(
+        "import sys; import odist.fleet.student_actor, odist.distill.pipeline; "
+        "from odist.config import load_config; from odist.models.teachers import TEACHERS, build_teacher; "
+        "c = load_config(environ={}); build_teacher('oracle', c.teacher, c.classes); "
+        "assert 'maskrcnn' in TEACHERS.names(); print('torchvision' in sys.modules)") == "False"
 
 
 def test_building_a_deferred_teacher_imports_its_module_and_uses_its_builder():
-    script = ("import sys, warnings; warnings.simplefilter('ignore'); from odist.config import load_config; "
-              "from odist.models.teachers import build_teacher; "
-              "c = load_config(environ={}, overrides=['teacher.weights=random']); "
-              "t = build_teacher('maskrcnn:min_size=64,max_size=96', c.teacher, c.classes); "
-              "print(type(t).__name__, 'torchvision' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=True)
-    assert out.stdout.strip() == "MaskRCNNTeacher True"
+    assert fresh_process(
+        "import sys, warnings; warnings.simplefilter('ignore'); from odist.config import load_config; "
+        "from odist.models.teachers import build_teacher; "
+        "c = load_config(environ={}, overrides=['teacher.weights=random']); "
+        "t = build_teacher('maskrcnn:min_size=64,max_size=96', c.teacher, c.classes); "
+        "print(type(t).__name__, 'torchvision' in sys.modules)") == "MaskRCNNTeacher True"
 
 
 def test_a_deferred_name_is_replaced_once_by_its_module_and_then_guarded():
