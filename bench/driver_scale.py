@@ -5,7 +5,8 @@ For each stream count N in ``--streams`` (default 1000) a JSONL manifest of N ti
 teacher, one torch thread) is distilled by ``run_fleet`` with ``--workers`` workers (default 2) on a new
 local 2-CPU Ray, in a fresh driver process per run, into a fresh temporary run root. Reported per run:
 wall seconds, streams/s, and the driver process's own memory (Ray's and the workers' processes are not
-in it): RSS after importing odist and torch, peak RSS (``ru_maxrss``) and the growth between the two.
+in it): RSS after importing the driver, peak RSS (``ru_maxrss``), the growth between the two, and
+whether the driver loaded torch.
 
 ``--compare-root DIR`` (e.g. a checkout of the code before a change) runs every N a second time with
 ``PYTHONPATH=DIR``, in the same run, so the two drivers are measured side by side on the same machine.
@@ -53,7 +54,10 @@ def child(args: argparse.Namespace) -> int:
 
     import odist.fleet.driver as fleet_driver
     from odist.config import load_config
-    from odist.distill.pipeline import StreamOptions
+    try:
+        from odist.distill.options import StreamOptions
+    except ImportError:  # a checkout from before the driver stopped importing torch
+        from odist.distill.pipeline import StreamOptions
 
     config = load_config(overrides=["student.width=0.25", "threads=1", "teacher.name=oracle", "device=cpu"],
                          environ={})
@@ -69,7 +73,8 @@ def child(args: argparse.Namespace) -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"wall_seconds": wall, "done": summary.done, "failed": summary.failed,
                       "rss_after_import_mb": before, "peak_rss_mb": peak, "rss_end_mb": rss_mb(),
-                      "growth_mb": peak - before, "odist_file": fleet_driver.__file__}))
+                      "growth_mb": peak - before, "torch_in_driver": "torch" in sys.modules,
+                      "odist_file": fleet_driver.__file__}))
     return 0
 
 
@@ -129,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
           + (", both codes in this one run" if len(roots) > 1 else "") + ".\n")
     rows = [[str(r["streams"]), r["code"], str(r["done"]), str(r["failed"]), fmt(r["wall_seconds"], 1),
              fmt(r["streams"] / r["wall_seconds"], 1), fmt(r["rss_after_import_mb"], 0), fmt(r["peak_rss_mb"], 0),
-             fmt(r["growth_mb"], 0)] for r in payload["runs"]]
+             fmt(r["growth_mb"], 0), str(r.get("torch_in_driver", "?")).lower()] for r in payload["runs"]]
     print(markdown_table(["streams", "code", "done", "failed", "wall s", "streams/s", "driver RSS after import MB",
-                          "driver peak RSS MB", "growth MB"], rows))
+                          "driver peak RSS MB", "growth MB", "torch in driver"], rows))
     print(f"\nJSON: {args.out}")
     return 0
 

@@ -10,7 +10,8 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from odist.config import OdistConfig, load_config, with_overrides
+from odist.config import OdistConfig
+from odist.distill.arguments import check_positive, resolve_config
 from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.distill.runner import Progress
 from odist.errors import ConfigError
@@ -23,24 +24,6 @@ from odist.storage.run_root import check_run_root
 class _Stream:
     def __init__(self, uri: str, stream_id: str) -> None:
         self.uri, self.stream_id = uri, stream_id
-
-
-def resolve_config(config: OdistConfig | str | os.PathLike[str] | None = None, overrides: Sequence[str] = (), *,
-                   teacher: str | None = None, device: str | None = None) -> OdistConfig:
-    """A config from an ``OdistConfig``, a YAML/JSON path or None (defaults and environment), then
-    ``section.key=value`` ``overrides``, ``teacher`` (``teacher.name``) and ``device``."""
-    extra = [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"]),
-             *([] if device is None else [f"device={device}"])]
-    if isinstance(config, OdistConfig):
-        return with_overrides(config, extra)
-    return load_config(config, extra)
-
-
-def check_positive(**values: int | None) -> None:
-    """A ``ConfigError`` naming the first keyword whose value is given and below 1."""
-    for name, value in values.items():
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} {value} is not positive", "pass a frame count >= 1")
 
 
 def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | os.PathLike[str] | None = None,

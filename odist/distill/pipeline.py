@@ -10,19 +10,16 @@ is ever lost, so a later call with ``resume=True`` continues after the last comm
 
 from __future__ import annotations
 
-import platform
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
 
-from odist._version import __version__
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
 from odist.distill.identity import check_resume, identity_fields, record_attempt
+from odist.distill.options import StreamOptions, run_manifest, stream_manifest
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
 from odist.models.teachers import Teacher
@@ -31,9 +28,10 @@ from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.segments import SegmentWriter
-from odist.video.open import open_source
 
 TeacherSource = Teacher | Callable[[], Teacher]
+__all__ = ["StreamLike", "StreamOptions", "StreamPipeline", "TeacherSource", "config_for_stream", "distill_stream",
+           "prepare_torch", "run_manifest", "stream_manifest"]
 
 
 class StreamLike(Protocol):
@@ -44,27 +42,6 @@ class StreamLike(Protocol):
 
     @property
     def stream_id(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class StreamOptions:
-    """How to read and distill a stream, apart from the config: evaluation, length, source and commits."""
-
-    evaluate: bool = False
-    max_frames: int | None = None
-    init: str | None = None
-    init_from: str = "--init"  # what chose ``init``: "--init", "manifest" or "fleet" (recorded in stream.json)
-    width: int | None = None
-    height: int | None = None
-    fps: float | None = None
-    frames: int | None = None
-    seed: int = 0
-    segment_frames: int = 256
-
-    def open(self, uri: str) -> Any:
-        """The frame source of ``uri`` with these options."""
-        return open_source(uri, seed=self.seed, width=self.width, height=self.height, frames=self.frames,
-                           fps=self.fps)
 
 
 class StreamPipeline:
@@ -199,17 +176,6 @@ def distill_stream(
 def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teacher: str | None = None) -> OdistConfig:
     """``base`` with a stream's ``section.key=value`` overrides and teacher spec applied (validated)."""
     return with_overrides(base, [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])])
-
-
-def run_manifest() -> dict[str, Any]:
-    """Versions and time, written into ``run.json`` and every ``stream.json``."""
-    return {"odist_version": __version__, "torch_version": torch.__version__,
-            "python": platform.python_version(), "created_unix": time.time()}
-
-
-def stream_manifest(config: OdistConfig, input_uri: str, **fields: Any) -> dict[str, Any]:
-    """A stream's manifest (``stream.json``; see ``identity``): versions, its input, ``fields``, the full config."""
-    return {**run_manifest(), "input": input_uri, **fields, "config": config.to_dict()}
 
 
 def prepare_torch(config: OdistConfig) -> None:

@@ -11,8 +11,8 @@ import os
 from collections.abc import Sequence
 
 from odist.config import OdistConfig
-from odist.distill.api import check_positive, resolve_config
-from odist.distill.pipeline import StreamOptions
+from odist.distill.arguments import check_positive, resolve_config
+from odist.distill.options import StreamOptions
 from odist.fleet.driver import run_fleet
 from odist.fleet.runtime import TeacherFactory
 from odist.fleet.summary import FleetSummary

@@ -19,7 +19,7 @@ from typing import Any
 import ray
 
 from odist.config import OdistConfig
-from odist.distill.pipeline import StreamOptions, run_manifest
+from odist.distill.options import StreamOptions, run_manifest
 from odist.errors import ConfigError
 from odist.fleet.manifest import StreamSpec, load_streams
 from odist.fleet.outcome_log import OutcomeLog
@@ -31,7 +31,6 @@ from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, su
 from odist.fleet.warm_start import AVERAGE, SCHEMES, FleetWarmStart
 from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
-from odist.storage.checkpoint import load_checkpoint
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
@@ -81,6 +80,8 @@ def run_fleet(
     streams = len(specs)
     fleet_start = warm_start_scheme(warm_start)
     if options is not None and options.init:
+        from odist.storage.checkpoint import load_checkpoint  # torch, so only for a warm start
+
         load_checkpoint(options.init, config.to_dict())  # a checkpoint that fits no stream stops the job at once
     store = open_store(out)
     check_run_root(store)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from odist.fleet.manifest import StreamSpec
-from odist.fleet.weight_average import write_average
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import ObjectStore
 
@@ -91,6 +90,8 @@ class FleetWarmStart:
         chosen = self.pick_average(spec)
         if not chosen:
             return spec
+        from odist.fleet.weight_average import write_average  # torch, so only when averaging
+
         store, config_dict = self.average
         written = write_average(store, [s.checkpoint for s in chosen], config_dict)
         if written is None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from odist.config import OdistConfig
-from odist.distill.api import resolve_config
+from odist.distill.arguments import resolve_config
 from odist.fleet.runtime import TeacherFactory
 from odist.live.status import CameraStatus
 from odist.live.supervisor import LiveJob, run_live

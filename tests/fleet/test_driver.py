@@ -16,9 +16,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from fresh import fresh_process  # noqa: E402
+
 from odist.cli import main  # noqa: E402
 from odist.config import load_config  # noqa: E402
-from odist.distill.pipeline import StreamOptions  # noqa: E402
+from odist.distill.options import StreamOptions  # noqa: E402
 from odist.fleet.driver import FLEET_SUMMARY, run_fleet  # noqa: E402
 from odist.fleet.manifest import StreamSpec  # noqa: E402
 from odist.fleet.prewarm import worker_runtime_env  # noqa: E402
@@ -249,3 +251,12 @@ def test_fleet_warm_starts_take_the_latest_finished_student_of_the_group_else_th
     expected = {"a": (given, "--init"), "b": (checkpoint["a"], "fleet:a"), "c": (checkpoint["a"], "fleet:a"),
                 "d": (row_init, "manifest"), "e": (checkpoint["d"], "fleet:d")}
     assert {sid: (b["uri"], b["chosen_by"]) for sid, b in began.items()} == expected
+
+
+def test_the_fleet_driver_and_the_library_run_import_no_torch():
+    # The driver holds only specs and counts; torch (hundreds of MB) belongs in the workers.
+    assert fresh_process(
+        "import sys; import odist.fleet.driver, odist.fleet.api; "
+        "from odist.distill.options import StreamOptions, run_manifest; "
+        "manifest = run_manifest(); StreamOptions(width=64).open; "
+        "print('torch' in sys.modules, manifest['torch_version'] is not None)") == "False True"

@@ -2,18 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
+from fresh import fresh_process
 
 from odist.registry import Registry
-
-
-def fresh_process(script: str) -> str:
-    """What ``script`` prints in a new Python process (nothing imported yet)."""
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          check=True).stdout.strip()
 
 
 def test_a_student_process_with_an_oracle_teacher_never_imports_torchvision():
