@@ -35,9 +35,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, write_manifest, write_results
-
 ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
 def rss_mb() -> float:
@@ -114,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child_manifest:
         return child(args)
+    # Here, not at the top: ``_common`` imports torch, which a driver process must not be charged for.
+    from _common import describe_environment, environment, fmt, markdown_table, write_manifest, write_results
+
     env = environment("cpu")
     roots = {"this": ROOT} | ({"before": args.compare_root.resolve()} if args.compare_root else {})
     payload: dict[str, Any] = {"benchmark": "driver_scale", "environment": env,

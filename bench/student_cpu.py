@@ -22,7 +22,8 @@ Run (about 10 minutes on 2 CPUs; jemalloc makes CPU torch about 2x faster)::
 
 Tiny check::
 
-    python bench/student_cpu.py --sizes 96x64 --repeats 1 --warmup 0 --train-steps 1 --variants eager bf16
+    python bench/student_cpu.py --sizes 96x64 --repeats 1 --warmup 0 --train-steps 1 --peak-size 256 \
+        --variants eager bf16
 """
 
 from __future__ import annotations
@@ -87,8 +88,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     p.add_argument("--train-steps", type=int, default=20, help="updates that train the student before the "
                                                                "maps are compared (default 20)")
+    p.add_argument("--peak-size", type=int, default=2048, help="side of the square matmul that measures the "
+                                                               "GEMM peak (default 2048)")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "student_cpu.json", help="JSON results path")
     args = p.parse_args(argv)
+    if args.peak_size < 1:
+        p.error(f"--peak-size {args.peak_size} is not positive")
     args.variant_list = [Variant.parse(name) for name in args.variants]
     if "eager" not in args.variants:
         args.variant_list.insert(0, Variant.parse("eager"))
@@ -248,8 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = torch.get_num_threads()
     env = environment("cpu")
     started = time.perf_counter()
-    peak = gemm_peak(torch.float32)
-    peak_bf16 = gemm_peak(torch.bfloat16)
+    peak = gemm_peak(torch.float32, args.peak_size)
+    peak_bf16 = gemm_peak(torch.bfloat16, args.peak_size)
     rows = [row for size in args.sizes for row in measure(size, args, threads)]
     add_ratios(rows, peak)
     best = {size: max((r for r in rows if r["size"] == size and r["inference_speedup"]),

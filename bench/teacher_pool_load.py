@@ -13,7 +13,9 @@ seconds after ``--warmup`` seconds. The variants, all measured in the same run:
   ``batch_wait_timeout_s`` window, 50 ms, before each batch: the pool before adaptive batching);
 * ``serve-adaptive``: the Serve pool with ``pool.batching=adaptive`` (the default): a request goes to the
   teacher at once unless the batcher expects the callers of its last batch back, for whom it waits at
-  most ``batch_wait_timeout_s``.
+  most ``batch_wait_timeout_s``;
+* ``actors-adaptive``: odist's actor pool (``pool.implementation=actors``): the same adaptive replicas as
+  plain Ray actors behind ``PooledTeacher``, no Serve router.
 
 The ideal is what R replicas with zero overhead give C closed-loop clients: ``R x B / (a + b x B)`` at
 saturation (C >= R x B, B = ``--max-batch``), and ``C / (a + b x ceil(C / R))`` below it. Reported per
@@ -64,7 +66,7 @@ from odist.video.frame import Frame
 CLASSES = ("background", "person", "vehicle", "bike")
 SLEEP_TEACHER = "bench-sleep"
 HEIGHT, WIDTH = 12, 16
-VARIANTS = ("actor-pool", "serve-window", "serve-adaptive")
+VARIANTS = ("actor-pool", "serve-window", "serve-adaptive", "actors-adaptive")
 TARGETS = {"one_client_overhead_ms": 20.0, "capacity_pct": 85.0, "saturation_pct": 95.0}
 
 
@@ -137,6 +139,24 @@ class ActorPool:
             ray.kill(actor)
 
 
+class OdistActorPool:
+    """odist's actor pool (``start_actor_pool``): ``replicas`` fixed replicas behind ``PooledTeacher``."""
+
+    def __init__(self, name: str, replicas: int, args: argparse.Namespace) -> None:
+        self.name = name
+        config = tp.TeacherPoolConfig(implementation="actors", min_replicas=replicas, max_replicas=replicas,
+                                      max_batch_size=args.max_batch, num_cpus=0.0, start_timeout_s=300.0)
+        handle = tp.start_actor_pool(config, f"{SLEEP_TEACHER}:{args.a},{args.b}", TeacherConfig(), CLASSES,
+                                     name=name, setup=register_sleep_teacher)
+        self.teacher = tp.PooledTeacher.for_pool(handle, CLASSES, config, pool_name=name)
+
+    def label(self, frame: Frame) -> int:
+        return self.teacher.submit([frame]).replies()[0].batch_size
+
+    def close(self) -> None:
+        tp.stop_actor_pool(self.name)
+
+
 class ServePool:
     """The odist teacher pool (``start_teacher_pool``) with ``batching`` and fixed or autoscaled replicas."""
 
@@ -145,7 +165,8 @@ class ServePool:
         self.name = name
         config = tp.TeacherPoolConfig(min_replicas=min_replicas, max_replicas=max_replicas,
                                       max_batch_size=args.max_batch, batching=batching, num_cpus=0.0,
-                                      start_timeout_s=300.0, graceful_shutdown_timeout_s=1.0, **scaling)
+                                      max_ongoing_requests=args.max_ongoing, start_timeout_s=300.0,
+                                      graceful_shutdown_timeout_s=1.0, **scaling)
         handle = tp.start_teacher_pool(config, f"{SLEEP_TEACHER}:{args.a},{args.b}", TeacherConfig(), CLASSES,
                                        name=name, setup=register_sleep_teacher)
         self.teacher = tp.PooledTeacher.for_pool(handle, CLASSES, config, pool_name=name)
@@ -236,9 +257,11 @@ def measure_cell(label: Callable[[Frame], int], replicas: int, clients: int,
             "errors": load.errors[:5], "error_count": len(load.errors)}
 
 
-def start_variant(variant: str, replicas: int, args: argparse.Namespace) -> ActorPool | ServePool:
+def start_variant(variant: str, replicas: int, args: argparse.Namespace) -> ActorPool | OdistActorPool | ServePool:
     if variant == "actor-pool":
         return ActorPool(replicas, args)
+    if variant == "actors-adaptive":
+        return OdistActorPool(f"load-{variant}-{replicas}", replicas, args)
     return ServePool(f"load-{variant}-{replicas}", variant.removeprefix("serve-"), args, replicas, replicas)
 
 
@@ -283,6 +306,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--clients", nargs="+", type=int, default=[1, 8, 16, 32], help="client counts (default 1 8 16 32)")
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="pools to measure (all)")
     p.add_argument("--max-batch", type=int, default=8, help="max batch size B (default 8)")
+    p.add_argument("--max-ongoing", type=int, default=None,
+                   help="the Serve pools' max_ongoing_requests per replica (default: the pool's, 2 x B)")
     p.add_argument("--a", type=float, default=0.2, help="forward seconds per batch (default 0.2)")
     p.add_argument("--b", type=float, default=0.02, help="forward seconds per frame of a batch (default 0.02)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before counting, per cell (default 2)")

@@ -50,12 +50,16 @@ class FleetConfig:
 
 
 POOL_BATCHING = ("adaptive", "window")
+POOL_IMPLEMENTATIONS = ("serve", "actors")
 
 
 @dataclass
 class PoolConfig:
     """The shared teacher pool: sized, batched and supervised; used when ``enabled``.
 
+    ``implementation``: ``serve`` (a Ray Serve deployment, autoscaled between ``min_replicas`` and
+    ``max_replicas``) or ``actors`` (a fixed ``max(1, min_replicas)`` plain Ray actors, restarted when they
+    die; no Serve router in the way, no autoscaling).
     ``batching``: ``adaptive`` sends a request to the teacher at once when nobody else is expected, and
     otherwise waits up to ``batch_wait_timeout_s`` for the callers of the last batch to come back;
     ``window`` collects every ``batch_wait_timeout_s`` window first (Serve's ``@serve.batch``).
@@ -66,6 +70,7 @@ class PoolConfig:
     """
 
     enabled: bool = False
+    implementation: str = "serve"
     min_replicas: int = 1
     max_replicas: int = 4
     max_batch_size: int = 8
@@ -92,7 +97,10 @@ class PoolConfig:
         _pool(self.max_replicas >= max(1, self.min_replicas), "max_replicas", "at least 1 and >= min_replicas")
         _pool(self.max_batch_size >= 1, "max_batch_size", "a positive batch size")
         _pool(self.batch_wait_timeout_s >= 0, "batch_wait_timeout_s", "a non-negative wait in seconds")
+        _pool(self.implementation in POOL_IMPLEMENTATIONS, "implementation", " or ".join(POOL_IMPLEMENTATIONS))
         _pool(self.batching in POOL_BATCHING, "batching", " or ".join(POOL_BATCHING))
+        _pool(self.implementation == "serve" or self.batching == "adaptive", "batching",
+              "adaptive with pool.implementation=actors (window is Serve's @serve.batch)")
         _pool(self.target_ongoing_requests is None or self.target_ongoing_requests > 0,
               "target_ongoing_requests", "a positive number of requests per replica")
         _pool(self.max_ongoing_requests is None or self.max_ongoing_requests >= self.max_batch_size,
@@ -112,6 +120,10 @@ class PoolConfig:
     def ongoing_limit(self) -> int:
         """Requests one replica accepts at once (the rest wait in the callers' handles)."""
         return self.max_ongoing_requests or 2 * self.max_batch_size
+
+    def fixed_replicas(self) -> int:
+        """How many replicas the actor pool runs (it does not autoscale)."""
+        return max(1, self.min_replicas)
 
     def autoscaling_config(self) -> dict[str, Any]:
         """Serve's ``autoscaling_config`` for this pool."""

@@ -119,7 +119,7 @@ def run_fleet(
             retried = driver.counts.retries
         finally:
             if teacher_pool is not None:
-                stop_shared_teacher()
+                stop_shared_teacher(teacher_pool)
             if started_ray:
                 ray.shutdown()
     try:

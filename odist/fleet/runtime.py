@@ -73,17 +73,26 @@ def start_shared_teacher(pool_config: PoolConfig, config: OdistConfig
     """Start the shared teacher pool; returns the workers' teacher factory and a progress probe."""
     from odist.fleet import teacher_pool as tp
 
+    if pool_config.implementation == "actors":
+        handle = tp.start_actor_pool(pool_config, config.teacher.name, config.teacher, config.classes, config.device,
+                                     performance=config.performance)
+        factory = tp.PoolTeacherFactory(handle, config.classes, pool_config)
+        return factory, lambda: {"replicas": len(tp.actor_pool_names())}
     handle = tp.start_teacher_pool(pool_config, config.teacher.name, config.teacher, config.classes, config.device,
                                    performance=config.performance)
     factory = tp.PoolTeacherFactory(handle, config.classes, pool_config)
     return factory, lambda: {"replicas": tp.teacher_pool_replicas().get("RUNNING", 0)}
 
 
-def stop_shared_teacher() -> None:
+def stop_shared_teacher(pool_config: PoolConfig) -> None:
+    """Stop the pool ``start_shared_teacher`` started with ``pool_config``."""
     from odist.fleet import teacher_pool as tp
 
     try:
-        tp.stop_teacher_pool()
+        if pool_config.implementation == "actors":
+            tp.stop_actor_pool()
+        else:
+            tp.stop_teacher_pool()
     except Exception:  # the outcome is decided; Ray shutdown removes what is left
         log.warning("could not stop the teacher pool cleanly", exc_info=True)
 

@@ -221,7 +221,7 @@ def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None
         if fleet is not None and fleet.actors:
             fleet.stop_all(timeout=10.0)
         if teacher_pool is not None:
-            stop_shared_teacher()
+            stop_shared_teacher(teacher_pool)
         for signum, handler in previous.items():
             signal.signal(signum, handler)
         if started_ray:

@@ -27,7 +27,10 @@ from odist.fleet.teacher_pool import (  # noqa: E402
     PooledTeacher,
     PoolTeacherFactory,
     TeacherPoolConfig,
+    actor_pool_names,
+    start_actor_pool,
     start_teacher_pool,
+    stop_actor_pool,
     stop_teacher_pool,
     teacher_pool_actor_names,
     teacher_pool_replicas,
@@ -140,6 +143,11 @@ def test_pool_config_is_validated_and_sized_from_the_batch():
         TeacherPoolConfig(max_batch_size=8, max_ongoing_requests=4).validate()
     with pytest.raises(ConfigError, match="batching"):
         TeacherPoolConfig(batching="fixed").validate()
+    with pytest.raises(ConfigError, match="implementation"):
+        TeacherPoolConfig(implementation="threads").validate()
+    with pytest.raises(ConfigError, match=r"batching.*adaptive with pool.implementation=actors"):
+        TeacherPoolConfig(implementation="actors", batching="window").validate()
+    assert TeacherPoolConfig(implementation="actors", min_replicas=0).fixed_replicas() == 1
 
 
 def test_batcher_takes_everything_that_queued_during_the_previous_forward():
@@ -388,3 +396,66 @@ def test_a_killed_replica_loses_no_label_request(cameras):
 
 def retries_so_far(actors: list[Any]) -> int:
     return sum(ray.get([actor.retries.remote() for actor in actors], timeout=DEADLINE_S))
+
+
+# -- the actor pool (pool.implementation: actors) ------------------------------------------------------
+
+
+def start_actors(name: str, spec: str, **settings: Any) -> tuple[Any, TeacherPoolConfig]:
+    settings.setdefault("num_cpus", 0.25)
+    pool_config = TeacherPoolConfig(implementation="actors", **settings)
+    handle = start_actor_pool(pool_config, spec, TeacherConfig(), CLASSES, name=name, setup=register_slow_oracle)
+    return handle, pool_config
+
+
+def test_the_actor_pool_labels_every_camera_in_batches_and_counts_what_is_in_flight(cameras):
+    name = "ap-batch"
+    handle, pool_config = start_actors(name, f"{SLOW_ORACLE}:0.2", min_replicas=2, max_batch_size=8)
+    try:
+        assert actor_pool_names(name) == [f"{name}#actor-0", f"{name}#actor-1"]
+        teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
+        use_pool(cameras, teacher, first_index=300_000)
+        outcomes = ray.get([camera.label_once.remote(8) for camera in cameras for _ in range(2)], timeout=DEADLINE_S)
+        for outcome in outcomes:
+            assert outcome["wrong"] == [] and outcome["wrong_replies"] == []
+            assert outcome["seconds"] == pytest.approx(8 * 0.3)
+        sizes = [size for outcome in outcomes for size in outcome["batch_sizes"]]
+        assert 1 < max(sizes) <= pool_config.max_batch_size
+        stats = [actor.stats.remote() for actor in handle.actors]
+        frames = [s["frames"] for s in ray.get(stats, timeout=DEADLINE_S)]
+        assert sum(frames) == 2 * len(outcomes) * 8 and min(frames) > 0  # both replicas took a share
+        factory = PoolTeacherFactory(handle, CLASSES, pool_config, pool_name=name)
+        pending = factory.teacher.submit([make_frame(i) for i in range(3)])
+        assert factory.requests_in_flight() == 3
+        pending.replies()
+        assert factory.requests_in_flight() == 0
+        assert factory.teacher.gflops_per_frame(HEIGHT, WIDTH) == pytest.approx(520.0)
+    finally:
+        stop_actor_pool(name)
+    assert actor_pool_names(name) == []
+
+
+def test_a_killed_actor_replica_is_restarted_and_loses_no_label_request(cameras):
+    name = "ap-kill"
+    handle, pool_config = start_actors(name, f"{SLOW_ORACLE}:0.5", min_replicas=2, max_batch_size=4)
+    try:
+        teacher = PooledTeacher.for_pool(handle, CLASSES, pool_config, pool_name=name)
+        loads = start_load(cameras, teacher, chunk=4, first_index=400_000)
+        wait_for(lambda: labelled_so_far(cameras) >= 24, "the cameras to get going")
+        for _ in range(4):  # until a kill has provably hit requests in flight
+            ray.kill(handle.actors[0], no_restart=False)
+            before = labelled_so_far(cameras)
+            wait_for(lambda before=before: labelled_so_far(cameras) >= before + 48, "labelling to go on after the kill")
+            if retries_so_far(cameras) > 0:
+                break
+        outcomes = stop_load(cameras, loads)
+        assert ray.get(handle.actors[0].class_names.remote(), timeout=SCALE_DEADLINE_S) == list(CLASSES)  # restarted
+    finally:
+        stop_actor_pool(name)
+    assert sum(outcome["retries"] for outcome in outcomes) >= 1
+
+
+def test_an_actor_pool_whose_teacher_cannot_be_built_fails_at_start(serve_cluster):
+    with pytest.raises(TeacherError, match=r"ap-bad.*failed to start.*oracle teacher takes no argument"):
+        start_actors("ap-bad", "oracle:nonsense", min_replicas=1)
+    assert actor_pool_names("ap-bad") == []

@@ -15,6 +15,9 @@ default); a lone caller is expected alone, and its frame goes at once. ``batchin
 ``@serve.batch`` in front instead, which collects every ``batch_wait_timeout_s`` window first, so even a
 lone request waits one window (``bench/teacher_pool_load.py`` measures both against a plain actor pool).
 
+``implementation: actors`` runs the same replicas as a fixed set of plain Ray actors instead
+(``odist.fleet.teacher_pool.actor_pool``): no Serve router between students and replicas, no autoscaling.
+
 Typical use::
 
     handle = start_teacher_pool(TeacherPoolConfig(min_replicas=1, max_replicas=4, num_gpus=1),
@@ -24,6 +27,7 @@ Typical use::
 """
 
 
+from odist.fleet.teacher_pool.actor_pool import ActorPoolHandle, actor_pool_names, start_actor_pool, stop_actor_pool
 from odist.fleet.teacher_pool.client import PendingLabels, PooledTeacher, PoolTeacherFactory
 from odist.fleet.teacher_pool.config import DEFAULT_POOL_NAME, DEPLOYMENT_NAME, TeacherPoolConfig
 from odist.fleet.teacher_pool.lifecycle import (
@@ -32,8 +36,9 @@ from odist.fleet.teacher_pool.lifecycle import (
     teacher_pool_actor_names,
     teacher_pool_replicas,
 )
-from odist.fleet.teacher_pool.replica import BatchStats, FrameBatcher, LabelReply, TeacherReplica
+from odist.fleet.teacher_pool.replica import BatchStats, FrameBatcher, LabellingReplica, LabelReply, TeacherReplica
 
-__all__ = ["DEFAULT_POOL_NAME", "DEPLOYMENT_NAME", "BatchStats", "FrameBatcher", "LabelReply", "PendingLabels",
-           "PoolTeacherFactory", "PooledTeacher", "TeacherPoolConfig", "TeacherReplica", "start_teacher_pool",
+__all__ = ["DEFAULT_POOL_NAME", "DEPLOYMENT_NAME", "ActorPoolHandle", "BatchStats", "FrameBatcher", "LabelReply",
+           "LabellingReplica", "PendingLabels", "PoolTeacherFactory", "PooledTeacher", "TeacherPoolConfig",
+           "TeacherReplica", "actor_pool_names", "start_actor_pool", "start_teacher_pool", "stop_actor_pool",
            "stop_teacher_pool", "teacher_pool_actor_names", "teacher_pool_replicas"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ray.serve.handle import DeploymentHandle
 
@@ -19,6 +19,11 @@ from odist.fleet.teacher_pool.replica import LabelReply
 from odist.models.teachers.base import Teacher, TeacherResult
 from odist.models.teachers.registry import build_teacher
 from odist.video.frame import Frame
+
+if TYPE_CHECKING:
+    from odist.fleet.teacher_pool.actor_pool import ActorPoolHandle
+
+    PoolHandle = DeploymentHandle | ActorPoolHandle
 
 
 def _retryable_errors() -> tuple[type[BaseException], ...]:
@@ -140,7 +145,7 @@ class PooledTeacher(Teacher):
 
     name = "pool"
 
-    def __init__(self, handle: DeploymentHandle, class_names: Sequence[str], *,
+    def __init__(self, handle: PoolHandle, class_names: Sequence[str], *,
                  pool_name: str = DEFAULT_POOL_NAME, request_timeout_s: float = 60.0, max_retries: int = 3,
                  retry_backoff_s: float = 0.25, gflops_per_frame: float | None = None) -> None:
         super().__init__(class_names)
@@ -156,7 +161,7 @@ class PooledTeacher(Teacher):
         self._lock = threading.Lock()
 
     @classmethod
-    def for_pool(cls, handle: DeploymentHandle, class_names: Sequence[str],
+    def for_pool(cls, handle: PoolHandle, class_names: Sequence[str],
                  pool_config: TeacherPoolConfig, pool_name: str = DEFAULT_POOL_NAME,
                  gflops_per_frame: float | None = None) -> PooledTeacher:
         """A client with the pool's timeout and retry settings."""
@@ -205,7 +210,7 @@ class PoolTeacherFactory:
     A stream whose classes differ from the pool's is refused: the pool's labels would mean other classes.
     """
 
-    def __init__(self, handle: DeploymentHandle, class_names: Sequence[str], pool_config: TeacherPoolConfig,
+    def __init__(self, handle: PoolHandle, class_names: Sequence[str], pool_config: TeacherPoolConfig,
                  pool_name: str = DEFAULT_POOL_NAME, gflops_per_frame: float | None = None) -> None:
         self.teacher = PooledTeacher.for_pool(handle, class_names, pool_config, pool_name, gflops_per_frame)
 

@@ -158,44 +158,28 @@ def _replica_name() -> str:
         return "local"
 
 
-@serve.deployment(name=DEPLOYMENT_NAME)
-class TeacherReplica:
-    """One teacher model serving label requests from every student, in dynamic batches.
+class LabellingReplica:
+    """What every pool replica is, Serve's or a plain actor: one teacher model behind a ``FrameBatcher``.
 
     ``teacher_config`` is ``TeacherConfig`` as plain data (``dataclasses.asdict``); ``setup``, if given,
     runs first in the replica's process (e.g. to register a teacher defined outside odist).
-    ``batching``: ``adaptive`` (each request goes straight to the ``FrameBatcher``, which waits up to
-    ``batch_wait_timeout_s`` only for the callers it expects back) or ``window`` (``@serve.batch``
-    collects every ``batch_wait_timeout_s`` window first, so even a lone request waits one window).
     """
 
     def __init__(self, teacher_spec: str, teacher_config: Mapping[str, Any], class_names: Sequence[str],
-                 device: str = "cpu", max_batch_size: int = 8, batch_wait_timeout_s: float = 0.05,
-                 setup: Callable[[], object] | None = None, performance: Mapping[str, Any] | None = None,
-                 batching: str = "adaptive") -> None:
+                 device: str, max_batch_size: int, gather_s: float, setup: Callable[[], object] | None,
+                 performance: Mapping[str, Any] | None, replica: str) -> None:
         if setup is not None:
             setup()
         full = config_from_dict({"classes": list(class_names), "teacher": dict(teacher_config),
                                  "performance": dict(performance or {})})
         self._spec = teacher_spec
         self._teacher = build_teacher(teacher_spec, full.teacher, class_names, device, full.performance)
-        self._windowed = batching == "window"
-        gather_s = 0.0 if self._windowed else batch_wait_timeout_s
-        self._batcher = FrameBatcher(self._teacher, max_batch_size, _replica_name(), gather_s=gather_s)
-        self._collect.set_max_batch_size(max_batch_size)
-        self._collect.set_batch_wait_timeout_s(batch_wait_timeout_s)
+        self._batcher = FrameBatcher(self._teacher, max_batch_size, replica, gather_s=gather_s)
 
     async def label(self, frame: Frame) -> LabelReply:
         """Label one frame, batched with the other callers' frames."""
-        if self._windowed:
-            pending = await self._collect(frame)
-            return await pending
         (future,) = self._batcher.submit([frame])
         return await future
-
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
-    async def _collect(self, frames: list[Frame]) -> list[asyncio.Future[LabelReply]]:
-        return self._batcher.submit(frames)
 
     def gflops_per_frame(self, height: int, width: int) -> float:
         return float(self._teacher.gflops_per_frame(height, width))
@@ -208,3 +192,32 @@ class TeacherReplica:
         return {"replica": self._batcher.replica, "teacher": self._spec, **self._batcher.stats.as_dict()}
 
 
+@serve.deployment(name=DEPLOYMENT_NAME)
+class TeacherReplica(LabellingReplica):
+    """One teacher model serving label requests from every student, in dynamic batches (a Serve replica).
+
+    ``batching``: ``adaptive`` (each request goes straight to the ``FrameBatcher``, which waits up to
+    ``batch_wait_timeout_s`` only for the callers it expects back) or ``window`` (``@serve.batch``
+    collects every ``batch_wait_timeout_s`` window first, so even a lone request waits one window).
+    """
+
+    def __init__(self, teacher_spec: str, teacher_config: Mapping[str, Any], class_names: Sequence[str],
+                 device: str = "cpu", max_batch_size: int = 8, batch_wait_timeout_s: float = 0.05,
+                 setup: Callable[[], object] | None = None, performance: Mapping[str, Any] | None = None,
+                 batching: str = "adaptive") -> None:
+        self._windowed = batching == "window"
+        super().__init__(teacher_spec, teacher_config, class_names, device, max_batch_size,
+                         0.0 if self._windowed else batch_wait_timeout_s, setup, performance, _replica_name())
+        self._collect.set_max_batch_size(max_batch_size)
+        self._collect.set_batch_wait_timeout_s(batch_wait_timeout_s)
+
+    async def label(self, frame: Frame) -> LabelReply:
+        """Label one frame, batched with the other callers' frames."""
+        if self._windowed:
+            pending = await self._collect(frame)
+            return await pending
+        return await super().label(frame)
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.05)
+    async def _collect(self, frames: list[Frame]) -> list[asyncio.Future[LabelReply]]:
+        return self._batcher.submit(frames)
