@@ -207,8 +207,11 @@ def test_unexpected_errors_in_a_stream_are_recorded_not_raised(tmp_path):
     assert worker.progress() is None
 
 
-def test_a_shared_teacher_pool_labels_every_stream(tmp_path):
+@pytest.mark.parametrize("implementation", ["serve", "actors"])
+def test_a_shared_teacher_pool_labels_every_stream(tmp_path, implementation):
     from ray import serve
+
+    from odist.fleet.teacher_pool import actor_pool_names
 
     out = tmp_path / "pooled"
     rows = [{"uri": "synthetic:static_easy", "stream_id": "p1"}, {"uri": "synthetic:traffic", "stream_id": "p2"}]
@@ -217,13 +220,14 @@ def test_a_shared_teacher_pool_labels_every_stream(tmp_path):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         rc = main(["run", str(manifest), "--out", str(out), "--workers", "2", "--teacher-replicas", "1:1",
-                   "--evaluate", *TINY])
+                   "--set", f"pool.implementation={implementation}", "--evaluate", *TINY])
     assert rc == 0 and "2 done, 0 failed" in stdout.getvalue(), stdout.getvalue()
     for sid in ("p1", "p2"):
         summary = StreamArea(open_store(str(out)), sid).summary()
         assert summary["keyframes"] > 0 and summary["ledger"]["teacher_frames"] == summary["keyframes"]
         assert summary["miou"] is not None
-    assert "odist-teacher" not in serve.status().applications  # the pool is stopped with the job
+    # the pool is stopped with the job
+    assert actor_pool_names() == [] and "odist-teacher" not in serve.status().applications
 
 
 def test_fleet_warm_starts_take_the_latest_finished_student_of_the_group_else_the_latest(first_run, tmp_path):
