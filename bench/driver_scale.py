@@ -5,8 +5,8 @@ For each stream count N in ``--streams`` (default 1000) a JSONL manifest of N ti
 teacher, one torch thread) is distilled by ``run_fleet`` with ``--workers`` workers (default 2) on a new
 local 2-CPU Ray, in a fresh driver process per run, into a fresh temporary run root. Reported per run:
 wall seconds, streams/s, and the driver process's own memory (Ray's and the workers' processes are not
-in it): RSS after importing the driver, peak RSS (``ru_maxrss``), the growth between the two, and
-whether the driver loaded torch.
+in it): RSS after importing the driver, peak RSS (``VmHWM``), the growth between the two, the peaks
+of its private and shared-memory parts (sampled every 0.1 s), and whether the driver loaded torch.
 
 ``--compare-root DIR`` (e.g. a checkout of the code before a change) runs every N a second time with
 ``PYTHONPATH=DIR``, in the same run, so the two drivers are measured side by side on the same machine.
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,12 +38,36 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, from ``/proc/self/status`` (Linux)."""
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory now (``VmRSS``, or a part of it: ``RssAnon``, ``RssShmem``), in MB,
+    from ``/proc/self/status`` (Linux)."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+class PeakSampler:
+    """The peak of the driver's private (``RssAnon``) and shared-memory (``RssShmem``: Ray's object store
+    pages it maps) resident memory, sampled every ``period_s`` in a thread."""
+
+    def __init__(self, period_s: float = 0.1) -> None:
+        import threading
+
+        self.peaks = {"RssAnon": 0.0, "RssShmem": 0.0}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(period_s,), daemon=True)
+        self._thread.start()
+
+    def _run(self, period_s: float) -> None:
+        while not self._stop.wait(period_s):
+            for field in self.peaks:
+                self.peaks[field] = max(self.peaks[field], rss_mb(field))
+
+    def stop(self) -> dict[str, float]:
+        self._stop.set()
+        self._thread.join()
+        return self.peaks
 
 
 def child(args: argparse.Namespace) -> int:
@@ -62,6 +85,7 @@ def child(args: argparse.Namespace) -> int:
                          environ={})
     logging.getLogger("ray").setLevel(logging.WARNING)
     before = rss_mb()
+    sampler = PeakSampler()
     with tempfile.TemporaryDirectory(prefix="driver-scale-") as out:
         started = time.perf_counter()
         summary = fleet_driver.run_fleet(args.child_manifest, out, config, workers=args.workers, student_cpus=1.0,
@@ -69,10 +93,13 @@ def child(args: argparse.Namespace) -> int:
                                                                frames=args.frames),
                                          retries=2, progress=False)
         wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    peak = rss_mb("VmHWM")  # not ru_maxrss, which keeps the forking parent's size across exec
+    sampled = sampler.stop()
     print(json.dumps({"wall_seconds": wall, "done": summary.done, "failed": summary.failed,
                       "rss_after_import_mb": before, "peak_rss_mb": peak, "rss_end_mb": rss_mb(),
-                      "growth_mb": peak - before, "torch_in_driver": "torch" in sys.modules,
+                      "growth_mb": peak - before,
+                      "peak_private_mb": sampled["RssAnon"], "peak_shared_mb": sampled["RssShmem"],
+                      "torch_in_driver": "torch" in sys.modules,
                       "odist_file": fleet_driver.__file__}))
     return 0
 
@@ -136,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
           + (", both codes in this one run" if len(roots) > 1 else "") + ".\n")
     rows = [[str(r["streams"]), r["code"], str(r["done"]), str(r["failed"]), fmt(r["wall_seconds"], 1),
              fmt(r["streams"] / r["wall_seconds"], 1), fmt(r["rss_after_import_mb"], 0), fmt(r["peak_rss_mb"], 0),
-             fmt(r["growth_mb"], 0), str(r.get("torch_in_driver", "?")).lower()] for r in payload["runs"]]
+             fmt(r["growth_mb"], 0), fmt(r.get("peak_private_mb"), 0), fmt(r.get("peak_shared_mb"), 0),
+             str(r.get("torch_in_driver", "?")).lower()] for r in payload["runs"]]
     print(markdown_table(["streams", "code", "done", "failed", "wall s", "streams/s", "driver RSS after import MB",
-                          "driver peak RSS MB", "growth MB", "torch in driver"], rows))
+                          "driver peak RSS MB", "growth MB", "peak private MB", "peak shared MB",
+                          "torch in driver"], rows))
     print(f"\nJSON: {args.out}")
     return 0
 
