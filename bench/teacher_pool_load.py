@@ -307,7 +307,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS), help="pools to measure (all)")
     p.add_argument("--max-batch", type=int, default=8, help="max batch size B (default 8)")
     p.add_argument("--max-ongoing", type=int, default=None,
-                   help="the Serve pools' max_ongoing_requests per replica (default: the pool's, 2 x B)")
+                   help="the Serve pools' max_ongoing_requests per replica (default: the pool's, 8 x B)")
     p.add_argument("--a", type=float, default=0.2, help="forward seconds per batch (default 0.2)")
     p.add_argument("--b", type=float, default=0.02, help="forward seconds per frame of a batch (default 0.02)")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before counting, per cell (default 2)")

@@ -134,7 +134,7 @@ def _wrong(frames: list[Frame], classes: list[np.ndarray]) -> list[int]:
 
 def test_pool_config_is_validated_and_sized_from_the_batch():
     config = TeacherPoolConfig(min_replicas=1, max_replicas=3, max_batch_size=4, num_gpus=0.5, num_cpus=0.5)
-    assert config.validate().ongoing_limit() == 8  # one batch labelled, one filling up
+    assert config.validate().ongoing_limit() == 32  # eight batches of 4: callers wait at the replica, not the router
     assert config.autoscaling_config()["target_ongoing_requests"] == 4.0
     assert config.actor_options() == {"num_gpus": 0.5, "num_cpus": 0.5}
     with pytest.raises(ConfigError, match="max_replicas"):
