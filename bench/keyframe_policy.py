@@ -94,18 +94,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def run_one(scenario: str, policy: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     """Distil one stream under one policy and return its headline numbers."""
-    set_threads(args.threads)
     overrides = [*args.overrides, *POLICIES[policy], f"distill.seed={seed}"]
-    config = load_config(overrides=overrides)
     frames = args.frames if args.frames != 900 else OWN_LENGTH.get(scenario, args.frames)
-    source = SyntheticSource(scenario, seed=seed, width=args.width, height=args.height, frames=frames)
+    return {"scenario": scenario, "policy": policy, "seed": seed, "frames": frames, "overrides": overrides,
+            **distil_synthetic(scenario, seed, overrides, args.width, args.height, frames, args.threads)}
+
+
+def distil_synthetic(scenario: str, seed: int, overrides: list[str], width: int, height: int, frames: int,
+                     threads: int) -> dict[str, Any]:
+    """Distil one synthetic stream (oracle teacher, every frame scored) under ``overrides``: its summary."""
+    set_threads(threads)
+    config = load_config(overrides=overrides)
+    source = SyntheticSource(scenario, seed=seed, width=width, height=height, frames=frames)
     teacher = build_teacher("oracle", config.teacher, config.classes, config.device)
     runner = StreamRunner(OnlineDistiller(config, teacher), _Discard(), evaluator=teacher)
     start = time.perf_counter()
     runner.run(source, total=len(source))
     s = runner.summary(config.classes)
-    return {"scenario": scenario, "policy": policy, "seed": seed, "frames": frames, "overrides": overrides,
-            **{k: s[k] for k in ("miou", "miou_foreground", "speedup_cost_model", "speedup_flops", "keyframes",
+    return {**{k: s[k] for k in ("miou", "miou_foreground", "speedup_cost_model", "speedup_flops", "keyframes",
                                  "updates", "empty_keyframes", "keyframes_by_trigger", "view_recalls",
                                  "class_iou")},
             "wall_seconds": time.perf_counter() - start}
@@ -116,14 +122,14 @@ class _Discard:
         pass
 
 
-def aggregate(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and standard deviation over seeds of each (scenario, policy)."""
+def aggregate(runs: list[dict[str, Any]], by: str = "policy") -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds of each (scenario, ``by``): ``by`` names what the runs vary."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:
-        groups.setdefault((r["scenario"], r["policy"]), []).append(r)
+        groups.setdefault((r["scenario"], r[by]), []).append(r)
     rows = []
-    for (scenario, policy), group in groups.items():
-        row: dict[str, Any] = {"scenario": scenario, "policy": policy, "seeds": sorted(r["seed"] for r in group)}
+    for (scenario, name), group in groups.items():
+        row: dict[str, Any] = {"scenario": scenario, by: name, "seeds": sorted(r["seed"] for r in group)}
         for key in METRICS:
             values = np.asarray([r[key] for r in group], np.float64)
             row[key] = float(values.mean())

@@ -35,6 +35,8 @@ TINY_CHECKS = {
     "report_scale": ["--streams", "100", "--workers", "2"],
     "keyframe_policy": ["--width", "96", "--height", "64", "--frames", "24", "--scenarios", "edited", "--seeds", "0",
                         "--policies", "paper", "default", "--jobs", "1"],
+    "student_size": ["--width", "96", "--height", "64", "--frames", "24", "--scenarios", "edited", "--seeds", "0",
+                     "--students", "x0.5", "x1.0", "--jobs", "1"],
     "scene_cuts": ["--width", "96", "--height", "64", "--frames", "60", "--seeds", "0"],
     "warm_start": ["--width", "96", "--height", "64", "--frames", "8", "--history-frames", "16", "--scenarios",
                    "traffic", "--seeds", "0", "--history-seeds", "100", "--epochs", "1", "--variants",
