@@ -459,3 +459,70 @@ def test_an_actor_pool_whose_teacher_cannot_be_built_fails_at_start(serve_cluste
     with pytest.raises(TeacherError, match=r"ap-bad.*failed to start.*oracle teacher takes no argument"):
         start_actors("ap-bad", "oracle:nonsense", min_replicas=1)
     assert actor_pool_names("ap-bad") == []
+
+
+class _FakeMethod:
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def remote(self, *args: Any) -> int:
+        return self.index
+
+
+class _FakeActor:
+    def __init__(self, index: int) -> None:
+        self.label = _FakeMethod(index)
+
+
+def test_the_actor_handle_leaves_a_failed_replica_out_while_another_is_up(monkeypatch):
+    from types import SimpleNamespace
+
+    from odist.fleet.teacher_pool import actor_pool
+
+    def replica_lost(ref: int, timeout: float | None = None) -> Any:
+        raise ray.exceptions.RayActorError()
+
+    monkeypatch.setattr(actor_pool, "ray", SimpleNamespace(get=replica_lost, exceptions=ray.exceptions))
+    handle = actor_pool.ActorPoolHandle([_FakeActor(0), _FakeActor(1)])
+    first = handle.label.remote("frame")
+    assert first._index == 0
+    with pytest.raises(ray.exceptions.RayActorError):
+        first.result(timeout_s=1)
+    # Replica 0 has nothing in flight now, yet every request goes to replica 1 until its pause is over.
+    assert [handle.label.remote("frame")._index for _ in range(3)] == [1, 1, 1]
+    handle._left_out_until[1] = time.monotonic() + actor_pool.LOST_REPLICA_PAUSE_S
+    assert handle.label.remote("frame")._index == 0  # every replica out: the one with the fewest in flight
+    handle._left_out_until = [0.0, 0.0]
+    assert handle.label.remote("frame")._index == 0  # both back: replica 1 still holds three
+
+
+class _RestartingReplica:
+    """A fake pool handle whose replica refuses ``refusals`` requests (Ray restarting it), then answers."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.label = self
+
+    def remote(self, frame: Any) -> _RestartingReplica:
+        return self
+
+    def result(self, timeout_s: float | None = None) -> str:
+        if self.refusals > 0:
+            self.refusals -= 1
+            raise ray.exceptions.ActorUnavailableError("restarting", None)
+        return "labels"
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_restarting_replica_is_waited_for_without_spending_tries_until_the_request_times_out():
+    from odist.fleet.teacher_pool.client import _Call
+
+    teacher = PooledTeacher(_RestartingReplica(3), CLASSES, max_retries=0, retry_backoff_s=0.001)
+    assert _Call(teacher, "label", ("frame",), "frame 1").wait() == "labels"
+    assert teacher.retries == 3 and teacher.in_flight == 0
+    teacher = PooledTeacher(_RestartingReplica(10**9), CLASSES, max_retries=0, retry_backoff_s=0.001,
+                            request_timeout_s=0.05)
+    with pytest.raises(TeacherError, match="no answer after 1 tries, last error: ActorUnavailableError"):
+        _Call(teacher, "label", ("frame",), "frame 1").wait()

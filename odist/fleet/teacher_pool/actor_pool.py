@@ -5,13 +5,15 @@ A fixed number of ``TeacherActor`` replicas (``PoolConfig.fixed_replicas``), eac
 for Serve's ``DeploymentHandle``: ``handle.label.remote(frame)`` goes to the replica with the fewest of this
 process's requests in flight and returns a response with ``result(timeout_s)`` and ``cancel()``. There is no
 router holding requests back and no autoscaling; a replica that dies is restarted by Ray, and the
-requests it held fail with ``RayActorError``, which ``PooledTeacher`` retries.
+requests it held fail with ``RayActorError``, which ``PooledTeacher`` retries; the handle then sends
+nothing to that replica for ``LOST_REPLICA_PAUSE_S`` while another one is up, so the retries go elsewhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +27,10 @@ from odist.fleet.teacher_pool.replica import LabellingReplica
 
 class TeacherActor(LabellingReplica):
     """One replica of the actor pool (an async Ray actor)."""
+
+
+# How long a handle leaves a replica out after it failed a request (Ray restarts it meanwhile).
+LOST_REPLICA_PAUSE_S = 10.0
 
 
 def actor_name(pool: str, index: int) -> str:
@@ -44,6 +50,10 @@ class _ActorResponse:
             value = ray.get(self._ref, timeout=timeout_s)
         except ray.exceptions.GetTimeoutError as exc:
             raise TimeoutError(f"no answer from replica {self._index} within {timeout_s} s") from exc
+        except ray.exceptions.RayActorError:
+            self._release()
+            self._handle._lost(self._index)
+            raise
         except BaseException:
             self._release()
             raise
@@ -76,6 +86,7 @@ class ActorPoolHandle:
     def __init__(self, actors: Sequence[Any]) -> None:
         self.actors = list(actors)
         self._in_flight = [0] * len(self.actors)
+        self._left_out_until = [0.0] * len(self.actors)
         self._lock = threading.Lock()
 
     @property
@@ -88,7 +99,9 @@ class ActorPoolHandle:
 
     def _send(self, method: str, args: tuple[Any, ...]) -> _ActorResponse:
         with self._lock:
-            index = min(range(len(self.actors)), key=self._in_flight.__getitem__)
+            now = time.monotonic()
+            up = [i for i, until in enumerate(self._left_out_until) if until <= now] or range(len(self.actors))
+            index = min(up, key=self._in_flight.__getitem__)
             self._in_flight[index] += 1
         ref = getattr(self.actors[index], method).remote(*args)
         return _ActorResponse(self, index, ref)
@@ -96,6 +109,11 @@ class ActorPoolHandle:
     def _finished(self, index: int) -> None:
         with self._lock:
             self._in_flight[index] -= 1
+
+    def _lost(self, index: int) -> None:
+        """Replica ``index`` failed a request: leave it out for a while."""
+        with self._lock:
+            self._left_out_until[index] = time.monotonic() + LOST_REPLICA_PAUSE_S
 
     def __getstate__(self) -> dict[str, Any]:
         return {"actors": self.actors}

@@ -52,6 +52,7 @@ class _Call:
         self.settled = False
         client._track(+1)
         self._send()
+        self.first_sent_at = self.sent_at
 
     def _send(self) -> None:
         self.sent_at = time.monotonic()
@@ -79,9 +80,25 @@ class _Call:
                 error = _cause(exc)
                 if not isinstance(error, retryable) and not isinstance(exc, retryable):
                     raise self._failure(error) from exc
+                if self._restarting(error):
+                    self._wait_for_restart()
+                    continue
                 if self.attempt >= self.client.max_retries:
                     raise self._failure(error, exhausted=True) from exc
                 self._retry(error)
+
+    def _restarting(self, error: BaseException) -> bool:
+        """A replica Ray is restarting refused the request: wait for it within the request timeout, without
+        spending a try (a restart takes longer than the tries' backoff)."""
+        from ray.exceptions import ActorUnavailableError
+
+        return isinstance(error, ActorUnavailableError) \
+            and time.monotonic() - self.first_sent_at < self.client.request_timeout_s
+
+    def _wait_for_restart(self) -> None:
+        self.client._count_retry()
+        time.sleep(min(self.client.retry_backoff_s * 4, 1.0))
+        self._send()
 
     def _retry(self, error: BaseException) -> None:
         if isinstance(error, TimeoutError):
