@@ -36,6 +36,7 @@ import json
 import math
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -196,14 +197,34 @@ def _parse_run(text: str) -> tuple[str, str, int]:
     return scenario, policy, int(seed)
 
 
-def _earlier_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """The runs of an earlier ``--out`` made at the same size, and the same frames, with the same overrides."""
+def earlier_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of an earlier ``--out``, which must have been made at the same size and frames."""
     earlier = json.loads(args.out.read_text())
     same = earlier.get("args", {})
     if (same.get("width"), same.get("height"), same.get("frames")) != (args.width, args.height, args.frames):
         sys.exit(f"{args.out} holds runs at another size or length; pass another --out or drop --resume")
-    return [r for r in earlier.get("runs", []) if r["overrides"][:len(args.overrides)] == args.overrides
+    return earlier.get("runs", [])
+
+
+def _earlier_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The runs of an earlier ``--out`` made with the same overrides."""
+    return [r for r in earlier_runs(args) if r["overrides"][:len(args.overrides)] == args.overrides
             and r["overrides"][len(args.overrides):-1] == POLICIES.get(r["policy"])]
+
+
+def sweep(run: Callable[..., dict[str, Any]], jobs: list[tuple[str, str, int]], args: argparse.Namespace,
+          payload: dict[str, Any], by: str) -> None:
+    """Make ``jobs`` (scenario, ``by``, seed) with ``run`` in ``args.jobs`` processes; each run lands in
+    ``payload`` with the summary so far, rewritten to ``args.out``."""
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1), mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run, scenario, name, seed, args) for scenario, name, seed in jobs]
+        for n, future in enumerate(futures, start=1):
+            done = future.result()
+            payload["runs"].append(done)
+            print(f"[{n}/{len(jobs)}] {done['scenario']} {done[by]} seed {done['seed']}: mIoU {done['miou']:.3f}, "
+                  f"{done['speedup_cost_model']:.1f}x, {done['wall_seconds']:.0f}s", file=sys.stderr)
+            payload["summary"] = aggregate(payload["runs"], by=by)
+            write_results(args.out, payload)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,15 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [job for job in planned if job not in done]
     print(f"{describe_environment(env)}; {args.width}x{args.height}, {args.frames} frames, {len(jobs)} runs on "
           f"{args.jobs} processes x {args.threads} threads", file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, s, p, seed, args) for s, p, seed in jobs]
-        for n, future in enumerate(futures, start=1):
-            run = future.result()
-            payload["runs"].append(run)
-            print(f"[{n}/{len(jobs)}] {run['scenario']} {run['policy']} seed {run['seed']}: mIoU {run['miou']:.3f}, "
-                  f"{run['speedup_cost_model']:.1f}x, {run['wall_seconds']:.0f}s", file=sys.stderr)
-            payload["summary"] = aggregate(payload["runs"])
-            write_results(args.out, payload)
+    sweep(run_one, jobs, args, payload, by="policy")
     payload["summary"] = aggregate(payload["runs"])  # also when a resume found every run done
     payload["targets"] = check_targets(payload["summary"])
     write_results(args.out, payload)

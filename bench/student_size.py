@@ -26,17 +26,14 @@ Tiny check::
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, set_threads, write_results
-from keyframe_policy import OWN_LENGTH, aggregate, distil_synthetic
+from keyframe_policy import OWN_LENGTH, aggregate, distil_synthetic, earlier_runs, sweep
 
 from odist.config import load_config
 from odist.models.flops import count_gflops
@@ -137,11 +134,8 @@ def frontier_table(students: list[dict[str, Any]], scenarios: list[str]) -> str:
 
 
 def _earlier_runs(args: argparse.Namespace) -> list[dict[str, Any]]:
-    earlier = json.loads(args.out.read_text())
-    same = earlier.get("args", {})
-    if (same.get("width"), same.get("height"), same.get("frames")) != (args.width, args.height, args.frames):
-        sys.exit(f"{args.out} holds runs at another size or length; pass another --out or drop --resume")
-    return [r for r in earlier.get("runs", []) if r["overrides"][:-1] == STUDENTS.get(r["student"])]
+    """The runs of an earlier ``--out`` whose students are still defined the same way."""
+    return [r for r in earlier_runs(args) if r["overrides"][:-1] == STUDENTS.get(r["student"])]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,15 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [job for job in planned if job not in done]
     print(f"{describe_environment(env)}; {args.width}x{args.height}, {args.frames} frames, {len(jobs)} runs on "
           f"{args.jobs} processes x {args.threads} threads", file=sys.stderr)
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1), mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, s, st, seed, args) for s, st, seed in jobs]
-        for n, future in enumerate(futures, start=1):
-            run = future.result()
-            payload["runs"].append(run)
-            print(f"[{n}/{len(jobs)}] {run['scenario']} {run['student']} seed {run['seed']}: mIoU {run['miou']:.3f}, "
-                  f"{run['speedup_cost_model']:.1f}x, {run['wall_seconds']:.0f}s", file=sys.stderr)
-            payload["summary"] = aggregate(payload["runs"], by="student")
-            write_results(args.out, payload)
+    sweep(run_one, jobs, args, payload, by="student")
     payload["summary"] = aggregate(payload["runs"], by="student")
     payload["frontier"] = frontier(payload["summary"], list(STUDENTS))
     payload["shipped_student"] = shipped_student()
