@@ -29,7 +29,7 @@ TINY_CHECKS = {
                     "--variants", "eager", "channels_last+bf16", "freeze", "threads1"],
     "storage_throughput": ["--width", "128", "--height", "72", "--frames", "40", "--segment-frames", "16",
                            "--checkpoint-mb", "1", "--scenarios", "static_easy"],
-    "fleet_throughput": ["--streams", "1", "2", "--frames", "8", "--many", "4"],
+    "fleet_throughput": ["--streams", "2", "--frames", "8", "--prewarm", "on", "--many", "4"],
     "live_capacity": ["--cameras", "1", "--width", "160", "--height", "90", "--seconds", "5", "--warmup", "3",
                       "--student-width", "0.25"],
     "report_scale": ["--streams", "100", "--workers", "2"],
