@@ -96,16 +96,17 @@ class _Call:
             and time.monotonic() - self.first_sent_at < self.client.request_timeout_s
 
     def _wait_for_restart(self) -> None:
-        self.client._count_retry()
-        time.sleep(min(self.client.retry_backoff_s * 4, 1.0))
-        self._send()
+        self._resend_after(min(self.client.retry_backoff_s * 4, 1.0))
 
     def _retry(self, error: BaseException) -> None:
         if isinstance(error, TimeoutError):
             self.response.cancel()
         self.attempt += 1
+        self._resend_after(self.client.retry_backoff_s * self.attempt)
+
+    def _resend_after(self, delay_s: float) -> None:
         self.client._count_retry()
-        time.sleep(self.client.retry_backoff_s * self.attempt)
+        time.sleep(delay_s)
         self._send()
 
     def _failure(self, error: BaseException, exhausted: bool = False) -> TeacherError:
