@@ -54,13 +54,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, write_results
 
 from odist.storage.layout import StreamArea
 from odist.storage.masks import decode_mask
+from odist.storage.object_reader import ObjectInfo
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.reader import read_stream_table
 from odist.storage.segments import SegmentWriter
@@ -194,6 +195,12 @@ class CountingStore(ObjectStore):
     def list(self, prefix: str = "") -> list[str]:
         with self._timed("list"):
             return self.inner.list(prefix)
+
+    def stat(self, key: str) -> ObjectInfo:
+        return self.inner.stat(key)
+
+    def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
+        return self.inner.open_read(key, info)
 
     def delete(self, key: str) -> None:
         with self._timed("delete"):

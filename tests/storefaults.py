@@ -17,9 +17,10 @@ import itertools
 import os
 import tempfile
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from odist.errors import StorageError
+from odist.storage.object_reader import ObjectInfo
 from odist.storage.objectstore import LocalStore, ObjectStore
 
 DATA_FOLDERS = ("records", "masks", "labels", "checkpoints", "commits")
@@ -126,6 +127,12 @@ class FaultyStore(ObjectStore):
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
+
+    def stat(self, key: str) -> ObjectInfo:
+        return self.inner.stat(key)
+
+    def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
+        return self.inner.open_read(key, info)
 
     def list(self, prefix: str = "") -> list[str]:
         return self.inner.list(prefix)

@@ -1,10 +1,11 @@
 """What a stream is, so that a resume continues the same stream and nothing else.
 
 A stream's ``stream.json`` is written by the attempt that starts it and never replaced while the stream
-has commits: it records what the committed frames are (input, decoded size, frame sampling, classes and
-the student's architecture). A later attempt (``--resume``, a fleet re-submission, a live camera's restart)
-that would decode other frames or train another student is refused in one line naming both values and the
-way out; one that matches adds its own record under ``attempts/``.
+has commits: it records what the committed frames are (input, the video file's size and version (an S3
+ETag or a local modification time), decoded size, frame sampling, classes and the student's architecture).
+A later attempt (``--resume``, a fleet re-submission, a live camera's restart) that would decode other
+frames or train another student is refused in one line naming both values and the way out; one that
+matches adds its own record under ``attempts/``.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ def stream_identity(manifest: dict[str, Any], *, resolved: bool = True) -> dict[
     config = manifest.get("config") or {}
     student = config.get("student") or {}
     size = (source.get("width"), source.get("height"))
+    file = source.get("file") or {}
     return {
         "input": redact(str((resolved and manifest.get("input_resolved")) or manifest.get("input"))),
+        "file": f"{file['bytes']} bytes, {file['version']}" if {"bytes", "version"} <= file.keys() else None,
         "size": None if None in size else f"{size[0]}x{size[1]}",
         "fps": _rate(source.get("fps")),
         "synthetic seed": manifest.get("seed"),

@@ -202,5 +202,8 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
 
 
 def _describe_source(source: Any, uri: str) -> dict[str, Any]:
+    """What ``stream.json`` records of the decoded source; ``file``: a video file's size and version."""
+    identity = getattr(source, "identity", None)
     return {"name": getattr(source, "name", uri), "width": getattr(source, "width", None),
-            "height": getattr(source, "height", None), "fps": getattr(source, "fps", None)}
+            "height": getattr(source, "height", None), "fps": getattr(source, "fps", None),
+            "file": identity() if callable(identity) else None}

@@ -13,12 +13,13 @@ import os
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from odist.errors import StorageError
 from odist.storage.atomic import write_bytes_atomic
 from odist.storage.location import parse_location
+from odist.storage.object_reader import ObjectInfo, S3ObjectReader, local_info
 
 
 class ObjectStore(ABC):
@@ -37,6 +38,15 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def stat(self, key: str) -> ObjectInfo:
+        """The size and version of the object at ``key``; ``StorageError`` (``missing``) naming it when absent."""
+
+    @abstractmethod
+    def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
+        """The object at ``key`` as a seekable binary file, read as it is consumed (never whole into memory).
+        With ``info``, a ``StorageError`` when the object is no longer that version."""
 
     @abstractmethod
     def list(self, prefix: str = "") -> list[str]:
@@ -96,6 +106,25 @@ class LocalStore(ObjectStore):
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def stat(self, key: str) -> ObjectInfo:
+        path = self._path(key)
+        if path.is_dir():
+            raise StorageError(f"{path} is a folder, not a file", "name a file")
+        try:
+            return local_info(path)
+        except FileNotFoundError:
+            raise StorageError(f"{path} does not exist", missing=True) from None
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror}") from None
+
+    def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
+        if info is not None and self.stat(key) != info:
+            raise _changed(self.url(key), info, self.stat(key))
+        try:
+            return self._path(key).open("rb")
+        except OSError as exc:
+            raise StorageError(f"cannot read {self._path(key)}: {exc.strerror}") from None
+
     def list(self, prefix: str = "") -> list[str]:
         base = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
         if not base.is_dir():
@@ -153,6 +182,23 @@ class S3Store(ObjectStore):
                 return False
             raise
         return True
+
+    def stat(self, key: str) -> ObjectInfo:
+        head = self._call("read", key, self.client.head_object, Bucket=self.bucket, Key=self._key(key))
+        return ObjectInfo(int(head["ContentLength"]), f"ETag {head['ETag']}")
+
+    def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
+        now = self.stat(key)
+        if info is not None and now != info:
+            raise _changed(self.url(key), info, now)
+        return S3ObjectReader(self, key, now)  # type: ignore[return-value]
+
+    def get_range(self, key: str, start: int, end: int, *, if_match: str | None = None) -> dict[str, Any]:
+        """The GET response for bytes ``start`` to ``end`` (exclusive) of ``key``, its body not yet read;
+        ``if_match`` (an ``ObjectInfo.version``) makes a replaced object a ``StorageError``."""
+        extra = {"IfMatch": if_match.removeprefix("ETag ")} if if_match else {}
+        return self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key),
+                          Range=f"bytes={start}-{end - 1}", **extra)
 
     def list(self, prefix: str = "") -> list[str]:
         keys: list[str] = []
@@ -227,10 +273,18 @@ def _client_error(store: S3Store, action: str, key: str, code: str, exc: Excepti
         return StorageError(f"{where} does not exist", missing=True)
     if code == "NoSuchBucket":
         return StorageError(f"bucket {store.bucket} does not exist ({where})", "create it or fix the URI")
+    if code in ("PreconditionFailed", "412"):
+        return StorageError(f"{where} was replaced while it was being read",
+                            "keep objects in place while a job reads them; run the stream again with --overwrite")
     if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"):
         return StorageError(f"access denied to {where} ({code})",
                             "check AWS credentials (AWS_ACCESS_KEY_ID/AWS_PROFILE) and the bucket policy")
     return StorageError(f"cannot {action} {where}: {exc}")
+
+
+def _changed(where: str, before: ObjectInfo, now: ObjectInfo) -> StorageError:
+    return StorageError(f"{where} changed: it was {before.describe()}, it is now {now.describe()}",
+                        "keep objects in place while a job reads them; run the stream again with --overwrite")
 
 
 _CLIENT_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
-from urllib.parse import urlsplit
+from pathlib import Path
+from typing import BinaryIO
 
 import av
 import av.error
 import numpy as np
 
 from odist.errors import InputError
-from odist.redact import redact, remember_url
+from odist.redact import redact
 from odist.video.frame import Frame
+from odist.video.video_file import locate_video
 
-REMOTE_SCHEMES = ("http://", "https://")
 _REMOTE_TIMEOUT_S = 60.0
 _TICK_SLACK = 1e-4  # seconds: timestamps this close to a sampling tick count as on it
 # FFmpeg renders plain text as terminal-art video (the "tty" demuxer); a text file is never a camera clip.
@@ -35,12 +36,9 @@ class ArchiveSource:
 
     def __init__(self, path: str | Path, *, fps: float | None = None, width: int | None = None,
                  height: int | None = None, max_frames: int | None = None) -> None:
-        remote = isinstance(path, str) and path.lower().startswith(REMOTE_SCHEMES)
-        if remote:
-            remember_url(path)
-        self._target = str(path) if remote else None  # an http(s) URL (a presigned object, say) is opened as given
-        self.path: Path | str = redact(str(path)) if remote else Path(path)  # what messages show
-        self.name = PurePosixPath(urlsplit(str(path)).path).name if remote else Path(path).name
+        self.file = locate_video(path)
+        self.path: Path | str = self.file.shown  # what messages show
+        self.name = self.file.name
         _check_options(fps, width, height, max_frames)
         self.max_frames = max_frames
         with self._open() as container:
@@ -61,30 +59,28 @@ class ArchiveSource:
         return f"ArchiveSource({str(self.path)!r}, fps={self.fps}, {self.width}x{self.height})"
 
     def __iter__(self) -> Iterator[Frame]:
-        container = self._open()
-        try:
+        with self._open() as container:
             yield from self._frames(container)
-        finally:
-            container.close()
 
-    def _open(self) -> av.container.InputContainer:
-        """Open the file and check that it holds a video stream; every failure names the file."""
-        if self._target is None and not Path(self.path).exists():
-            raise InputError(f"video file {self.path} does not exist", "check the path, or use synthetic:NAME")
-        if self._target is None and Path(self.path).is_dir():
-            raise InputError(f"{self.path} is a directory, not a video file", _FIX_FORMAT)
+    def identity(self) -> dict[str, object] | None:
+        """The file's size and version (S3 ETag or modification time) when it was opened, for ``stream.json``."""
+        return self.file.identity()
+
+    @contextlib.contextmanager
+    def _open(self) -> Iterator[av.container.InputContainer]:
+        """The open container, checked to hold a video stream; every failure names the file. A re-open of an
+        object that changed since it was first opened is refused."""
+        self.file.check()
+        target = self.file.target()
         try:
-            container = av.open(self._target or str(self.path), mode="r", timeout=_REMOTE_TIMEOUT_S)
-        except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise InputError(f"{self.path} is not a readable video ({redact(_reason(exc))})", _FIX_FORMAT) from None
-        if container.format.name in _TEXT_FORMATS:
-            container.close()
-            raise InputError(f"{self.path} is not a readable video (it is a text file)", _FIX_FORMAT)
-        if not container.streams.video:
-            container.close()
-            raise InputError(f"{self.path} has no video stream", _FIX_FORMAT)
-        container.streams.video[0].thread_type = "AUTO"
-        return container
+            container = _open_container(target, self.path)
+            try:
+                yield container
+            finally:
+                container.close()
+        finally:
+            if not isinstance(target, str):
+                target.close()
 
     def _frames(self, container: av.container.InputContainer) -> Iterator[Frame]:
         stream = container.streams.video[0]
@@ -116,7 +112,23 @@ class ArchiveSource:
         return scaled.to_ndarray()
 
 
-def _decode(container: av.container.InputContainer, stream: av.VideoStream, path: Path) -> Iterator[av.VideoFrame]:
+def _open_container(target: str | BinaryIO, shown: str | Path) -> av.container.InputContainer:
+    try:
+        container = av.open(target, mode="r", timeout=_REMOTE_TIMEOUT_S)
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(f"{shown} is not a readable video ({redact(_reason(exc))})", _FIX_FORMAT) from None
+    if container.format.name in _TEXT_FORMATS:
+        container.close()
+        raise InputError(f"{shown} is not a readable video (it is a text file)", _FIX_FORMAT)
+    if not container.streams.video:
+        container.close()
+        raise InputError(f"{shown} has no video stream", _FIX_FORMAT)
+    container.streams.video[0].thread_type = "AUTO"
+    return container
+
+
+def _decode(container: av.container.InputContainer, stream: av.VideoStream,
+            path: str | Path) -> Iterator[av.VideoFrame]:
     """The stream's frames in presentation order; a decoder failure becomes an InputError naming the frame."""
     count = 0
     frames = container.decode(stream)

@@ -1,10 +1,8 @@
-"""Turn a source spec (``synthetic:NAME`` or a video path) into a frame source."""
+"""Turn a source spec (``synthetic:NAME`` or a video file's location) into a frame source."""
 
 from __future__ import annotations
 
-from odist.errors import InputError
-from odist.storage.location import parse_location
-from odist.video.archive import REMOTE_SCHEMES, ArchiveSource
+from odist.video.archive import ArchiveSource
 from odist.video.synthetic import SyntheticSource, is_synthetic_spec, parse_synthetic_spec
 
 SYNTHETIC_DEFAULT_SIZE = (640, 360)
@@ -15,7 +13,8 @@ SYNTHETIC_DEFAULT_FPS = 30.0
 def open_source(spec: str, *, seed: int = 0, width: int | None = None, height: int | None = None,
                 frames: int | None = None, fps: float | None = None) -> SyntheticSource | ArchiveSource:
     """``synthetic:NAME`` -> a SyntheticSource (640x360, 900 frames at 30 fps unless given; with one
-    side given the other keeps 16:9); anything else is a video file, with ``frames`` as its frame cap."""
+    side given the other keeps 16:9); anything else is a video file (a path, ``file://``, ``s3://`` or
+    ``http(s)://``, see ``video_file``), with ``frames`` as its frame cap."""
     if is_synthetic_spec(spec):
         w, h = _synthetic_size(width, height)
         return SyntheticSource(
@@ -23,14 +22,7 @@ def open_source(spec: str, *, seed: int = 0, width: int | None = None, height: i
             frames=SYNTHETIC_DEFAULT_FRAMES if frames is None else frames,
             fps=SYNTHETIC_DEFAULT_FPS if fps is None else fps,
         )
-    if spec.lower().startswith(REMOTE_SCHEMES):  # a video file served over HTTP(S), e.g. a presigned URL
-        return ArchiveSource(spec, fps=fps, width=width, height=height, max_frames=frames)
-    where = parse_location(spec)
-    if not where.is_local:
-        raise InputError(f"live streams ({where.scheme}://) are not supported by `distill`",
-                         "record the stream to a file first (e.g. ffmpeg -i URL -c copy clip.mp4) and pass the file")
-    path = where.path if where.scheme == "file" else spec
-    return ArchiveSource(path, fps=fps, width=width, height=height, max_frames=frames)
+    return ArchiveSource(spec, fps=fps, width=width, height=height, max_frames=frames)
 
 
 def _synthetic_size(width: int | None, height: int | None) -> tuple[int, int]:

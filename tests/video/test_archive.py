@@ -151,7 +151,7 @@ def test_open_source_dispatch(clip):
     archive = open_source(str(clip), frames=4, fps=10, width=80)
     assert isinstance(archive, ArchiveSource) and archive.num_frames == 4 and archive.width == 80
     assert len(list(open_source(f"file://{clip}"))) == 30
-    with pytest.raises(InputError, match="live streams"):
+    with pytest.raises(InputError, match=r"rtsp:// is not supported"):
         open_source("rtsp://camera.local/stream1")
     with pytest.raises(InputError, match="unknown synthetic scenario"):
         open_source("synthetic:nope")
