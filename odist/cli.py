@@ -42,8 +42,8 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
         "distill", help="distill a student online on one video or synthetic stream",
         description="Train a per-camera student online on one stream against a teacher on keyframes; "
                     "write per-frame records, masks, the student checkpoint and summary.json into --out.")
-    p.add_argument("input", metavar="INPUT", help="a video file, or synthetic:SCENARIO "
-                   "(static_easy, traffic, nonstationary, ...)")
+    p.add_argument("input", metavar="INPUT", help="a video file (a path, file://PATH, s3://BUCKET/KEY or "
+                   "http(s)://URL), or synthetic:SCENARIO (static_easy, traffic, nonstationary, ...)")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
     p.add_argument("--teacher", default=None,
                    help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI "
@@ -192,7 +192,7 @@ def _add_pretrain(commands: argparse._SubParsersAction) -> None:
                     "is rewritten after every epoch, so --resume continues a killed pretrain. Start streams "
                     "from it with `odist distill --init` or `odist run --init`.")
     p.add_argument("sources", nargs="+", metavar="SOURCE", help="a run root, a run's stream folder, a manifest, "
-                   "a folder or glob of videos, or synthetic:SCENARIO")
+                   "a folder, glob or s3:// prefix of videos, or synthetic:SCENARIO")
     p.add_argument("--out", required=True, metavar="CHECKPOINT", help="the checkpoint to write (path or URI)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the frames (default 5)")
     p.add_argument("--batch-size", type=int, default=8, help="frames per update (default 8)")

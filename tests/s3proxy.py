@@ -3,7 +3,9 @@
 Each client connection is forwarded to the upstream endpoint; the proxy reads the HTTP requests that go
 through it (head, then ``Content-Length`` bytes of body) and numbers them across all connections. ``plan``
 says what to do with request number N, given its head: forward it (None), ``drop`` (close the connection without an
-answer), ``stall`` (wait ``stall_s``, then forward it) or ``slowdown`` (answer ``503 SlowDown`` and close).
+answer), ``stall`` (wait ``stall_s``, then forward it), ``slowdown`` (answer ``503 SlowDown`` and close), ``cut``
+(forward it, pass on the first ``cut_bytes`` of the answer, then close: a connection lost mid-body) or ``denied``
+(answer ``403 AccessDenied`` and close).
 Responses are piped back as they come (a client sends its next request only after the last answer).
 """
 
@@ -21,14 +23,18 @@ SLOWDOWN = (b"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nConnect
             b"\r\n\r\n%s")
 SLOWDOWN_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
                  b"<Message>Please reduce your request rate.</Message></Error>")
-FAULTS = ("drop", "stall", "slowdown")
+DENIED = (b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nConnection: close\r\nContent-Length: %d"
+          b"\r\n\r\n%s")
+DENIED_BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code>'
+               b"<Message>Access Denied</Message></Error>")
+FAULTS = ("drop", "stall", "slowdown", "cut", "denied")
 
 
 class FaultProxy:
     """Forward 127.0.0.1:``port`` to ``upstream`` (host, port), applying ``plan`` to every request."""
 
-    def __init__(self, upstream: tuple[str, int], stall_s: float = 1.0) -> None:
-        self.upstream, self.stall_s = upstream, stall_s
+    def __init__(self, upstream: tuple[str, int], stall_s: float = 1.0, cut_bytes: int = 16384) -> None:
+        self.upstream, self.stall_s, self.cut_bytes = upstream, stall_s, cut_bytes
         self.port = free_port()
         self.plan: Callable[[int, bytes], str | None] = lambda n, head: None
         self.requests = 0
@@ -90,6 +96,12 @@ class FaultProxy:
                 if fault == "slowdown":
                     client.sendall(SLOWDOWN % (len(SLOWDOWN_BODY), SLOWDOWN_BODY))
                     return
+                if fault == "denied":
+                    client.sendall(DENIED % (len(DENIED_BODY), DENIED_BODY))
+                    return
+                if fault == "cut":
+                    self._cut(client, head, buffer)
+                    return
                 if fault == "stall":
                     time.sleep(self.stall_s)
                 upstream.sendall(head)
@@ -100,6 +112,18 @@ class FaultProxy:
             _close(client)
             _close(upstream)
             self._open -= {client, upstream}
+
+
+    def _cut(self, client: socket.socket, head: bytes, buffer: bytes) -> None:
+        """Send one request on a connection of its own and pass on only the first ``cut_bytes`` of its answer."""
+        with socket.create_connection(self.upstream) as side:
+            side.sendall(head)
+            _forward_body(client, side, _content_length(head), buffer)
+            passed = 0
+            while passed < self.cut_bytes and (chunk := side.recv(65536)):
+                chunk = chunk[: self.cut_bytes - passed]
+                client.sendall(chunk)
+                passed += len(chunk)
 
 
 def _read_head(sock: socket.socket, buffer: bytes) -> tuple[bytes | None, bytes]:

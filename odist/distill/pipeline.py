@@ -161,7 +161,9 @@ def distill_stream(
     try:
         pipeline.run(ArchiveFeed(source, options.max_frames, progress_bar=progress_bar, on_progress=on_progress),
                      start)
-        summary = pipeline.summary(spec.uri)
+        read_stats = getattr(source, "read_stats", None)
+        fetched = read_stats() if callable(read_stats) else None
+        summary = pipeline.summary(spec.uri, **({"input_read": fetched} if fetched else {}))
         pipeline.finish(summary)
     except OdistError as exc:
         try:

@@ -20,8 +20,9 @@ def add_render_command(commands: argparse._SubParsersAction) -> None:
                    help="last frame, included (default: the last committed)")
     p.add_argument("--side-by-side", action="store_true",
                    help="teacher labels on the left (synthetic streams and replay labels)")
-    p.add_argument("--input", default=None, metavar="PATH",
-                   help="read the source video from here (when it has moved since the run)")
+    p.add_argument("--input", default=None, metavar="PATH_OR_URI",
+                   help="read the source video from here (a path, file://, s3:// or http(s):// location) when it "
+                        "has moved since the run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_render)
 

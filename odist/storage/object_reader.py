@@ -46,9 +46,9 @@ def local_info(path: Path) -> ObjectInfo:
 class S3ObjectReader(io.RawIOBase):
     """The object at ``key`` of ``store`` as a seekable binary file (``info``: the version to read)."""
 
-    def __init__(self, store: S3Store, key: str, info: ObjectInfo, *, block: int = BLOCK_BYTES) -> None:
+    def __init__(self, store: S3Store, key: str, info: ObjectInfo, *, block: int | None = None) -> None:
         super().__init__()
-        self.store, self.key, self.info, self.block = store, key, info, block
+        self.store, self.key, self.info, self.block = store, key, info, block or BLOCK_BYTES
         self.bytes_fetched = 0  # body bytes received, over every GET
         self.requests = 0  # GETs sent, re-opens after a dropped connection included
         self._pos = 0
@@ -85,9 +85,7 @@ class S3ObjectReader(io.RawIOBase):
         left = self.info.size - self._pos
         if left <= 0 or size == 0:
             return b""
-        if size < 0:
-            return self._read_all(left)
-        return self._read_some(min(size, left))
+        return self._read_fully(left if size < 0 else min(size, left))
 
     def close(self) -> None:
         self._drop_body()
@@ -95,12 +93,16 @@ class S3ObjectReader(io.RawIOBase):
 
     # -- fetching --------------------------------------------------------------------------------
 
-    def _read_all(self, left: int) -> bytes:
-        parts = []
-        while left > 0:
-            part = self._read_some(min(left, self.block))
-            parts.append(part)
-            left -= len(part)
+    def _read_fully(self, size: int) -> bytes:
+        """Exactly ``size`` bytes (the caller keeps within the object), over as many GETs as that takes."""
+        part = self._read_some(size)
+        if len(part) == size:
+            return part
+        parts = [part]
+        size -= len(part)
+        while size > 0:
+            parts.append(self._read_some(size))
+            size -= len(parts[-1])
         return b"".join(parts)
 
     def _read_some(self, size: int) -> bytes:

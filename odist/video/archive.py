@@ -66,6 +66,10 @@ class ArchiveSource:
         """The file's size and version (S3 ETag or modification time) when it was opened, for ``stream.json``."""
         return self.file.identity()
 
+    def read_stats(self) -> dict[str, int] | None:
+        """What reading an object in S3 cost so far (bytes, GETs, retries); None for local files and URLs."""
+        return self.file.read_stats()
+
     @contextlib.contextmanager
     def _open(self) -> Iterator[av.container.InputContainer]:
         """The open container, checked to hold a video stream; every failure names the file. A re-open of an
@@ -79,8 +83,7 @@ class ArchiveSource:
             finally:
                 container.close()
         finally:
-            if not isinstance(target, str):
-                target.close()
+            self.file.release(target)
 
     def _frames(self, container: av.container.InputContainer) -> Iterator[Frame]:
         stream = container.streams.video[0]

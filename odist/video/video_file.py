@@ -1,4 +1,4 @@
-"""Where a video file's bytes are: a local path, an object in a store (``s3://``, ``file://``) or an HTTP(S) URL.
+"""Where a video file's bytes are: a local path (or ``file://`` URI), an ``s3://`` object or an HTTP(S) URL.
 
 ``VideoFile`` is what ``ArchiveSource`` opens: it names the file in messages (never a secret), tells its
 identity (size and version: an S3 ETag, a local modification time) and hands the decoder either a path or
@@ -8,7 +8,7 @@ credentials, endpoint and retries), so that a video in object storage is decoded
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -20,7 +20,6 @@ from odist.storage.object_reader import ObjectInfo, local_info
 from odist.storage.objectstore import ObjectStore, open_store
 
 HTTP_SCHEMES = ("http://", "https://")
-OBJECT_SCHEMES = ("s3://", "file://")
 SCHEMES_READ = "a local path, file://PATH, s3://BUCKET/KEY or http(s)://URL"
 
 
@@ -36,6 +35,7 @@ class VideoFile:
     store: ObjectStore | None = None
     key: str = ""
     info: ObjectInfo | None = None  # the version first seen; a re-open of another version is refused
+    fetched: dict[str, int] = field(default_factory=lambda: {"bytes": 0, "requests": 0})  # over closed readers
 
     def check(self) -> None:
         """Fail in one line naming the file when it is missing, a folder or unreadable; note its version."""
@@ -52,7 +52,7 @@ class VideoFile:
             except StorageError as exc:
                 if exc.missing:
                     raise InputError(f"video object {self.shown} does not exist",
-                                     "check the bucket and key (list them with `aws s3 ls`)") from None
+                                     "check the bucket and key, e.g. with aws s3 ls s3://BUCKET/PREFIX/") from None
                 raise
         else:
             return
@@ -68,6 +68,20 @@ class VideoFile:
         if self.store is not None:
             return self.store.open_read(self.key, self.info)
         return self.url if self.url is not None else str(self.path)
+
+    def release(self, target: str | BinaryIO) -> None:
+        """Close what ``target`` opened, counting the bytes and requests it fetched."""
+        if isinstance(target, str):
+            return
+        self.fetched["bytes"] += getattr(target, "bytes_fetched", 0)
+        self.fetched["requests"] += getattr(target, "requests", 0)
+        target.close()
+
+    def read_stats(self) -> dict[str, int] | None:
+        """For an object in S3: the bytes and GETs fetched so far, and the requests repeated after a fault."""
+        if self.store is None:
+            return None
+        return {**self.fetched, "retries": self.store.retries}
 
     def identity(self) -> dict[str, object] | None:
         """The size and version recorded in ``stream.json`` (None for an HTTP(S) URL)."""
