@@ -56,7 +56,8 @@ def test_a_connection_cut_mid_body_resumes_from_the_byte_it_stopped_at(blob, s3_
         proxy.every(2, "cut")  # every other request loses its connection 12 kB into the answer
         reader = S3ObjectReader(store, "blob.bin", info, block=BLOCK)
         assert reader.read() == data
-        assert proxy.faults["cut"] >= 3 and store.retries >= proxy.faults["cut"] - 1  # the last, short GET ends before its cut
+        # every cut is retried, but the last, short GET may end before its cut
+        assert proxy.faults["cut"] >= 3 and store.retries >= proxy.faults["cut"] - 1
     finally:
         proxy.stop()
 

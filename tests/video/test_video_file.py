@@ -104,7 +104,7 @@ def test_a_forbidden_object_is_one_line_naming_it(stored, proxy):
     assert "\n" not in str(caught.value)
 
 
-LOOPS = 25  # an MPEG-TS clip of ~8 MB looped: a ~200 MB object
+LOOPS = 40  # an MPEG-TS clip of ~6 MB looped: a ~250 MB object
 MEASURE = """
 import json, sys
 from odist.video.archive import ArchiveSource
