@@ -157,6 +157,9 @@ class MaskRCNNTeacher(Teacher):
         )
 
 
+RANDOM_WEIGHTS_SEED = 0
+
+
 def build_model(config: TeacherConfig, **model_options: int) -> nn.Module:
     """The torchvision model for ``config.arch`` with ``config.weights`` loaded (on the CPU)."""
     arch = _arch(config.arch)
@@ -167,7 +170,9 @@ def build_model(config: TeacherConfig, **model_options: int) -> nn.Module:
         raise TeacherError("Mask R-CNN teacher needs weights", WEIGHTS_MISSING_FIX)
     fetched = None if config.weights == "random" else _fetch_state_dict(config.weights, config.arch, arch)
     score_thresh = min(_TORCHVISION_BOX_SCORE_THRESH, config.score_threshold)
-    model = arch.builder(weights=None, weights_backbone=None, box_score_thresh=score_thresh, **model_options)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_WEIGHTS_SEED)  # random weights are the same in every process, so runs compare
+        model = arch.builder(weights=None, weights_backbone=None, box_score_thresh=score_thresh, **model_options)
     if arch.frozen_bn_eps is not None:
         freeze_batchnorm(model, arch.frozen_bn_eps)
     if fetched is None:
