@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 BLOCK_BYTES = 8 << 20  # the most one GET asks for: bounds what a seek wastes, not what is held in memory
 SKIP_BYTES = 256 << 10  # a forward seek this short reads on through the open body instead of a new GET
+BEHIND_BYTES = 64 << 10  # the last bytes read, kept for a decoder that reads them again after a seek
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,39 @@ def local_info(path: Path) -> ObjectInfo:
     return ObjectInfo(found.st_size, f"modified {found.st_mtime_ns}")
 
 
+@dataclass
+class _Body:
+    """One GET's streaming body: the next byte it yields (``pos``), where its range ends, and the last bytes
+    read from it (up to ``BEHIND_BYTES``, ending at ``pos``)."""
+
+    stream: Any
+    pos: int
+    end: int
+    recent: bytearray = field(default_factory=bytearray)
+
+    def recalled(self, position: int, size: int) -> bytes:
+        """Up to ``size`` of the recent bytes from ``position`` on; b"" when they do not hold it."""
+        offset = position - (self.pos - len(self.recent))
+        return bytes(self.recent[offset:offset + size]) if 0 <= offset < len(self.recent) else b""
+
+    def took(self, data: bytes) -> None:
+        self.pos += len(data)
+        self.recent += data
+        if len(self.recent) > BEHIND_BYTES:
+            del self.recent[:len(self.recent) - BEHIND_BYTES]
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # a broken connection is closed either way
+            self.stream.close()
+
+
 class S3ObjectReader(io.RawIOBase):
-    """The object at ``key`` of ``store`` as a seekable binary file (``info``: the version to read)."""
+    """The object at ``key`` of ``store`` as a seekable binary file (``info``: the version to read).
+
+    Besides the body being read, it keeps one body parked where a seek left it (a container's index is often
+    at the end of the file: the decoder reads the start, the index, then goes on from the start) and the last
+    ``BEHIND_BYTES`` read, so that such a pattern costs no GET more than it must.
+    """
 
     def __init__(self, store: S3Store, key: str, info: ObjectInfo, *, block: int | None = None) -> None:
         super().__init__()
@@ -52,8 +84,8 @@ class S3ObjectReader(io.RawIOBase):
         self.bytes_fetched = 0  # body bytes received, over every GET
         self.requests = 0  # GETs sent, re-opens after a dropped connection included
         self._pos = 0
-        self._body: Any = None  # the open GET's streaming body
-        self._body_pos = self._body_end = 0  # the next byte it yields, and where its range ends
+        self._body: _Body | None = None  # the body reads come from
+        self._parked: _Body | None = None  # a body a seek left, kept for a read that comes back to it
 
     # -- io.RawIOBase ---------------------------------------------------------------------------
 
@@ -81,78 +113,90 @@ class S3ObjectReader(io.RawIOBase):
         return len(data)
 
     def read(self, size: int = -1) -> bytes:
-        """Up to ``size`` bytes from the position (all that is left when ``size`` < 0); b"" at the end."""
+        """``size`` bytes from the position (all that is left when ``size`` < 0), fewer at the end; b"" there."""
         left = self.info.size - self._pos
         if left <= 0 or size == 0:
             return b""
-        return self._read_fully(left if size < 0 else min(size, left))
+        size = left if size < 0 else min(size, left)
+        parts = []
+        while size > 0:
+            parts.append(self._read_some(size))
+            size -= len(parts[-1])
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def close(self) -> None:
-        self._drop_body()
+        for body in (self._body, self._parked):
+            if body is not None:
+                body.close()
+        self._body = self._parked = None
         super().close()
 
     # -- fetching --------------------------------------------------------------------------------
 
-    def _read_fully(self, size: int) -> bytes:
-        """Exactly ``size`` bytes (the caller keeps within the object), over as many GETs as that takes."""
-        part = self._read_some(size)
-        if len(part) == size:
-            return part
-        parts = [part]
-        size -= len(part)
-        while size > 0:
-            parts.append(self._read_some(size))
-            size -= len(parts[-1])
-        return b"".join(parts)
-
     def _read_some(self, size: int) -> bytes:
-        """At least one and at most ``size`` bytes from the position, re-opening a dropped body."""
+        """At least one and at most ``size`` bytes from the position: from the bytes read last, else from a
+        body (re-opened from the byte it stopped at when its connection drops)."""
+        for body in (self._body, self._parked):
+            data = b"" if body is None else body.recalled(self._pos, size)
+            if data:
+                self._pos += len(data)
+                return data
         for attempt in range(self.store.attempts):
-            self._position_body()
+            body = self._body_at_position()
             try:
-                data = self._body.read(min(size, self._body_end - self._body_pos))
+                data = body.stream.read(min(size, body.end - body.pos))
             except Exception as exc:  # sorted below: the network's faults are retried
                 if not _transient(exc) or attempt + 1 == self.store.attempts:
-                    self._drop_body()
+                    self._drop(body)
                     raise StorageError(f"cannot read {self.store.url(self.key)} at byte {self._pos}: {exc}",
                                        "check the S3 endpoint (AWS_ENDPOINT_URL) and the network") from None
                 data = b""
             if data:
-                self._body_pos += len(data)
+                self._took(body, data)
                 self._pos += len(data)
-                self.bytes_fetched += len(data)
                 return data
-            self._drop_body()  # cut short (a dropped connection): ask again from the byte it stopped at
+            self._drop(body)  # cut short (a dropped connection): ask again from the byte it stopped at
             self.store.retries += 1
             time.sleep(min(0.2 * 2**attempt, 5.0))
         raise StorageError(f"cannot read {self.store.url(self.key)} at byte {self._pos}: the connection kept "
                            f"dropping ({self.store.attempts} tries)",
                            "check the S3 endpoint (AWS_ENDPOINT_URL) and the network")
 
-    def _position_body(self) -> None:
-        """Have an open body whose next byte is the reader's position."""
-        ahead = self._pos - self._body_pos
-        if self._body is not None and 0 < ahead <= SKIP_BYTES and self._pos < self._body_end:
-            try:
-                skipped = self._body.read(ahead)
-            except Exception:  # a failed skip is just a new GET
-                skipped = b""
-            self.bytes_fetched += len(skipped)
-            self._body_pos += len(skipped)
-        if self._body is None or self._body_pos != self._pos or self._body_pos >= self._body_end:
-            self._open_body()
-
-    def _open_body(self) -> None:
-        self._drop_body()
+    def _body_at_position(self) -> _Body:
+        """The open body whose next byte is the reader's position: the current one (read on over a short
+        gap), the parked one, or a new GET (the current one parked)."""
+        body = self._body
+        if self._parked is not None and self._parked.pos == self._pos and (body is None or body.pos != self._pos):
+            self._body, self._parked = self._parked, body
+            return self._body
+        if body is not None and body.pos < self._pos < body.end and self._pos - body.pos <= SKIP_BYTES:
+            with contextlib.suppress(Exception):  # a failed skip is just a new GET below
+                while body.pos < self._pos:
+                    skipped = body.stream.read(self._pos - body.pos)
+                    if not skipped:
+                        break
+                    self._took(body, skipped)
+        if body is not None and body.pos == self._pos and body.pos < body.end:
+            return body
+        if body is not None and body.pos < body.end:
+            if self._parked is not None:
+                self._parked.close()
+            self._parked = body
+        elif body is not None:
+            body.close()
         end = min(self.info.size, self._pos + self.block)
         response = self.store.get_range(self.key, self._pos, end, if_match=self.info.version)
         self.requests += 1
-        self._body, self._body_pos, self._body_end = response["Body"], self._pos, end
+        self._body = _Body(response["Body"], self._pos, end)
+        return self._body
 
-    def _drop_body(self) -> None:
-        if self._body is not None:
-            with contextlib.suppress(Exception):  # a broken connection is closed either way
-                self._body.close()
+    def _took(self, body: _Body, data: bytes) -> None:
+        body.took(data)
+        self.bytes_fetched += len(data)
+
+    def _drop(self, body: _Body) -> None:
+        body.close()
+        if self._body is body:
             self._body = None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,16 +36,24 @@ class ArchiveSource:
     def __init__(self, path: str | Path, *, fps: float | None = None, width: int | None = None,
                  height: int | None = None, max_frames: int | None = None) -> None:
         self.file = locate_video(path)
+        self._targets: dict[int, str | BinaryIO] = {}  # what each open container reads from
         self.path: Path | str = self.file.shown  # what messages show
         self.name = self.file.name
         _check_options(fps, width, height, max_frames)
         self.max_frames = max_frames
-        with self._open() as container:
+        container = self._open()
+        try:
             stream = container.streams.video[0]
             self.source_fps = _stream_rate(stream)
             native = (stream.codec_context.width, stream.codec_context.height)
             self.source_size: tuple[int, int] | None = native if min(native) > 0 else None
             count = _stream_count(stream, container, self.source_fps)
+        except BaseException:
+            self._close(container)
+            raise
+        # The probed container holds the packets it read: the first pass decodes from it rather than opening
+        # the file again (for an object in S3, a HEAD and GETs fewer).
+        self._probed: av.container.InputContainer | None = container
         self._period = None if fps is None or (self.source_fps and fps >= self.source_fps) else 1.0 / fps
         self.fps: float | None = fps if self._period else self.source_fps
         self._requested = (width, height)
@@ -59,8 +66,20 @@ class ArchiveSource:
         return f"ArchiveSource({str(self.path)!r}, fps={self.fps}, {self.width}x{self.height})"
 
     def __iter__(self) -> Iterator[Frame]:
-        with self._open() as container:
+        container, self._probed = self._probed or self._open(), None
+        try:
             yield from self._frames(container)
+        finally:
+            self._close(container)
+
+    def close(self) -> None:
+        """Close the probed container if no pass has taken it (a pass closes what it opens)."""
+        container, self._probed = getattr(self, "_probed", None), None
+        if container is not None:
+            self._close(container)
+
+    def __del__(self) -> None:
+        self.close()
 
     def identity(self) -> dict[str, object] | None:
         """The file's size and version (S3 ETag or modification time) when it was opened, for ``stream.json``."""
@@ -70,20 +89,22 @@ class ArchiveSource:
         """What reading an object in S3 cost so far (bytes, GETs, retries); None for local files and URLs."""
         return self.file.read_stats()
 
-    @contextlib.contextmanager
-    def _open(self) -> Iterator[av.container.InputContainer]:
+    def _open(self) -> av.container.InputContainer:
         """The open container, checked to hold a video stream; every failure names the file. A re-open of an
         object that changed since it was first opened is refused."""
         self.file.check()
         target = self.file.target()
         try:
             container = _open_container(target, self.path)
-            try:
-                yield container
-            finally:
-                container.close()
-        finally:
+        except BaseException:
             self.file.release(target)
+            raise
+        self._targets[id(container)] = target
+        return container
+
+    def _close(self, container: av.container.InputContainer) -> None:
+        container.close()
+        self.file.release(self._targets.pop(id(container)))
 
     def _frames(self, container: av.container.InputContainer) -> Iterator[Frame]:
         stream = container.streams.video[0]

@@ -47,6 +47,8 @@ class VideoFile:
                                  "pass a video file FFmpeg can decode (e.g. .mp4, .mkv, .avi, .mov)")
             now = local_info(self.path)
         elif self.store is not None:
+            if self.info is not None:
+                return  # no HEAD again: each GET asks for the version first seen (If-Match)
             try:
                 now = self.store.stat(self.key)
             except StorageError as exc:
