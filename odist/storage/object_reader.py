@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 BLOCK_BYTES = 8 << 20  # the most one GET asks for: bounds what a seek wastes, not what is held in memory
 SKIP_BYTES = 256 << 10  # a forward seek this short reads on through the open body instead of a new GET
-BEHIND_BYTES = 64 << 10  # the last bytes read, kept for a decoder that reads them again after a seek
+READ_BYTES = 256 << 10  # the least one read takes from a body: a decoder's small reads are served from memory
+BEHIND_BYTES = 2 * READ_BYTES  # the last bytes read from a body, kept for reads that come back after a seek
 
 
 @dataclass(frozen=True)
@@ -78,14 +79,23 @@ class S3ObjectReader(io.RawIOBase):
     ``BEHIND_BYTES`` read, so that such a pattern costs no GET more than it must.
     """
 
-    def __init__(self, store: S3Store, key: str, info: ObjectInfo, *, block: int | None = None) -> None:
+    def __init__(self, store: S3Store, key: str, info: ObjectInfo | None = None, *, block: int | None = None) -> None:
         super().__init__()
-        self.store, self.key, self.info, self.block = store, key, info, block or BLOCK_BYTES
+        self.store, self.key, self.block = store, key, block or BLOCK_BYTES
         self.bytes_fetched = 0  # body bytes received, over every GET
         self.requests = 0  # GETs sent, re-opens after a dropped connection included
         self._pos = 0
         self._body: _Body | None = None  # the body reads come from
         self._parked: _Body | None = None  # a body a seek left, kept for a read that comes back to it
+        self.info = info or self._first_get()
+
+    def _first_get(self) -> ObjectInfo:
+        """The object's first block, opened at once: its answer tells the size and ETag (no HEAD needed)."""
+        response = self.store.get_range(self.key, 0, self.block)
+        self.requests += 1
+        size = int(str(response.get("ContentRange", "")).rpartition("/")[2] or response["ContentLength"])
+        self._body = _Body(response["Body"], 0, min(size, self.block))
+        return ObjectInfo(size, f"ETag {response['ETag']}")
 
     # -- io.RawIOBase ---------------------------------------------------------------------------
 
@@ -144,7 +154,7 @@ class S3ObjectReader(io.RawIOBase):
         for attempt in range(self.store.attempts):
             body = self._body_at_position()
             try:
-                data = body.stream.read(min(size, body.end - body.pos))
+                data = body.stream.read(min(max(size, READ_BYTES), body.end - body.pos))
             except Exception as exc:  # sorted below: the network's faults are retried
                 if not _transient(exc) or attempt + 1 == self.store.attempts:
                     self._drop(body)
@@ -153,6 +163,7 @@ class S3ObjectReader(io.RawIOBase):
                 data = b""
             if data:
                 self._took(body, data)
+                data = data[:size]  # the rest is recalled by the next reads
                 self._pos += len(data)
                 return data
             self._drop(body)  # cut short (a dropped connection): ask again from the byte it stopped at

@@ -188,8 +188,9 @@ class S3Store(ObjectStore):
         return ObjectInfo(int(head["ContentLength"]), f"ETag {head['ETag']}")
 
     def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
-        """With ``info``, no HEAD: every GET asks for that version (``If-Match``), so another one fails there."""
-        return S3ObjectReader(self, key, info or self.stat(key))  # type: ignore[return-value]
+        """No HEAD: without ``info`` the first GET tells the size and version; with it, every GET asks for that
+        version (``If-Match``), so another one fails there."""
+        return S3ObjectReader(self, key, info)  # type: ignore[return-value]
 
     def get_range(self, key: str, start: int, end: int, *, if_match: str | None = None) -> dict[str, Any]:
         """The GET response for bytes ``start`` to ``end`` (exclusive) of ``key``, its body not yet read;
@@ -271,6 +272,8 @@ def _client_error(store: S3Store, action: str, key: str, code: str, exc: Excepti
         return StorageError(f"{where} does not exist", missing=True)
     if code == "NoSuchBucket":
         return StorageError(f"bucket {store.bucket} does not exist ({where})", "create it or fix the URI")
+    if code == "InvalidRange":
+        return StorageError(f"{where} is empty", "upload the whole file")
     if code in ("PreconditionFailed", "412"):
         return StorageError(f"{where} was replaced while it was being read",
                             "keep objects in place while a job reads them; run the stream again with --overwrite")

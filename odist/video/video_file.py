@@ -38,26 +38,16 @@ class VideoFile:
     fetched: dict[str, int] = field(default_factory=lambda: {"bytes": 0, "requests": 0})  # over closed readers
 
     def check(self) -> None:
-        """Fail in one line naming the file when it is missing, a folder or unreadable; note its version."""
-        if self.path is not None:
-            if not self.path.exists():
-                raise InputError(f"video file {self.shown} does not exist", "check the path, or use synthetic:NAME")
-            if self.path.is_dir():
-                raise InputError(f"{self.shown} is a directory, not a video file",
-                                 "pass a video file FFmpeg can decode (e.g. .mp4, .mkv, .avi, .mov)")
-            now = local_info(self.path)
-        elif self.store is not None:
-            if self.info is not None:
-                return  # no HEAD again: each GET asks for the version first seen (If-Match)
-            try:
-                now = self.store.stat(self.key)
-            except StorageError as exc:
-                if exc.missing:
-                    raise InputError(f"video object {self.shown} does not exist",
-                                     "check the bucket and key, e.g. with aws s3 ls s3://BUCKET/PREFIX/") from None
-                raise
-        else:
+        """Fail in one line naming the file when it is missing, a folder or unreadable; note its version. (An
+        object's version comes from its first GET, see ``target``.)"""
+        if self.path is None:
             return
+        if not self.path.exists():
+            raise InputError(f"video file {self.shown} does not exist", "check the path, or use synthetic:NAME")
+        if self.path.is_dir():
+            raise InputError(f"{self.shown} is a directory, not a video file",
+                             "pass a video file FFmpeg can decode (e.g. .mp4, .mkv, .avi, .mov)")
+        now = local_info(self.path)
         if self.info is not None and now != self.info:
             raise InputError(f"video {self.shown} changed while the stream read it: it was {self.info.describe()}, "
                              f"it is now {now.describe()}",
@@ -66,10 +56,19 @@ class VideoFile:
         self.info = now
 
     def target(self) -> str | BinaryIO:
-        """What ``av.open`` takes: a path or URL, or a seekable file streaming the object (caller closes it)."""
-        if self.store is not None:
-            return self.store.open_read(self.key, self.info)
-        return self.url if self.url is not None else str(self.path)
+        """What ``av.open`` takes: a path or URL, or a seekable file streaming the object (caller releases it).
+        An object is read in the version first seen: another one fails its GETs (``If-Match``)."""
+        if self.store is None:
+            return self.url if self.url is not None else str(self.path)
+        try:
+            reader = self.store.open_read(self.key, self.info)
+        except StorageError as exc:
+            if exc.missing:
+                raise InputError(f"video object {self.shown} does not exist",
+                                 "check the bucket and key, e.g. with aws s3 ls s3://BUCKET/PREFIX/") from None
+            raise
+        self.info = self.info or getattr(reader, "info", None)
+        return reader
 
     def release(self, target: str | BinaryIO) -> None:
         """Close what ``target`` opened, counting the bytes and requests it fetched."""

@@ -48,8 +48,8 @@ def test_an_s3_video_decodes_to_the_local_files_frames_and_names_its_version(cli
     assert all(np.array_equal(a, b) for a, b in zip(_images(local), _images(full), strict=True))
     identity = full.identity()
     assert identity["bytes"] == clip.stat().st_size and identity["version"].startswith('ETag "')
-    stats = full.read_stats()  # probe and decode, each one ranged GET of the whole (small) object
-    assert stats["requests"] >= 2 and stats["bytes"] >= clip.stat().st_size and stats["retries"] == 0
+    stats = full.read_stats()  # the probe and the pass it hands its container: one GET of the small object
+    assert stats["requests"] >= 1 and stats["bytes"] >= clip.stat().st_size and stats["retries"] == 0
     assert local.read_stats() is None and local.identity()["version"].startswith("modified ")
 
 
@@ -101,7 +101,7 @@ def test_drops_stalls_slowdowns_and_cuts_mid_object_are_retried_and_counted(clip
 
 def test_a_forbidden_object_is_one_line_naming_it(stored, proxy):
     proxy.every(1, "denied")
-    with pytest.raises(StorageError, match=rf"access denied to {stored} \(403\)") as caught:
+    with pytest.raises(StorageError, match=rf"access denied to {stored} \(AccessDenied\)") as caught:
         open_source(stored)
     assert "\n" not in str(caught.value)
 
