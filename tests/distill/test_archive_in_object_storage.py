@@ -11,8 +11,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+from s3proxy import FaultProxy
 
 from odist.cli import main
 from odist.storage.layout import StreamArea
@@ -100,3 +102,22 @@ def test_a_sigkilled_stream_resumes_from_s3_and_a_replaced_video_is_refused(arch
     resumed = subprocess.run(_cli(_args(archive[1], out, "--resume")), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert _records(out) == _records(local_run)  # every frame once, as the run that never stopped
+
+
+def test_a_stream_read_through_drops_stalls_and_cuts_finishes_with_its_retries_counted(archive, local_run, tmp_path,
+                                                                                      s3_endpoint, monkeypatch):
+    upstream = urlparse(s3_endpoint)
+    proxy = FaultProxy((upstream.hostname, upstream.port), stall_s=0.3, cut_bytes=5000)
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+        monkeypatch.setenv("AWS_RETRY_MODE", "standard")
+        monkeypatch.setattr("odist.storage.object_reader.BLOCK_BYTES", 16_000)  # many GETs for a small video
+        monkeypatch.setattr("odist.storage.object_reader.READ_BYTES", 4_000)
+        proxy.every(2, "cut", "drop", "stall", "slowdown")
+        out = str(tmp_path / "run")  # the run root is local: only the video and labels cross the proxy
+        assert main(_args(archive[1], out)) == 0
+    finally:
+        proxy.stop()
+    assert min(proxy.faults[fault] for fault in ("cut", "drop", "stall", "slowdown")) >= 1
+    assert _records(out) == _records(local_run)
+    assert StreamArea(open_store(out), STREAM).summary()["input_read"]["retries"] >= 1
