@@ -86,7 +86,42 @@ class LocalStore(ObjectStore):
             raise StorageError(f"{self.root} is a file, not a folder", "pass a folder path or URI")
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        """The file of ``key``; a ``StorageError`` when a link on the way leads out of the run root."""
+        path = self.root / key
+        self._check_inside(path.parent if path != self.root else path)
+        return path
+
+    def _check_inside(self, folder: Path) -> None:
+        """Refuse ``folder`` when it resolves outside the root: odist never reads, writes or deletes through a
+        link out of its run root (a root that is itself a link is fine)."""
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(folder)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return
+        link = next((p for p in (folder, *folder.parents) if p.is_symlink()), folder)
+        raise StorageError(f"{link} is a link out of the run root {self.root} (to {os.path.realpath(link)})",
+                           "odist never writes or deletes through such a link: replace it with a real folder, "
+                           "or pass another --out")
+
+    def _files(self, base: Path) -> list[Path]:
+        """Every file below the folder ``base``; links to folders inside the root are not followed, and one
+        leading out of it is a ``StorageError``."""
+        found: list[Path] = []
+        pending = [base]
+        while pending:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_symlink() and entry.is_dir():
+                    self._check_inside(path)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                elif entry.is_file():
+                    found.append(path)
+        return found
 
     def put(self, key: str, data: bytes) -> None:
         try:
@@ -127,9 +162,10 @@ class LocalStore(ObjectStore):
 
     def list(self, prefix: str = "") -> list[str]:
         base = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
+        self._check_inside(base)
         if not base.is_dir():
             return []
-        keys = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        keys = (p.relative_to(self.root).as_posix() for p in self._files(base))
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
 
     def delete(self, key: str) -> None:
@@ -139,9 +175,10 @@ class LocalStore(ObjectStore):
         """Delete the hidden temporary files (``.NAME.XXXX.tmp``, see ``write_bytes_atomic``) that a crash
         mid-write left under the folder ``prefix``; their keys. Call it only where no other writer is at work."""
         base = self._path(prefix)
+        self._check_inside(base)
         if not base.is_dir():
             return []
-        found = sorted(p for p in base.rglob(".*.tmp") if p.is_file())
+        found = sorted(p for p in self._files(base) if p.name.startswith(".") and p.name.endswith(".tmp"))
         for path in found:
             path.unlink(missing_ok=True)
         return [path.relative_to(self.root).as_posix() for path in found]
