@@ -48,6 +48,27 @@ def current_umask() -> int:
     return mask
 
 
+def create_bytes_exclusive(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` only if nothing is there (a whole file, linked into place); False if something
+    is: of writers racing to create one path, exactly one gets True."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, FILE_MODE & ~current_umask())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except FileNotFoundError:  # the writer at work swept our temporary file: it was there first
+        return False
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return True
+
+
 def json_bytes(value: Any) -> bytes:
     """``value`` as strict, indented JSON (NaN and infinities become null; numpy scalars become numbers).
 

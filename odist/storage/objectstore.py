@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from odist.errors import StorageError
-from odist.storage.atomic import write_bytes_atomic
+from odist.storage.atomic import create_bytes_exclusive, write_bytes_atomic
 from odist.storage.location import parse_location
 from odist.storage.object_reader import ObjectInfo, S3ObjectReader, local_info
 
@@ -31,6 +31,11 @@ class ObjectStore(ABC):
     @abstractmethod
     def put(self, key: str, data: bytes) -> None:
         """Write ``data`` at ``key`` atomically (readers see the old object or the whole new one)."""
+
+    @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``data`` at ``key`` only if no object is there; False if one is. Of writers racing to create
+        one key, exactly one gets True (a local hard link; an S3 PUT with ``If-None-Match: *``)."""
 
     @abstractmethod
     def get(self, key: str) -> bytes:
@@ -130,11 +135,18 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot write {self._path(key)}: {exc.strerror}",
                                "check the folder exists and is writable") from None
 
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            return create_bytes_exclusive(self._path(key), data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self._path(key)}: {exc.strerror}",
+                               "check the folder exists and is writable") from None
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise StorageError(f"{self._path(key)} does not exist") from None
+            raise StorageError(f"{self._path(key)} does not exist", missing=True) from None
         except OSError as exc:
             raise StorageError(f"cannot read {self._path(key)}: {exc.strerror}") from None
 
@@ -207,6 +219,13 @@ class S3Store(ObjectStore):
     def put(self, key: str, data: bytes) -> None:
         self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
 
+    def create(self, key: str, data: bytes) -> bool:
+        # 412: the object exists; 409: another conditional write of the key is in flight (it may win)
+        response = self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=self._key(key),
+                              Body=data, IfNoneMatch="*", refused=("PreconditionFailed", "412",
+                                                                   "ConditionalRequestConflict", "409"))
+        return response is not None
+
     def get(self, key: str) -> bytes:
         response = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
         return response["Body"].read()
@@ -270,7 +289,9 @@ class S3Store(ObjectStore):
             options["region"] = region
         return pyarrow.fs.S3FileSystem(**options), f"{self.bucket}/{self.prefix}".rstrip("/")
 
-    def _call(self, action: str, key: str, method: Any, **kwargs: Any) -> Any:
+    def _call(self, action: str, key: str, method: Any, *, refused: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        """``method(**kwargs)``, retried on transient errors; None when the store answers with a code in
+        ``refused``; any other failure is a ``StorageError``."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
         for attempt in range(self.attempts):
@@ -284,6 +305,8 @@ class S3Store(ObjectStore):
             except ClientError as exc:
                 self.retries += _client_retries(exc.response)
                 code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in refused:
+                    return None
                 if code in self.RETRYABLE and attempt + 1 < self.attempts:
                     time.sleep(min(0.2 * 2**attempt, 5.0))
                     continue
