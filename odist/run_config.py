@@ -192,6 +192,11 @@ class StorageConfig:
                "a positive number of seconds, at most a third of storage.lease_ttl_s, e.g. 5")
         return self
 
+    @property
+    def crash_wait_s(self) -> float:
+        """How long a retry or a restart waits for the lease of a writer that died: until it has expired."""
+        return self.lease_ttl_s + self.lease_heartbeat_s
+
     def lease(self, wait_s: float = 0.0) -> LeaseSettings:
         """The lease settings of this section, waiting ``wait_s`` for a held lease."""
         return LeaseSettings(self.lease_ttl_s, self.lease_heartbeat_s, wait_s)

@@ -127,7 +127,7 @@ class StreamWorker:
         config = with_gpu_share(config, self.student_gpus)
         summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
                                  stream_options(spec, job.stream or StreamOptions()), resume=True,
-                                 on_progress=self._on_progress, lease_wait_s=crash_wait_s(config))
+                                 on_progress=self._on_progress, lease_wait_s=config.storage.crash_wait_s)
         return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
 
@@ -145,11 +145,6 @@ class StreamWorker:
         record_failure(job.out, spec.stream_id, error)
         return StreamOutcome(spec.stream_id, FAILED, error=error, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
-
-
-def crash_wait_s(config: OdistConfig) -> float:
-    """How long a re-submitted stream waits for the lease of a worker that died writing it: until it expires."""
-    return config.storage.lease_ttl_s + config.storage.lease_heartbeat_s
 
 
 def stream_options(spec: StreamLike, options: StreamOptions) -> StreamOptions:

@@ -80,7 +80,7 @@ class LiveStudent:
         area = StreamArea(open_store(self.out), self.camera.id)
         storage = self.config.storage  # a restart waits out the lease its crashed predecessor left
         try:
-            area.writer_lease(storage.lease(storage.lease_ttl_s + storage.lease_heartbeat_s)).acquire()
+            area.writer_lease(storage.lease(storage.crash_wait_s)).acquire()
         except LeaseError as exc:  # another writer has this camera's stream
             self._update(state=CameraState.FAILED, error=str(exc))
             return self.status()

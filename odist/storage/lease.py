@@ -42,10 +42,6 @@ class LeaseSettings:
     heartbeat_s: float = 5.0
     wait_s: float = 0.0
 
-    def waiting_out_a_crash(self) -> LeaseSettings:
-        """These settings, waiting as long as a crashed writer's lease can live (a retry or a restart)."""
-        return LeaseSettings(self.ttl_s, self.heartbeat_s, self.ttl_s + self.heartbeat_s)
-
 
 class StreamLease:
     """The lease of the stream under ``prefix`` in ``store``; ``what`` names the stream in messages."""
