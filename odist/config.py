@@ -19,7 +19,7 @@ from typing import Any
 
 from odist.config_parse import apply_overrides, build, parse_scalar, read_file, set_dotted
 from odist.errors import ConfigError
-from odist.run_config import FleetConfig, LiveConfig, PoolConfig
+from odist.run_config import FleetConfig, LiveConfig, PoolConfig, StorageConfig
 
 DEFAULT_CLASSES: tuple[str, ...] = ("background", "person", "vehicle", "bike")
 DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
@@ -173,6 +173,7 @@ class OdistConfig:
     fleet: FleetConfig = field(default_factory=FleetConfig)
     pool: PoolConfig = field(default_factory=PoolConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
 
     def validate(self) -> OdistConfig:
         """Check every value; return self so calls chain."""
@@ -240,6 +241,7 @@ class OdistConfig:
         self.fleet.validate()
         self.pool.validate()
         self.live.validate()
+        self.storage.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:

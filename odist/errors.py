@@ -52,6 +52,10 @@ class OutputError(OdistError):
     """Results cannot be written to the requested location."""
 
 
+class LeaseError(OutputError):
+    """Another writer holds a stream's lease, or this writer lost it: this one writes nothing to the stream."""
+
+
 class StorageError(OdistError):
     """An object store location cannot be reached, read or written."""
 

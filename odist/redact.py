@@ -32,7 +32,10 @@ SECRET_PARAMS = (
     "signature", "sig", "token", "access_token", "auth", "authorization", "password", "passwd", "pwd",
     "pass", "secret", "key", "apikey", "api_key", "api-key", "client_secret", "jwt",
 )
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^\s/?#'\"<>@]*(?:@[^\s/?#'\"<>@]*)*)@")
+# A URL runs from its scheme to the next blank, quote or angle bracket. Its userinfo ends at the URL's LAST
+# ``@``: a password may hold ``@``, ``#``, ``/``, ``?`` or ``%`` unencoded, so no character of it ends the mask.
+_URL = re.compile(r"\b(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<rest>[^\s'\"<>]*)")
+_NO_CREDENTIALS = frozenset({"file", "s3"})  # odist's own locations: an ``@`` in them is part of a path
 _PARAM = re.compile(r"(?P<lead>[?&;])(?P<name>" + "|".join(re.escape(p) for p in SECRET_PARAMS) + r")="
                     r"(?P<value>[^&;#\s'\"<>]*)", re.IGNORECASE)
 _remembered: set[str] = set()
@@ -45,8 +48,8 @@ def redact(text: str) -> str:
     masked as ``***``."""
     if not isinstance(text, str) or not text:
         return text
-    if "://" in text:
-        text = _USERINFO.sub(_mask_userinfo, text)
+    if "://" in text and "@" in text:
+        text = _URL.sub(_mask_url, text)
     if "=" in text:
         text = _PARAM.sub(lambda m: f"{m['lead']}{m['name']}={MASK if m['value'] else ''}", text)
     for secret in _secrets():
@@ -55,9 +58,38 @@ def redact(text: str) -> str:
     return text
 
 
-def _mask_userinfo(match: re.Match[str]) -> str:
-    user, sep, _ = match["userinfo"].partition(":")
-    return f"{match['scheme']}{user}:{MASK}@" if sep else f"{match['scheme']}{MASK}@"
+def _mask_url(match: re.Match[str]) -> str:
+    split = split_userinfo(match[0])
+    if split is None:
+        return match[0]
+    scheme, user, _, rest = split
+    return f"{scheme}://{user}:{MASK}@{rest}" if user is not None else f"{scheme}://{MASK}@{rest}"
+
+
+def split_userinfo(url: str) -> tuple[str, str | None, str, str] | None:
+    """``(scheme, user, secret, rest)`` of a URL that carries credentials (``user`` None: a bare token), else None.
+
+    The secret is everything from the first ``:`` after the user name (which holds no ``/``, ``?`` or ``#``) to
+    the URL's last ``@``, however it is spelled; ``rest`` is what follows that ``@`` (host, port, path, query).
+    An ``@`` in a path, query or fragment is taken for the end of a credential too: a mask too many rather than a
+    password shown. ``file://`` and ``s3://`` locations carry no credentials.
+    """
+    scheme, sep, tail = url.partition("://")
+    at = tail.rfind("@")
+    if not sep or at < 0 or scheme.lower() in _NO_CREDENTIALS:
+        return None
+    userinfo, rest = tail[:at], tail[at + 1:]
+    end = min((i for i in (userinfo.find(c) for c in "/?#") if i >= 0), default=len(userinfo))
+    colon = userinfo.find(":")
+    if 0 <= colon < end:
+        return scheme, userinfo[:colon], userinfo[colon + 1:], rest
+    return scheme, None, userinfo, rest
+
+
+def strip_userinfo(url: str) -> str:
+    """``url`` without its credentials (for names derived from it: a stream id, a file name)."""
+    split = split_userinfo(url)
+    return url if split is None else f"{split[0]}://{split[3]}"
 
 
 def redact_value(value: Any) -> Any:
@@ -80,16 +112,11 @@ def remember(secret: str | None) -> None:
 
 
 def remember_url(url: str) -> None:
-    """Remember the password (or bare token) in ``url``'s userinfo, decoded and as written."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    """Remember the password (or bare token) in ``url``'s userinfo (``split_userinfo``), decoded and as written."""
+    split = split_userinfo(url.strip()) if isinstance(url, str) else None
+    if split is None:
         return
-    if "@" not in parts.netloc:
-        return
-    userinfo = parts.netloc.rpartition("@")[0]
-    user, sep, password = userinfo.partition(":")
-    secret = password if sep else user
+    secret = split[2]
     remember(secret)
     remember(unquote(secret))
 

@@ -1,5 +1,6 @@
-"""The run sections of the config tree: ``fleet`` (Ray placement), ``pool`` (the shared teacher pool) and
-``live`` (how cameras are read and committed), so one config file describes a whole run.
+"""The run sections of the config tree: ``fleet`` (Ray placement), ``pool`` (the shared teacher pool),
+``live`` (how cameras are read and committed) and ``storage`` (how writers share a run root), so one config
+file describes a whole run.
 
 Each section validates itself; a bad value is a ``ConfigError`` naming its ``section.key`` (the CLI shows
 the matching flag).
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odist.errors import ConfigError
+from odist.storage.lease import LeaseSettings
 
 
 def _check(ok: bool, key: str, expected: str) -> None:
@@ -174,3 +176,27 @@ class LiveConfig:
         _check(self.status_every_s > 0, "live.status_every_s", "a positive period in seconds")
         _check(self.rtsp_transport in ("tcp", "udp"), "live.rtsp_transport", "tcp or udp")
         return self
+
+
+@dataclass
+class StorageConfig:
+    """How writers share a run root: a stream's one writer renews its lease (``odist.storage.lease``) every
+    ``lease_heartbeat_s``; a lease not renewed for ``lease_ttl_s`` (its writer died) may be taken over."""
+
+    lease_ttl_s: float = 30.0
+    lease_heartbeat_s: float = 5.0
+
+    def validate(self) -> StorageConfig:
+        _check(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
+        _check(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",
+               "a positive number of seconds, at most a third of storage.lease_ttl_s, e.g. 5")
+        return self
+
+    @property
+    def crash_wait_s(self) -> float:
+        """How long a retry or a restart waits for the lease of a writer that died: until it has expired."""
+        return self.lease_ttl_s + self.lease_heartbeat_s
+
+    def lease(self, wait_s: float = 0.0) -> LeaseSettings:
+        """The lease settings of this section, waiting ``wait_s`` for a held lease."""
+        return LeaseSettings(self.lease_ttl_s, self.lease_heartbeat_s, wait_s)

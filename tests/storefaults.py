@@ -122,6 +122,9 @@ class FaultyStore(ObjectStore):
         self._fire()
         return None
 
+    def create(self, key: str, data: bytes) -> bool:
+        return self.inner.create(key, data)
+
     def get(self, key: str) -> bytes:
         return self.inner.get(key)
 

@@ -21,7 +21,7 @@ from odist.distill.feeds import ArchiveFeed, FrameFeed
 from odist.distill.identity import check_resume, identity_fields, record_attempt
 from odist.distill.options import StreamOptions, run_manifest, stream_manifest
 from odist.distill.runner import Progress, StreamRunner
-from odist.errors import ConfigError, OdistError, OutputError
+from odist.errors import ConfigError, LeaseError, OdistError, OutputError
 from odist.models.teachers import Teacher
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint, weight_digest
 from odist.storage.integrity import require_complete
@@ -130,6 +130,7 @@ def distill_stream(
     overwrite: bool = False,
     progress_bar: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    lease_wait_s: float = 0.0,
 ) -> dict[str, Any]:
     """Distill ``spec`` into ``store_uri``; returns the stream's summary.
 
@@ -137,11 +138,22 @@ def distill_stream(
     ``resume`` continues after the last commit (a finished stream is returned as it is); ``overwrite``
     deletes the stream's results first; without either, a stream that has results is an ``OutputError``.
     ``on_progress`` is called after every frame (besides the tqdm bar when ``progress_bar``).
+    The stream is written only while this call holds its lease (``config.storage``): another writer's is a
+    ``LeaseError``, once ``lease_wait_s`` has passed without it being dropped or expiring.
     """
     options = options or StreamOptions()
     prepare_torch(config)
     source = options.open(spec.uri)
     area = StreamArea(open_store(store_uri), spec.stream_id)
+    with area.writer_lease(config.storage.lease(lease_wait_s)):
+        return _distill_leased(spec, area, source, config, teacher, options, resume=resume, overwrite=overwrite,
+                               progress_bar=progress_bar, on_progress=on_progress)
+
+
+def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: OdistConfig, teacher: TeacherSource,
+                    options: StreamOptions, *, resume: bool, overwrite: bool, progress_bar: bool,
+                    on_progress: Callable[[Progress], None] | None) -> dict[str, Any]:
+    """The body of ``distill_stream``, run while it holds the stream's lease."""
     if _already_done(area, resume=resume, overwrite=overwrite):
         return area.summary()
     manifest = stream_manifest(config, spec.uri, **identity_fields(spec.uri, options.seed),
@@ -165,6 +177,8 @@ def distill_stream(
         fetched = read_stats() if callable(read_stats) else None
         summary = pipeline.summary(spec.uri, **({"input_read": fetched} if fetched else {}))
         pipeline.finish(summary)
+    except LeaseError:
+        raise  # another writer has the stream now: this one writes nothing more to it
     except OdistError as exc:
         try:
             area.fail(str(exc))

@@ -1,8 +1,9 @@
 """The fleet's student worker: a Ray actor that distills one stream per call, for as many calls as it gets.
 
-A worker holds no stream between calls: ``process`` opens the stream's source, resumes it from its last
-commit (or skips it when it is done), distills it and commits segment by segment through
-``distill_stream``. Every error of a stream, expected or not, is recorded in the stream's ``failed.json``
+A worker holds no stream between calls: ``process`` opens the stream's source, takes its lease (waiting
+out the lease of a worker that died writing it), resumes it from its last commit (or skips it when it is
+done), distills it and commits segment by segment through ``distill_stream``. Every error of a stream,
+expected or not, is recorded in the stream's ``failed.json`` (but for another writer holding its lease)
 and returned as a ``failed`` outcome, so one bad stream never stops the worker or the job. Only the
 death of the worker's process reaches the driver, which starts a new worker and resumes the stream.
 
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import ray
 
 from odist.config import OdistConfig
-from odist.errors import OdistError
+from odist.errors import LeaseError, OdistError
 from odist.fleet.prewarm import prewarmed_seconds
 from odist.fleet.runtime import LocalTeacherFactory, TeacherFactory, worker_options
 from odist.redact import install, redact
@@ -103,6 +104,9 @@ class StreamWorker:
             started = time.perf_counter()
             try:
                 return self._process(spec, job, started)
+            except LeaseError as exc:  # another writer has the stream: its failed.json is not this worker's
+                return StreamOutcome(spec.stream_id, FAILED, error=str(exc), frames=self._new_frames(),
+                                     seconds=time.perf_counter() - started)
             except OdistError as exc:
                 return self._failed(spec, job, str(exc), started)
             except Exception as exc:
@@ -123,7 +127,7 @@ class StreamWorker:
         config = with_gpu_share(config, self.student_gpus)
         summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
                                  stream_options(spec, job.stream or StreamOptions()), resume=True,
-                                 on_progress=self._on_progress)
+                                 on_progress=self._on_progress, lease_wait_s=config.storage.crash_wait_s)
         return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
 

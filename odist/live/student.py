@@ -24,7 +24,7 @@ from typing import Any
 from odist.config import OdistConfig
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.pipeline import TeacherSource, config_for_stream, prepare_torch
-from odist.errors import OdistError
+from odist.errors import LeaseError, OdistError
 from odist.live.cameras import CameraSpec
 from odist.live.realtime import LIVE_STATUS, NEVER, RealTimeFeed, live_settings
 from odist.live.status import CameraStatus, LatencyWindow
@@ -78,6 +78,18 @@ class LiveStudent:
         """
         prepare_torch(self.config)
         area = StreamArea(open_store(self.out), self.camera.id)
+        storage = self.config.storage  # a restart waits out the lease its crashed predecessor left
+        try:
+            area.writer_lease(storage.lease(storage.crash_wait_s)).acquire()
+        except LeaseError as exc:  # another writer has this camera's stream
+            self._update(state=CameraState.FAILED, error=str(exc))
+            return self.status()
+        try:
+            return self._run(area, stop, duration_s)
+        finally:
+            area.lease.release()
+
+    def _run(self, area: StreamArea, stop: threading.Event, duration_s: float | None) -> CameraStatus:
         teacher = self.teacher_source if isinstance(self.teacher_source, Teacher) else self.teacher_source()
         try:
             session = self.session = RealTimeFeed(self, area, teacher)

@@ -10,11 +10,14 @@
     RUN/streams/stream_id=ID/commits/SEQUENCE.json                        makes one segment visible
     RUN/streams/stream_id=ID/summary.json                                 the stream finished
     RUN/streams/stream_id=ID/failed.json                                  the stream failed (and why)
+    RUN/streams/stream_id=ID/lease/GENERATION.json                        its one writer, while it writes
 
 Data objects are written first under unique names; then a small commit record names a segment's
 records, masks, teacher labels (when the segment learned from a keyframe) and checkpoint, which makes
 them visible together. Readers and resume trust only
 committed objects; objects no commit names (from a crashed attempt) are invisible and swept on resume.
+A stream has one writer at a time: the holder of its lease (``odist.storage.lease``), which every write of
+a ``StreamArea`` that took it checks first.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from typing import Any
 from odist.errors import StorageError
 from odist.states import StreamState
 from odist.storage.atomic import json_bytes
+from odist.storage.lease import FOLDER as LEASE_FOLDER
+from odist.storage.lease import LeaseSettings, StreamLease
 from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
@@ -72,6 +77,7 @@ class StreamArea:
         self.stream_id = check_stream_id(stream_id)
         self.prefix = self.prefix_of(stream_id)
         self.attempt = uuid.uuid4().hex[:8]
+        self.lease: StreamLease | None = None
         self._commits: list[Commit] | None = None
 
     @staticmethod
@@ -83,6 +89,16 @@ class StreamArea:
 
     # -- writing ---------------------------------------------------------------------------------
 
+    def writer_lease(self, settings: LeaseSettings | None = None) -> StreamLease:
+        """The stream's writer lease, not yet taken (``with area.writer_lease(settings):``); every write of this
+        area checks it first from now on."""
+        self.lease = StreamLease(self.store, self.prefix, f"stream {self.stream_id} in {self.store.uri}", settings)
+        return self.lease
+
+    def _check_lease(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
+
     def commit_segment(self, first: int, last: int, records: bytes, masks: bytes, checkpoint: bytes, *,
                        allow_gap: bool = False, labels: bytes | None = None) -> Commit:
         """Write a segment's data objects, then its commit record; drop the superseded checkpoint.
@@ -92,6 +108,7 @@ class StreamArea:
         The segment must start at the last commit's next frame; ``allow_gap`` lets it start later (a live
         camera's dropped frames), never earlier.
         """
+        self._check_lease()
         previous = self.last_commit()
         expected = None if previous is None else previous.next_frame_index
         if expected is not None and (first < expected or (first > expected and not allow_gap)):
@@ -109,6 +126,7 @@ class StreamArea:
         if labels is not None:
             self.store.put(commit.labels, labels)
         self.store.put(commit.checkpoint, checkpoint)
+        self._check_lease()  # the commit record makes the segment visible: only its writer may write it
         self.store.put(self.key(f"commits/{commit.sequence:06d}.json"), dumps(asdict(commit)))
         self._commits = [*self.commits(), commit]
         if previous is not None:
@@ -116,15 +134,18 @@ class StreamArea:
         return commit
 
     def finish(self, summary: dict[str, Any]) -> None:
+        self._check_lease()
         self.store.delete(self.key("failed.json"))
         self.store.put(self.key("summary.json"), dumps({"schema_version": SCHEMA_VERSION, **summary}))
 
     def fail(self, error: str) -> None:
+        self._check_lease()
         self.store.put(self.key("failed.json"), dumps({"error": error, "created_unix": time.time()}))
 
     def sweep_uncommitted(self) -> list[str]:
         """Delete data objects that no commit names (left by a crashed attempt), checkpoints that a later commit
         superseded (a crash before they were dropped) and half-written temporary files; returns their keys."""
+        self._check_lease()
         named = set()
         for commit in self.commits():
             named.update((commit.records, commit.masks, commit.labels))
@@ -138,9 +159,11 @@ class StreamArea:
         return stale + self.store.sweep_temporaries(self.prefix)
 
     def reset(self) -> None:
-        """Delete everything of this stream (for an explicit overwrite)."""
+        """Delete everything of this stream but its lease (for an explicit overwrite)."""
+        self._check_lease()
         for k in self.store.list(self.prefix):
-            self.store.delete(k)
+            if not k.startswith(self.key(LEASE_FOLDER)):
+                self.store.delete(k)
         self._commits = None
 
     # -- reading ---------------------------------------------------------------------------------

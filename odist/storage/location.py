@@ -12,6 +12,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlparse, urlsplit
 from urllib.request import url2pathname
 
+from odist.redact import strip_userinfo
+
 SYNTHETIC = "synthetic:"
 REPLAY = "replay:"
 URL_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -62,7 +64,7 @@ def stream_name(uri: str) -> str:
     if uri.startswith(SYNTHETIC):
         return uri[len(SYNTHETIC):]
     if is_url(uri):  # the path only: never a host, a password or a signed query string
-        return PurePosixPath(urlsplit(uri).path).stem
+        return PurePosixPath(urlsplit(strip_userinfo(uri)).path).stem
     return PurePosixPath(uri).stem
 
 

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from urllib.parse import urlparse
 
 from odist.errors import StorageError
-from odist.storage.atomic import write_bytes_atomic
+from odist.storage.atomic import create_bytes_exclusive, write_bytes_atomic
 from odist.storage.location import parse_location
 from odist.storage.object_reader import ObjectInfo, S3ObjectReader, local_info
 
@@ -31,6 +31,11 @@ class ObjectStore(ABC):
     @abstractmethod
     def put(self, key: str, data: bytes) -> None:
         """Write ``data`` at ``key`` atomically (readers see the old object or the whole new one)."""
+
+    @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``data`` at ``key`` only if no object is there; False if one is. Of writers racing to create
+        one key, exactly one gets True (a local hard link; an S3 PUT with ``If-None-Match: *``)."""
 
     @abstractmethod
     def get(self, key: str) -> bytes:
@@ -86,7 +91,42 @@ class LocalStore(ObjectStore):
             raise StorageError(f"{self.root} is a file, not a folder", "pass a folder path or URI")
 
     def _path(self, key: str) -> Path:
-        return self.root / key
+        """The file of ``key``; a ``StorageError`` when a link on the way leads out of the run root."""
+        path = self.root / key
+        self._check_inside(path.parent if path != self.root else path)
+        return path
+
+    def _check_inside(self, folder: Path) -> None:
+        """Refuse ``folder`` when it resolves outside the root: odist never reads, writes or deletes through a
+        link out of its run root (a root that is itself a link is fine)."""
+        root = os.path.realpath(self.root)
+        real = os.path.realpath(folder)
+        if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+            return
+        link = next((p for p in (folder, *folder.parents) if p.is_symlink()), folder)
+        raise StorageError(f"{link} is a link out of the run root {self.root} (to {os.path.realpath(link)})",
+                           "odist never writes or deletes through such a link: replace it with a real folder, "
+                           "or pass another --out")
+
+    def _files(self, base: Path) -> list[Path]:
+        """Every file below the folder ``base``; links to folders inside the root are not followed, and one
+        leading out of it is a ``StorageError``."""
+        found: list[Path] = []
+        pending = [base]
+        while pending:
+            try:
+                entries = list(os.scandir(pending.pop()))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                path = Path(entry.path)
+                if entry.is_symlink() and entry.is_dir():
+                    self._check_inside(path)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                elif entry.is_file():
+                    found.append(path)
+        return found
 
     def put(self, key: str, data: bytes) -> None:
         try:
@@ -95,11 +135,18 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot write {self._path(key)}: {exc.strerror}",
                                "check the folder exists and is writable") from None
 
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            return create_bytes_exclusive(self._path(key), data)
+        except OSError as exc:
+            raise StorageError(f"cannot write {self._path(key)}: {exc.strerror}",
+                               "check the folder exists and is writable") from None
+
     def get(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise StorageError(f"{self._path(key)} does not exist") from None
+            raise StorageError(f"{self._path(key)} does not exist", missing=True) from None
         except OSError as exc:
             raise StorageError(f"cannot read {self._path(key)}: {exc.strerror}") from None
 
@@ -127,9 +174,10 @@ class LocalStore(ObjectStore):
 
     def list(self, prefix: str = "") -> list[str]:
         base = self._path(prefix) if prefix.endswith("/") or not prefix else self._path(prefix).parent
+        self._check_inside(base)
         if not base.is_dir():
             return []
-        keys = (p.relative_to(self.root).as_posix() for p in base.rglob("*") if p.is_file())
+        keys = (p.relative_to(self.root).as_posix() for p in self._files(base))
         return sorted(k for k in keys if k.startswith(prefix) and not Path(k).name.startswith("."))
 
     def delete(self, key: str) -> None:
@@ -139,9 +187,10 @@ class LocalStore(ObjectStore):
         """Delete the hidden temporary files (``.NAME.XXXX.tmp``, see ``write_bytes_atomic``) that a crash
         mid-write left under the folder ``prefix``; their keys. Call it only where no other writer is at work."""
         base = self._path(prefix)
+        self._check_inside(base)
         if not base.is_dir():
             return []
-        found = sorted(p for p in base.rglob(".*.tmp") if p.is_file())
+        found = sorted(p for p in self._files(base) if p.name.startswith(".") and p.name.endswith(".tmp"))
         for path in found:
             path.unlink(missing_ok=True)
         return [path.relative_to(self.root).as_posix() for path in found]
@@ -169,6 +218,13 @@ class S3Store(ObjectStore):
 
     def put(self, key: str, data: bytes) -> None:
         self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=self._key(key), Body=data)
+
+    def create(self, key: str, data: bytes) -> bool:
+        # 412: the object exists; 409: another conditional write of the key is in flight (it may win)
+        response = self._call("write", key, self.client.put_object, Bucket=self.bucket, Key=self._key(key),
+                              Body=data, IfNoneMatch="*", refused=("PreconditionFailed", "412",
+                                                                   "ConditionalRequestConflict", "409"))
+        return response is not None
 
     def get(self, key: str) -> bytes:
         response = self._call("read", key, self.client.get_object, Bucket=self.bucket, Key=self._key(key))
@@ -232,7 +288,9 @@ class S3Store(ObjectStore):
             options["region"] = region
         return pyarrow.fs.S3FileSystem(**options), f"{self.bucket}/{self.prefix}".rstrip("/")
 
-    def _call(self, action: str, key: str, method: Any, **kwargs: Any) -> Any:
+    def _call(self, action: str, key: str, method: Any, *, refused: tuple[str, ...] = (), **kwargs: Any) -> Any:
+        """``method(**kwargs)``, retried on transient errors; None when the store answers with a code in
+        ``refused``; any other failure is a ``StorageError``."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
         for attempt in range(self.attempts):
@@ -246,6 +304,8 @@ class S3Store(ObjectStore):
             except ClientError as exc:
                 self.retries += _client_retries(exc.response)
                 code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in refused:
+                    return None
                 if code in self.RETRYABLE and attempt + 1 < self.attempts:
                     time.sleep(min(0.2 * 2**attempt, 5.0))
                     continue

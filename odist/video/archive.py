@@ -12,7 +12,7 @@ import av.error
 import numpy as np
 
 from odist.errors import InputError
-from odist.redact import redact
+from odist.redact import redact, split_userinfo
 from odist.video.frame import Frame
 from odist.video.video_file import locate_video
 
@@ -136,11 +136,20 @@ class ArchiveSource:
         return scaled.to_ndarray()
 
 
+def _fix_for(target: str | BinaryIO) -> str:
+    """How to fix an unreadable video; a URL whose password holds an unencoded ``/``, ``?`` or ``#`` is cut short
+    there by FFmpeg, so the fix is to percent-encode it."""
+    split = split_userinfo(target) if isinstance(target, str) else None
+    if split is not None and any(c in split[2] for c in "/?#"):
+        return "percent-encode the URL's password (/ as %2F, ? as %3F, # as %23)"
+    return _FIX_FORMAT
+
+
 def _open_container(target: str | BinaryIO, shown: str | Path) -> av.container.InputContainer:
     try:
         container = av.open(target, mode="r", timeout=_REMOTE_TIMEOUT_S)
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise InputError(f"{shown} is not a readable video ({redact(_reason(exc))})", _FIX_FORMAT) from None
+        raise InputError(f"{shown} is not a readable video ({redact(_reason(exc))})", _fix_for(target)) from None
     if container.format.name in _TEXT_FORMATS:
         container.close()
         raise InputError(f"{shown} is not a readable video (it is a text file)", _FIX_FORMAT)

@@ -14,7 +14,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from odist.errors import InputError, StorageError
-from odist.redact import redact, remember_url
+from odist.redact import redact, remember_url, strip_userinfo
 from odist.storage.location import parse_location
 from odist.storage.object_reader import ObjectInfo, local_info
 from odist.storage.objectstore import ObjectStore, open_store
@@ -97,7 +97,8 @@ def locate_video(where: str | Path) -> VideoFile:
         return VideoFile(where, where.name, path=where)
     if where.lower().startswith(HTTP_SCHEMES):  # a video served over HTTP(S), e.g. a presigned URL
         remember_url(where)
-        return VideoFile(redact(where), PurePosixPath(urlsplit(where).path).name, url=where)
+        return VideoFile(redact(where), PurePosixPath(urlsplit(strip_userinfo(where)).path).name,
+                         url=where)
     location = parse_location(where)
     if location.scheme == "s3":
         if not location.bucket or not location.path or location.path.endswith("/"):

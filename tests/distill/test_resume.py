@@ -15,7 +15,8 @@ from odist.storage.reader import decode_masks, read_stream_table
 
 FRAMES = 96
 ARGS = ["synthetic:static_easy", "--width", "96", "--height", "64", "--frames", str(FRAMES), "--segment-frames",
-        "8", "--evaluate", "--quiet", "--set", "student.width=0.25", "--set", "threads=1"]
+        "8", "--evaluate", "--quiet", "--set", "student.width=0.25", "--set", "threads=1",
+        "--set", "storage.lease_ttl_s=1.5", "--set", "storage.lease_heartbeat_s=0.25"]
 
 
 def _distill(out, *extra):
@@ -48,6 +49,10 @@ def test_sigkill_then_resume_commits_every_frame_once_with_the_same_student(tmp_
     assert 0 < killed_at < FRAMES and _area(out).status()[0] == "partial"
 
     resumed = subprocess.run(_distill(out, "--resume"), capture_output=True, text=True)
+    while "is being written by another odist" in resumed.stderr:  # the killed writer's lease, until it expires
+        assert time.monotonic() < deadline, resumed.stderr
+        time.sleep(0.5)
+        resumed = subprocess.run(_distill(out, "--resume"), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
 
     frames = read_stream_table(_area(out)).column("frame_index").to_pylist()

@@ -135,6 +135,10 @@ def test_fractional_students_pack_four_per_gpu():
             ray.kill(worker)
 
 
+# A killed worker's lease lives on until it expires; the retry waits it out (storage.lease_ttl_s).
+SHORT_LEASE = ["storage.lease_ttl_s=3", "storage.lease_heartbeat_s=0.5"]
+
+
 class KillingTeacherFactory:
     """A teacher factory whose teacher kills its own worker (``ray.kill``) at the first keyframe >= ``at_frame``.
 
@@ -169,7 +173,7 @@ class _KillingTeacher(Teacher):
 
 def test_a_killed_student_resumes_from_its_last_commit_every_frame_once(tmp_path):
     kills = tmp_path / "kills"
-    config = load_config(None, ["student.width=0.25", "threads=1", "distill.strides=[8]"])
+    config = load_config(None, ["student.width=0.25", "threads=1", "distill.strides=[8]", *SHORT_LEASE])
     options = StreamOptions(width=96, height=64, frames=40, segment_frames=8)
     summary = run_fleet("synthetic:static_easy", str(tmp_path / "run"), config, workers=1, progress=False,
                         options=options, teacher_factory=KillingTeacherFactory(str(kills), at_frame=20))
@@ -184,7 +188,7 @@ def test_a_killed_student_resumes_from_its_last_commit_every_frame_once(tmp_path
 
 def test_a_stream_whose_worker_keeps_dying_fails_after_its_retries(tmp_path):
     kills = tmp_path / "kills"
-    config = load_config(None, ["student.width=0.25", "threads=1", "distill.strides=[8]"])
+    config = load_config(None, ["student.width=0.25", "threads=1", "distill.strides=[8]", *SHORT_LEASE])
     options = StreamOptions(width=96, height=64, frames=16, segment_frames=8)
     summary = run_fleet("synthetic:traffic", str(tmp_path / "run"), config, workers=1, retries=1, progress=False,
                         options=options, teacher_factory=KillingTeacherFactory(str(kills), at_frame=8, kills=2))

@@ -17,7 +17,9 @@ from odist.storage.checkpoint import parse_checkpoint
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 
-CONFIG = load_config(overrides=["student.width=0.25", "threads=1"], environ={})
+# A killed camera actor's lease lives on until it expires; its restart waits it out (storage.lease_ttl_s).
+CONFIG = load_config(overrides=["student.width=0.25", "threads=1", "storage.lease_ttl_s=3",
+                                "storage.lease_heartbeat_s=0.5"], environ={})
 OPTIONS = LiveOptions(fps=None, commit_every_s=1.0, open_timeout_s=5, read_timeout_s=5)
 
 

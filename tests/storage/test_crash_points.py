@@ -10,6 +10,7 @@ README's crash-point table).
 from __future__ import annotations
 
 import multiprocessing
+import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 from storefaults import EXIT_CODE, CrashPoint, FaultyStore, commit_protocol_points
 
 import odist
-from odist.errors import StorageError
+from odist.errors import LeaseError, StorageError
 from odist.report.report import build_report
 from odist.storage.layout import StreamArea
 from odist.storage.listing import list_streams
@@ -28,7 +29,8 @@ from odist.storage.reader import decode_masks, read_stream_table
 FRAMES, SEGMENT = 12, 4
 STREAM = "static_easy"
 RUN = {"width": 64, "height": 48, "frames": FRAMES, "segment_frames": SEGMENT,
-       "overrides": ["student.width=0.25", "threads=1", "distill.max_updates=2"]}
+       "overrides": ["student.width=0.25", "threads=1", "distill.max_updates=2",
+                     "storage.lease_ttl_s=1.5", "storage.lease_heartbeat_s=0.25"]}
 POINTS = commit_protocol_points()
 # Where the process itself dies (a forked child), per backend.
 DIES_AT = {"local": ("after checkpoint object, before commit record", "during summary.json"),
@@ -90,6 +92,17 @@ def _distill_until_death(out: str, point: CrashPoint) -> None:
     _distill(FaultyStore(open_store(out), point, "exit"))
 
 
+def _resume_once_the_lease_is_free(out: str) -> dict:
+    """Resume the stream; a dead child's lease refuses it until the lease expires (``storage.lease_ttl_s``)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return _distill(out, resume=True)
+        except LeaseError:
+            assert time.monotonic() < deadline, "the dead writer's lease never expired"
+            time.sleep(0.25)
+
+
 def _stream_keys(store, area: StreamArea) -> set[str]:
     """What a finished stream should hold and nothing else: every commit's data, the last checkpoint, documents."""
     commits = area.commits()
@@ -116,7 +129,7 @@ def test_a_crash_at_every_step_resumes_to_every_frame_once(point, how, backend, 
             _distill(faulty)
         assert faulty.fired
 
-    summary = _distill(out, resume=True)
+    summary = _resume_once_the_lease_is_free(out)
 
     store = open_store(out)
     area = StreamArea(store, STREAM)

@@ -44,3 +44,18 @@ def test_missing_bucket_fails_the_run_with_one_line(s3_endpoint, capsys):
     code = main(["distill", "synthetic:static_easy", "--out", "s3://no-such-bucket-odist/run", *ARGS])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "bucket no-such-bucket-odist does not exist" in err[0]
+
+
+def test_overwrite_through_a_linked_stream_folder_is_refused_and_deletes_nothing(tmp_path, capsys):
+    out, elsewhere = tmp_path / "run", tmp_path / "elsewhere"
+    assert main(["distill", "synthetic:static_easy", "--out", str(out), "--stream-id", "first", *ARGS]) == 0
+    elsewhere.mkdir()
+    (elsewhere / "notes.txt").write_text("not odist's")
+    (out / "streams" / "stream_id=cam").symlink_to(elsewhere, target_is_directory=True)
+    capsys.readouterr()
+    assert main(["distill", "synthetic:static_easy", "--out", str(out), "--stream-id", "cam", "--overwrite",
+                 *ARGS]) == 2
+    assert main(["ls", str(out)]) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 2 and all("stream_id=cam is a link out of the run root" in line for line in err), err
+    assert [p.name for p in elsewhere.iterdir()] == ["notes.txt"]

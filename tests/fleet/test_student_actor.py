@@ -1,0 +1,46 @@
+"""The fleet's worker takes a stream's lease: a re-submitted stream waits out the lease of a worker that died
+writing it, and a stream another writer holds fails alone, its failed.json left to that writer. No Ray cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("ray")
+
+from odist.config import load_config
+from odist.distill.options import StreamOptions
+from odist.fleet.manifest import StreamSpec
+from odist.fleet.student_actor import JobOptions, StreamWorker
+from odist.storage.layout import StreamArea
+from odist.storage.lease import LeaseSettings
+from odist.storage.objectstore import open_store
+
+CONFIG = load_config(None, ["student.width=0.25", "threads=1", "storage.lease_ttl_s=1.5",
+                            "storage.lease_heartbeat_s=0.25"])
+OPTIONS = StreamOptions(frames=8, width=64, height=48)
+
+
+def held_lease(out: str, stream_id: str):
+    return StreamArea(open_store(out), stream_id).writer_lease(LeaseSettings(1.5, 0.25)).acquire()
+
+
+def test_a_resubmitted_stream_waits_out_a_dead_workers_lease(tmp_path, one_torch_thread):
+    out = str(tmp_path / "run")
+    dead = held_lease(out, "s")
+    dead._stop.set()  # as a SIGKILL leaves it: no more renewals, the lease stays
+    dead._thread.join()
+    outcome = StreamWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
+    assert outcome.status == "done", outcome.error
+    assert StreamArea(open_store(out), "s").summary()["frames"] == 8
+
+
+def test_a_stream_another_writer_holds_fails_alone_without_touching_it(tmp_path, one_torch_thread):
+    out = str(tmp_path / "run")
+    other = held_lease(out, "s")
+    try:
+        outcome = StreamWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
+    finally:
+        other.release()
+    assert outcome.status == "failed" and "is being written by another odist" in outcome.error
+    area = StreamArea(open_store(out), "s")
+    assert area.failure() is None and area.commits() == []  # the holder's stream is left to the holder
