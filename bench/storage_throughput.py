@@ -196,6 +196,10 @@ class CountingStore(ObjectStore):
         with self._timed("list"):
             return self.inner.list(prefix)
 
+    def create(self, key: str, data: bytes) -> bool:
+        with self._timed("put"):
+            return self.inner.create(key, data)
+
     def stat(self, key: str) -> ObjectInfo:
         return self.inner.stat(key)
 
