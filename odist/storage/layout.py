@@ -33,11 +33,12 @@ from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
 STREAMS = "streams"
-_STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def check_stream_id(stream_id: str) -> str:
-    if not _STREAM_ID.match(stream_id):
+    """``stream_id`` when it is safe in object keys (the whole id: no trailing newline), else a ``StorageError``."""
+    if not isinstance(stream_id, str) or not _STREAM_ID.fullmatch(stream_id):
         raise StorageError(f"stream id {stream_id!r} is not usable in object keys",
                            "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
     return stream_id

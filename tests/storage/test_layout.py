@@ -100,7 +100,7 @@ def test_run_dataset_spans_streams_with_partition_column(store):
     assert run_dataset(store).count_rows() == 8
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "../x", "-x", "x" * 200])
+@pytest.mark.parametrize("bad", ["", "a/b", "../x", "-x", "x" * 200, "cam\n", "\ncam"])
 def test_stream_ids_must_be_key_safe(bad):
     with pytest.raises(StorageError):
         check_stream_id(bad)

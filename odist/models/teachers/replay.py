@@ -36,7 +36,7 @@ from odist.video.frame import Frame
 
 _PNG_MODES = ("L", "P")
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-_RUN_STREAM = re.compile(r"^(?P<run>.*?)/?streams/stream_id=(?P<stream_id>[^/]+)/?$")
+_RUN_STREAM = re.compile(r"(?P<run>.*?)/?streams/stream_id=(?P<stream_id>[^/]+)/?", re.DOTALL)
 
 
 def label_filename(frame_index: int) -> str:
@@ -168,7 +168,7 @@ class RunLabels:
 
 def run_stream_location(location: str) -> tuple[str, str] | None:
     """``(run root, stream id)`` when ``location`` is a run's stream folder (``RUN/streams/stream_id=ID``)."""
-    match = _RUN_STREAM.match(str(location))
+    match = _RUN_STREAM.fullmatch(str(location))
     return None if match is None else (match["run"] or ".", match["stream_id"])
 
 
