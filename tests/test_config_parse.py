@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hostile import alias_bomb
 
 from odist.config import load_config
 from odist.errors import ConfigError
-
-
-def alias_bomb(levels: int, fan: int = 9) -> str:
-    """A YAML config whose ``teacher.class_groups.person`` list nests ``levels`` lists of ``fan`` aliases of the
-    list before: a few hundred bytes that expand to ``fan ** levels`` names. Nine levels of nine (under 600
-    bytes) took 3-6 GB before a ``MemoryError``; the tests use few enough levels to stay harmless if the
-    bound ever goes."""
-    anchors = ['&a0 [person, person, person, person, person, person, person, person, person]']
-    anchors += [f"&a{i} [{', '.join([f'*a{i - 1}'] * fan)}]" for i in range(1, levels + 1)]
-    return "teacher:\n  class_groups:\n    person: [" + ", ".join(anchors) + "]\n"
 
 
 def test_nested_yaml_aliases_are_refused_before_they_are_expanded(tmp_path):
