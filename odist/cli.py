@@ -250,7 +250,8 @@ def _run_ls(args: argparse.Namespace) -> int:
         print(f"{row.stream_id:<{width}}  {row.status:<8}  {row.detail}")
     damaged = [row for row in rows if row.status == "damaged"]
     if damaged:
-        print(f"odist: error: {len(damaged)} stream(s) miss committed objects ({damaged[0].stream_id} first); "
+        first = damaged[0]
+        print(f"odist: error: {len(damaged)} stream(s) are damaged ({first.stream_id} first: {first.detail}); "
               "restore the objects from a backup, or start those streams over", file=sys.stderr)
         return 2
     return 0

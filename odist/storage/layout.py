@@ -175,12 +175,28 @@ class StreamArea:
         return commits[-1] if commits else None
 
     def summary(self) -> dict[str, Any] | None:
-        data = self.store.get_or_none(self.key("summary.json"))
-        return None if data is None else json.loads(data)
+        """The stream's ``summary.json`` (None until it finished); a corrupt one is a ``StorageError``."""
+        return self._document("summary.json")
 
     def failure(self) -> dict[str, Any] | None:
-        data = self.store.get_or_none(self.key("failed.json"))
-        return None if data is None else json.loads(data)
+        """The stream's ``failed.json`` (None unless its last attempt failed); a corrupt one is a ``StorageError``."""
+        return self._document("failed.json")
+
+    def _document(self, name: str) -> dict[str, Any] | None:
+        data = self.store.get_or_none(self.key(name))
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise StorageError(f"{self.store.url(self.key(name))} is not valid JSON: {exc}",
+                               "restore it from a backup, or delete it (the stream then resumes from its last "
+                               "commit)") from None
+        if not isinstance(value, dict):
+            raise StorageError(f"{self.store.url(self.key(name))} is not a JSON object",
+                               "restore it from a backup, or delete it (the stream then resumes from its last "
+                               "commit)")
+        return value
 
     def status(self) -> tuple[StreamState, str]:
         """(``done`` | ``partial`` | ``failed`` | ``empty``, a detail for people)."""

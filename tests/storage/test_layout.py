@@ -104,3 +104,23 @@ def test_run_dataset_spans_streams_with_partition_column(store):
 def test_stream_ids_must_be_key_safe(bad):
     with pytest.raises(StorageError):
         check_stream_id(bad)
+
+
+@pytest.mark.parametrize(("name", "data"), [("summary.json", b'{"frames": 1'), ("failed.json", b"\xff"),
+                                            ("summary.json", b"[1, 2]")])
+def test_a_corrupt_summary_or_failure_is_a_storage_error_and_lists_as_damaged(store, name, data):
+    from odist.storage.listing import list_streams
+
+    area = StreamArea(store, "cam")
+    writer, _ = _write(area, 4)
+    if name == "summary.json":
+        writer.finish({"frames": 4})
+    healthy = StreamArea(store, "fine")
+    _write(healthy, 4)[0].finish({"frames": 4})
+    store.put(area.key(name), data)
+    with pytest.raises(StorageError, match=f"stream_id=cam/{name} is not") as refused:
+        area.summary() if name == "summary.json" else area.failure()
+    assert "delete it" in refused.value.fix
+    rows = {row.stream_id: row for row in list_streams(store.uri)}
+    assert rows["cam"].status == "damaged" and rows["cam"].detail.startswith(f"{name} is not")
+    assert rows["fine"].status == "done"
