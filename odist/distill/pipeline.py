@@ -18,7 +18,7 @@ import torch
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
-from odist.distill.identity import check_resume, identity_fields, record_attempt
+from odist.distill.identity import check_length, check_resume, identity_fields, record_attempt
 from odist.distill.options import StreamOptions, run_manifest, stream_manifest
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, OdistError, OutputError
@@ -151,6 +151,8 @@ def distill_stream(
                                evaluate=options.evaluate, max_frames=options.max_frames)
     if resume:
         check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
+        check_length(area, options.frames if options.frames is not None or not hasattr(source, "__len__")
+                     else len(source))
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
                               evaluate=options.evaluate, segment_frames=options.segment_frames)
     start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
