@@ -190,14 +190,16 @@ def prepare_torch(config: OdistConfig) -> None:
 
 def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
     """Apply overwrite / resume to what the stream already has; True when nothing is left to do."""
-    has_results = area.last_commit() is not None or area.summary() is not None or area.failure() is not None
-    if overwrite:
+    if overwrite:  # before anything is read: a corrupt document must not stop its own replacement
         area.reset()
         return False
-    if has_results and not resume:
-        raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
-                          "pass resume=True to continue it, overwrite=True to start over, or another out")
-    if not (resume and area.summary() is not None):
+    if not resume:
+        if area.last_commit() is not None or any(area.store.exists(area.key(name))
+                                                 for name in ("summary.json", "failed.json")):
+            raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
+                              "pass resume=True to continue it, overwrite=True to start over, or another out")
+        return False
+    if area.summary() is None:  # a corrupt summary.json is a StorageError; a failed.json is replaced on resume
         return False
     area.store.delete(area.key("failed.json"))  # left by an attempt that failed after writing its summary
     return True

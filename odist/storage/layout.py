@@ -33,6 +33,7 @@ from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
 STREAMS = "streams"
+_DOCUMENT_FIX = "restore it from a backup, or delete it to resume the stream from its last commit"
 _STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -190,12 +191,10 @@ class StreamArea:
             value = json.loads(data)
         except ValueError as exc:
             raise StorageError(f"{self.store.url(self.key(name))} is not valid JSON: {exc}",
-                               "restore it from a backup, or delete it (the stream then resumes from its last "
-                               "commit)") from None
+                               _DOCUMENT_FIX) from None
         if not isinstance(value, dict):
             raise StorageError(f"{self.store.url(self.key(name))} is not a JSON object",
-                               "restore it from a backup, or delete it (the stream then resumes from its last "
-                               "commit)")
+                               _DOCUMENT_FIX)
         return value
 
     def status(self) -> tuple[StreamState, str]:
