@@ -124,3 +124,16 @@ def test_a_corrupt_summary_or_failure_is_a_storage_error_and_lists_as_damaged(st
     rows = {row.stream_id: row for row in list_streams(store.uri)}
     assert rows["cam"].status == "damaged" and rows["cam"].detail.startswith(f"{name} is not")
     assert rows["fine"].status == "done"
+
+
+def test_ls_shows_a_stream_folder_with_an_unusable_id_escaped_on_one_line(tmp_path):
+    from odist.storage.listing import list_streams
+    from odist.storage.objectstore import open_store
+
+    store = open_store(str(tmp_path / "run"))  # a folder named stream_id=cam<newline>, as older odist wrote
+
+    _write(StreamArea(store, "fine"), 4)[0].finish({"frames": 4})
+    store.put("streams/stream_id=cam\n/summary.json", b"{}")
+    rows = {row.stream_id: row for row in list_streams(store.uri)}
+    assert rows["cam\\n"].status == "damaged" and "is not usable in object keys" in rows["cam\\n"].detail
+    assert rows["fine"].status == "done"
