@@ -83,8 +83,9 @@ def require_run_complete(store: ObjectStore, stream_ids: Iterable[str]) -> None:
 
 
 def damaged_streams(store: ObjectStore, stream_ids: Iterable[str], threads: int = 16) -> dict[str, str]:
-    """The streams of ``stream_ids`` whose commit records cannot be read or name a missing object, each with
-    its error as one line (commit records read in ``threads`` threads, then one listing of the run)."""
+    """The streams of ``stream_ids`` whose commit records or ``summary.json`` cannot be read, or whose commits
+    name a missing object, each with its error as one line (documents read in ``threads`` threads, then one
+    listing of the run)."""
     areas = [StreamArea(store, sid) for sid in stream_ids]
     if not areas:
         return {}
@@ -93,6 +94,7 @@ def damaged_streams(store: ObjectStore, stream_ids: Iterable[str], threads: int 
     def read(area: StreamArea) -> None:
         try:
             area.commits()
+            area.summary()
         except StorageError as exc:
             errors[area.stream_id] = str(exc)
 

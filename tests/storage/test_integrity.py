@@ -90,6 +90,8 @@ def test_damaged_streams_names_each_damaged_stream_once_and_skips_whole_ones(dam
     assert main(["distill", "synthetic:static_easy", "--out", str(out), *RUN]) == 0
     found = damaged_streams(store, ["traffic", "static_easy"])
     assert list(found) == ["traffic"] and missing in found["traffic"] and "\n" not in found["traffic"]
+    store.put(StreamArea(store, "static_easy").key("summary.json"), b"{cut")
+    assert "summary.json is not valid JSON" in damaged_streams(store, ["static_easy"])["static_easy"]
 
 
 def test_run_reports_a_done_stream_with_missing_objects_as_failed_not_skipped(damaged, capsys):
