@@ -250,7 +250,8 @@ def _run_ls(args: argparse.Namespace) -> int:
         print(f"{row.stream_id:<{width}}  {row.status:<8}  {row.detail}")
     damaged = [row for row in rows if row.status == "damaged"]
     if damaged:
-        print(f"odist: error: {len(damaged)} stream(s) miss committed objects ({damaged[0].stream_id} first); "
+        first = damaged[0]
+        print(f"odist: error: {len(damaged)} stream(s) are damaged ({first.stream_id} first: {first.detail}); "
               "restore the objects from a backup, or start those streams over", file=sys.stderr)
         return 2
     return 0
@@ -315,6 +316,7 @@ def _add_live(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_live(args: argparse.Namespace) -> int:
+    from odist import api_types
     from odist.cli_args import LIVE_KEYS, RAY_KEYS, config_from_args
     from odist.live.api import live
     from odist.live.supervisor import status_table
@@ -324,6 +326,7 @@ def _run_live(args: argparse.Namespace) -> int:
         print(status_table(statuses), flush=True)
         print(flush=True)
 
+    api_types.duration("--duration", args.duration)  # before the teacher and Ray
     config = config_from_args(args, {**RAY_KEYS, **LIVE_KEYS})
     chosen = live_teacher(config)
     if chosen.teacher.name != config.teacher.name:
@@ -354,12 +357,14 @@ def _add_publish(commands: argparse._SubParsersAction) -> None:
 def _run_publish(args: argparse.Namespace) -> int:
     import time
 
+    from odist import api_types
     from odist.errors import ConfigError
     from odist.video.open import open_source
     from odist.video.publish import publish
 
     if not args.url.startswith(("udp://", "tcp://", "http://")):
         raise ConfigError(f"cannot publish to {args.url!r}", "use udp://HOST:PORT, tcp://HOST:PORT or http://HOST:PORT")
+    api_types.duration("--duration", args.duration)
     source = open_source(args.input, seed=args.seed, width=args.width, height=args.height, frames=args.frames)
     first = next(iter(source), None)
     if first is None:

@@ -156,6 +156,7 @@ class PerformanceConfig:
 
 
 AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
+MAX_LR = 10.0  # far above any useful rate; larger ones overflow the optimiser's float32 step
 
 
 @dataclass
@@ -193,7 +194,7 @@ class OdistConfig:
                "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
         _check(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
         _check(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
-        _check(d.lr > 0, "distill.lr", "a positive learning rate")
+        _check(0 < d.lr <= MAX_LR, "distill.lr", f"a positive learning rate up to {MAX_LR:g}, e.g. 0.01")
         _check(0 <= d.min_class_fraction < 1, "distill.min_class_fraction", "a fraction of the frame in [0, 1)")
         _check(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
         _check(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
@@ -217,7 +218,8 @@ class OdistConfig:
         _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
         _check(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
                f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")
-        _check(d.warm_start_lr_scale > 0, "distill.warm_start_lr_scale", "a positive factor (1 = distill.lr)")
+        _check(d.warm_start_lr_scale > 0 and d.lr * d.warm_start_lr_scale <= MAX_LR, "distill.warm_start_lr_scale",
+               f"a positive factor (1 = distill.lr) keeping distill.lr x the factor at most {MAX_LR:g}")
         _check(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
         _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
         t = self.teacher

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -22,10 +23,20 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
         set_dotted(data, key.strip(), parse_scalar(value.strip()), origin=f"override {item!r}")
 
 
+MAX_FILE_BYTES = 1 << 20  # a config file is a few hundred bytes; anything past 1 MiB is not one
+MAX_NODES = 10_000  # values, lists and mappings in a config, counting every reuse of a YAML alias
+MAX_DEPTH = 16  # the deepest real key, teacher.class_groups.NAME[i], is 4 levels down
+
+
 def read_file(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML/JSON config file; its size bounded before anything is built from it."""
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist", "pass an existing YAML or JSON file to --config")
-    text = path.read_text()
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ConfigError(f"config file {path} is {size} bytes, more than a config holds ({MAX_FILE_BYTES})",
+                          "pass a YAML or JSON config file")
+    text = read_text(path, "config file", "save it as UTF-8 YAML or JSON")
     try:
         if path.suffix in (".yaml", ".yml"):
             import yaml
@@ -38,7 +49,45 @@ def read_file(path: Path) -> dict[str, Any]:
                           "fix its YAML/JSON syntax") from None
     if not isinstance(loaded, dict):
         raise ConfigError(f"config file {path} must hold a mapping", "write sections like 'distill: {max_updates: 4}'")
+    check_bounded(loaded, f"config file {path}")
     return loaded
+
+
+def read_text(path: Path, what: str, fix: str) -> str:
+    """``path`` decoded as UTF-8 (a byte-order mark is skipped); a ``ConfigError`` naming ``what`` and the first
+    byte that is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}",
+                          "check the path and its permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {exc.start})", fix) from None
+
+
+def check_bounded(value: Any, where: str) -> None:
+    """A ``ConfigError`` when ``value`` holds more than ``MAX_NODES`` nodes or nests deeper than ``MAX_DEPTH``.
+
+    YAML aliases make a small file a huge tree (each reuse counts again); the walk stops at the bound, so
+    checking costs at most ``MAX_NODES`` steps whatever the tree would expand to.
+    """
+    seen = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_NODES:
+            raise ConfigError(f"{where} holds more than {MAX_NODES} values (YAML aliases count each time they "
+                              "are used)", "write the config out without nested aliases")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{where} nests deeper than {MAX_DEPTH} levels", "write sections like "
+                              "'distill: {max_updates: 4}'")
+        if isinstance(node, Mapping):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend((child, depth + 1) for child in node)
 
 
 def parse_problem(exc: Exception) -> str:
@@ -56,9 +105,14 @@ def parse_problem(exc: Exception) -> str:
 def parse_scalar(text: str) -> Any:
     """Parse an override value as JSON (numbers, lists, true/false/null), else keep it a string."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
         return text
+    except RecursionError:
+        raise ConfigError(f"config value {text[:20]}... nests deeper than {MAX_DEPTH} levels",
+                          "pass a number, a string or a flat list") from None
+    check_bounded(value, f"config value {text[:20]}")
+    return value
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:
@@ -107,9 +161,7 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 raise TypeError
             return int(value)
         if hint is float:
-            if isinstance(value, bool):
-                raise TypeError
-            return float(value)
+            return _finite(value)
         if hint is str:
             if not isinstance(value, str):
                 raise TypeError
@@ -121,26 +173,58 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
                 raise TypeError
             return None if value is None or value in ("none", "null") else int(value)
         if text.startswith("float | None"):
-            if isinstance(value, bool):
-                raise TypeError
-            return None if value is None or value in ("none", "null") else float(value)
+            return None if value is None or value in ("none", "null") else _finite(value)
         if text.startswith("tuple[int"):
             return tuple(int(v) for v in _as_list(value))
         if text.startswith("tuple[str"):
-            return tuple(str(v) for v in _as_list(value))
+            return tuple(_name(v) for v in _as_list(value))
         if text.startswith("dict[str, list[str]]"):
             if not isinstance(value, Mapping):
                 raise TypeError
-            return {str(k): [str(x) for x in _as_list(v)] for k, v in value.items()}
-    except (TypeError, ValueError):
+            return {_name(k): [_name(x) for x in _as_list(v)] for k, v in value.items()}
+    except (TypeError, ValueError, OverflowError):
         pass
     else:
         return value
     shown = _READABLE.get(hint, text)  # "a number", never "<class 'float'>"
-    raise ConfigError(f"invalid config value for {key}: {value!r}", f"expected {shown}")
+    if (hint is float or text.startswith("float")) and _non_finite(value):
+        shown = "a finite number"
+    if text.startswith("dict[str, list[str]]"):
+        shown = "a mapping of names to lists of names, e.g. {vehicle: [car, bus]}"
+    raise ConfigError(f"invalid config value for {key}: {_short(value)}", f"expected {shown}")
 
 
 _READABLE = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _finite(value: Any) -> float:
+    """``value`` as a finite float (``inf``, ``nan`` and ``1e999`` are refused); TypeError/ValueError else."""
+    if isinstance(value, bool):
+        raise TypeError
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError
+    return number
+
+
+def _non_finite(value: Any) -> bool:
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _name(value: Any) -> str:
+    """A name in a list of names: text or a number, never a nested list or mapping."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise TypeError
+    return str(value)
 
 
 def _as_list(value: Any) -> list[Any]:

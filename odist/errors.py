@@ -12,12 +12,14 @@ from odist.redact import redact
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 _CLASS_REPR = re.compile(r"<class '(?:builtins\.)?([\w.]+)'>")
+_LINE_BREAK = re.compile(r"\s*\n\s*")
 
 
 def plain(text: str) -> str:
-    """``text`` for people: its URLs' secrets masked and Python reprs gone (``<class 'float'>`` -> ``float``,
-    ``<_io.BytesIO object at 0x...>`` -> ``in-memory data``)."""
-    return _CLASS_REPR.sub(r"\1", _OBJECT_REPR.sub("in-memory data", redact(text)))
+    """``text`` for people, on one line: its URLs' secrets masked, Python reprs gone (``<class 'float'>`` ->
+    ``float``, ``<_io.BytesIO object at 0x...>`` -> ``in-memory data``) and line breaks (a library's multi-line
+    message) joined with a space."""
+    return _LINE_BREAK.sub(" ", _CLASS_REPR.sub(r"\1", _OBJECT_REPR.sub("in-memory data", redact(text)))).strip()
 
 
 class OdistError(Exception):

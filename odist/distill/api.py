@@ -10,8 +10,9 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from odist import api_types
 from odist.config import OdistConfig
-from odist.distill.arguments import check_positive, resolve_config
+from odist.distill.arguments import check_positive, check_stream_arguments, resolve_config
 from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.distill.runner import Progress
 from odist.errors import ConfigError
@@ -39,6 +40,14 @@ def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | o
     ``config`` is an ``OdistConfig``, a config file or None (defaults); ``teacher``, ``device`` and
     ``overrides`` are applied on top, as ``--teacher``, ``--device`` and ``--set`` are.
     """
+    input = api_types.location("input", input, "a video path or URI, or synthetic:SCENARIO")
+    if not isinstance(out, ObjectStore):
+        out = api_types.location("out", out, "a run root: a folder, file:// or s3:// URI, or an ObjectStore")
+    check_stream_arguments(evaluate=evaluate, init=init, width=width, height=height, fps=fps, frames=frames,
+                           seed=seed, progress=progress)
+    api_types.text("stream_id", stream_id)
+    api_types.flag("resume", resume)
+    api_types.flag("overwrite", overwrite)
     resolved = resolve_config(config, overrides, teacher=teacher, device=device)
     check_positive(max_frames=max_frames, segment_frames=segment_frames)
     if overwrite and resume:

@@ -70,6 +70,17 @@ def check_resume(area: StreamArea, manifest: dict[str, Any], fix: str = RESUME_F
                           f"this run gives {key} {now[key]}", fix)
 
 
+def check_length(area: StreamArea, frames: int | None) -> None:
+    """Refuse (``OutputError``) to resume ``area`` from an input that ends before its committed frames do (a
+    smaller ``--frames``): the stream would be marked done without the frames it was started for."""
+    last = area.last_commit()
+    if last is None or frames is None or frames >= last.next_frame_index:
+        return
+    raise OutputError(f"stream {area.stream_id} in {area.store.uri} has {last.next_frame_index} frames committed, "
+                      f"but this run's input ends after {frames}",
+                      f"pass --frames {last.next_frame_index} or more to continue it, or --overwrite to start it over")
+
+
 def record_attempt(area: StreamArea, manifest: dict[str, Any]) -> None:
     """Write this attempt's record; ``stream.json`` too when the stream has no commit (nothing to describe yet)."""
     document = dumps({**manifest, "attempt": area.attempt})

@@ -18,7 +18,7 @@ import torch
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
-from odist.distill.identity import check_resume, identity_fields, record_attempt
+from odist.distill.identity import check_length, check_resume, identity_fields, record_attempt
 from odist.distill.options import StreamOptions, run_manifest, stream_manifest
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, LeaseError, OdistError, OutputError
@@ -163,6 +163,8 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
                                evaluate=options.evaluate, max_frames=options.max_frames)
     if resume:
         check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
+        check_length(area, options.frames if options.frames is not None or not hasattr(source, "__len__")
+                     else len(source))
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
                               evaluate=options.evaluate, segment_frames=options.segment_frames)
     start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
@@ -204,14 +206,16 @@ def prepare_torch(config: OdistConfig) -> None:
 
 def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
     """Apply overwrite / resume to what the stream already has; True when nothing is left to do."""
-    has_results = area.last_commit() is not None or area.summary() is not None or area.failure() is not None
-    if overwrite:
+    if overwrite:  # before anything is read: a corrupt document must not stop its own replacement
         area.reset()
         return False
-    if has_results and not resume:
-        raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
-                          "pass resume=True to continue it, overwrite=True to start over, or another out")
-    if not (resume and area.summary() is not None):
+    if not resume:
+        if area.last_commit() is not None or any(area.store.exists(area.key(name))
+                                                 for name in ("summary.json", "failed.json")):
+            raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
+                              "pass resume=True to continue it, overwrite=True to start over, or another out")
+        return False
+    if area.summary() is None:  # a corrupt summary.json is a StorageError; a failed.json is replaced on resume
         return False
     area.store.delete(area.key("failed.json"))  # left by an attempt that failed after writing its summary
     return True

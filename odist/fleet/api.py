@@ -10,8 +10,9 @@ import dataclasses
 import os
 from collections.abc import Sequence
 
+from odist import api_types
 from odist.config import OdistConfig
-from odist.distill.arguments import check_positive, resolve_config
+from odist.distill.arguments import check_positive, check_stream_arguments, resolve_config
 from odist.distill.options import StreamOptions
 from odist.fleet.driver import run_fleet
 from odist.fleet.runtime import TeacherFactory
@@ -33,6 +34,11 @@ def run(source: str, *, out: str, config: OdistConfig | str | os.PathLike[str] |
     ``init`` warm-starts every stream from a checkpoint (a manifest row's ``init`` overrides it);
     ``warm_start="fleet"`` starts streams from finished students (``odist.fleet.warm_start``).
     """
+    source = api_types.location("source", source, "a manifest, folder, glob, s3:// prefix or synthetic:SCENARIO")
+    out = api_types.location("out", out, "a run root: a folder, file:// or s3:// URI")
+    check_stream_arguments(evaluate=evaluate, init=init, width=width, height=height, fps=fps, frames=frames,
+                           seed=seed, progress=progress)
+    api_types.text("warm_start", warm_start)
     resolved = resolve_config(config, overrides, teacher=teacher, device=device)
     sections = {name: value for name, value in (("fleet", fleet), ("pool", pool)) if value is not None}
     if sections:

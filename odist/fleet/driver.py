@@ -31,6 +31,7 @@ from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, su
 from odist.fleet.warm_start import AVERAGE, SCHEMES, FleetWarmStart
 from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
+from odist.storage.integrity import damaged_streams
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
@@ -86,15 +87,20 @@ def run_fleet(
     store = open_store(out)
     check_run_root(store)
     done = done_stream_ids(store)
+    # a done stream whose committed objects are gone is reported as failed, never skipped as done
+    damaged = damaged_streams(store, [spec.stream_id for spec in specs if spec.stream_id in done])
     log = OutcomeLog()
     todo: list[tuple[int, StreamSpec]] = []
     for position, spec in enumerate(specs):
-        if spec.stream_id in done:
+        if spec.stream_id in damaged:
+            log.add(StreamOutcome(spec.stream_id, Outcome.FAILED, error=damaged[spec.stream_id]), position)
+        elif spec.stream_id in done:
             log.add(StreamOutcome(spec.stream_id, Outcome.SKIPPED), position)
         else:
             todo.append((position, spec))
-    finished = [spec for spec in specs if spec.stream_id in done] if fleet_start else []
-    del specs, done  # the driver hands streams out from ``todo`` and keeps only counts of the finished
+    finished = [spec for spec in specs if spec.stream_id in done and spec.stream_id not in damaged] \
+        if fleet_start else []
+    del specs, done, damaged  # the driver hands streams out from ``todo`` and keeps only counts of the finished
     if not store.exists("run.json"):
         store.put("run.json", dumps({**run_manifest(), "input": source, "config": config.to_dict()}))
     pool, retried = 0, 0

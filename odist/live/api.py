@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from odist import api_types
 from odist.config import OdistConfig
 from odist.distill.arguments import resolve_config
 from odist.fleet.runtime import TeacherFactory
@@ -32,6 +33,10 @@ def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str
     Without ``teacher_factory`` the teacher is the configured one if it labels live video, else Mask R-CNN
     when ``teacher.weights`` is set (``live_teacher``); the teacher and the camera list are checked before
     Ray starts."""
+    cameras = api_types.location("cameras", cameras, "the path of a CAMERAS.yaml")
+    out = api_types.location("out", out, "a run root: a folder, file:// or s3:// URI")
+    api_types.duration("duration", duration)
+    api_types.flag("handle_signals", handle_signals)
     resolved = resolve_config(config, overrides, teacher=teacher, device=device)
     if live is not None:
         resolved = dataclasses.replace(resolved, live=live).validate()

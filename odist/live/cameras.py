@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from odist.config import load_config
-from odist.config_parse import parse_problem
+from odist.config_parse import parse_problem, read_text
 from odist.errors import ConfigError, StorageError
 from odist.redact import read_credentials, redact, remember_url, with_credentials
 from odist.storage.layout import check_stream_id
@@ -78,10 +78,11 @@ def read_cameras(path: str | Path) -> tuple[list[CameraSpec], list[ConfigError]]
     An unreadable file, or one that is not a non-empty list, raises ``ConfigError``.
     """
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"camera list {path} does not exist", "pass the path of a CAMERAS.yaml")
+    text = read_text(path, "camera list", "save it as UTF-8 YAML")
     try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"camera list {path} does not exist", "pass the path of a CAMERAS.yaml") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"camera list {path} is not valid YAML: {parse_problem(exc)}",
                           "fix the YAML (a list of entries with id and url)") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from odist import api_types
 from odist.errors import ConfigError
 from odist.plan.capacity import (
     DEFAULT_HEADROOM,
@@ -27,6 +28,16 @@ def plan(*, cameras: int, fps: float, gpu: str, width: int = 1280, height: int =
     Measured costs come from ``results`` (a folder of ``bench/results`` JSON files), else ``$ODIST_RESULTS``,
     else the checkout's ``bench/results``; without any, reference estimates (the plan says which it used).
     """
+    api_types.whole("cameras", cameras, optional=False)
+    api_types.text("gpu", gpu)
+    for name, value in (("width", width), ("height", height), ("teacher_batch", teacher_batch),
+                        ("gpus_per_node", gpus_per_node)):
+        api_types.whole(name, value, optional=False)
+    for name, value in (("fps", fps), ("student_gpus", student_gpus), ("headroom", headroom)):
+        api_types.number(name, value, optional=False)
+    api_types.number("keyframe_rate", keyframe_rate)
+    if results is not None:
+        api_types.location("results", results, "a folder of bench/results JSON files or None")
     folder = find_results(results)
     if results is not None and not Path(results).is_dir():
         raise ConfigError(f"results {results} is not a folder", "pass the folder of bench/results/*.json")

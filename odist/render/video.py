@@ -31,6 +31,8 @@ from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA
 from odist.video.frame import Frame
 from odist.video.open import open_source
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov")
+
 
 @dataclass(frozen=True)
 class Rendered:
@@ -49,6 +51,7 @@ def render_stream(run_uri: str, stream_id: str, out: str | Path, *, first: int |
                   last: int | None = None, side_by_side: bool = False, source_uri: str | None = None,
                   progress: bool = False) -> Rendered:
     """Render frames ``first..last`` (inclusive; default: every committed frame) of ``stream_id``."""
+    path = output_path(out)
     store = open_store(run_uri)
     known = stream_ids(store)
     if stream_id not in known:
@@ -70,7 +73,6 @@ def render_stream(run_uri: str, stream_id: str, out: str | Path, *, first: int |
     labeller = _labeller(manifest, source) if side_by_side else None
     classes = tuple(manifest.get("config", {}).get("classes") or ("background",))
     fps = manifest.get("source", {}).get("fps") or 30.0
-    path = Path(out)
     written = 0
     size = (0, 0)
     miou = _RunningMiou()
@@ -100,6 +102,16 @@ def render_stream(run_uri: str, stream_id: str, out: str | Path, *, first: int |
         raise InputError(f"stream {stream_id} has no committed frames in {lo}..{hi}",
                          f"committed frames are {commits[0].first_frame}..{commits[-1].last_frame}")
     return Rendered(path, written, lo, lo + written - 1, size[0], size[1], side_by_side)
+
+
+def output_path(out: str | Path) -> Path:
+    """``out`` as the video to write; an ``OutputError`` unless it ends in a container H.264 goes into."""
+    path = Path(out)
+    if path.suffix.lower() not in VIDEO_SUFFIXES:
+        problem = f"{path.suffix} is not a video container" if path.suffix else "it has no file extension"
+        raise OutputError(f"cannot write a video to {path}: {problem}",
+                          f"choose an --out path ending in {', '.join(VIDEO_SUFFIXES)}")
+    return path
 
 
 def _stream_manifest(area: StreamArea) -> dict[str, Any]:

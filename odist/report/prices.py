@@ -105,10 +105,15 @@ def load_prices(path: str | Path | None) -> Prices:
         return Prices()
     where = str(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text())
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read price file {where}: {exc.strerror}",
                           "pass an existing YAML/JSON file") from None
+    try:
+        raw = yaml.safe_load(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"price file {where} is not UTF-8 text (byte {exc.start})",
+                          "save it as UTF-8 YAML or JSON") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"price file {where} is not valid YAML/JSON: {parse_problem(exc)}",
                           "fix its syntax") from None

@@ -9,6 +9,7 @@ bucket policy) makes the stream's committed frames incomplete: ``odist ls`` show
 from __future__ import annotations
 
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from odist.errors import StorageError
@@ -79,3 +80,31 @@ def require_run_complete(store: ObjectStore, stream_ids: Iterable[str]) -> None:
         missing = missing_objects(area, present)
         if missing:
             raise missing[0].error(store)
+
+
+def damaged_streams(store: ObjectStore, stream_ids: Iterable[str], threads: int = 16) -> dict[str, str]:
+    """The streams of ``stream_ids`` whose commit records or ``summary.json`` cannot be read, or whose commits
+    name a missing object, each with its error as one line (documents read in ``threads`` threads, then one
+    listing of the run)."""
+    areas = [StreamArea(store, sid) for sid in stream_ids]
+    if not areas:
+        return {}
+    errors: dict[str, str] = {}
+
+    def read(area: StreamArea) -> None:
+        try:
+            area.commits()
+            area.summary()
+        except StorageError as exc:
+            errors[area.stream_id] = str(exc)
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(read, areas))
+    present = set(store.list(f"{STREAMS}/"))
+    for area in areas:
+        if area.stream_id not in errors:
+            missing = missing_objects(area, present)
+            if missing:
+                errors[area.stream_id] = str(missing[0].error(store))
+    return errors
+

@@ -38,11 +38,13 @@ from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
 STREAMS = "streams"
-_STREAM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_DOCUMENT_FIX = "restore it from a backup, or delete it to resume the stream from its last commit"
+_STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def check_stream_id(stream_id: str) -> str:
-    if not _STREAM_ID.match(stream_id):
+    """``stream_id`` when it is safe in object keys (the whole id: no trailing newline), else a ``StorageError``."""
+    if not isinstance(stream_id, str) or not _STREAM_ID.fullmatch(stream_id):
         raise StorageError(f"stream id {stream_id!r} is not usable in object keys",
                            "use 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit")
     return stream_id
@@ -197,12 +199,26 @@ class StreamArea:
         return commits[-1] if commits else None
 
     def summary(self) -> dict[str, Any] | None:
-        data = self.store.get_or_none(self.key("summary.json"))
-        return None if data is None else json.loads(data)
+        """The stream's ``summary.json`` (None until it finished); a corrupt one is a ``StorageError``."""
+        return self._document("summary.json")
 
     def failure(self) -> dict[str, Any] | None:
-        data = self.store.get_or_none(self.key("failed.json"))
-        return None if data is None else json.loads(data)
+        """The stream's ``failed.json`` (None unless its last attempt failed); a corrupt one is a ``StorageError``."""
+        return self._document("failed.json")
+
+    def _document(self, name: str) -> dict[str, Any] | None:
+        data = self.store.get_or_none(self.key(name))
+        if data is None:
+            return None
+        try:
+            value = json.loads(data)
+        except ValueError as exc:
+            raise StorageError(f"{self.store.url(self.key(name))} is not valid JSON: {exc}",
+                               _DOCUMENT_FIX) from None
+        if not isinstance(value, dict):
+            raise StorageError(f"{self.store.url(self.key(name))} is not a JSON object",
+                               _DOCUMENT_FIX)
+        return value
 
     def status(self) -> tuple[StreamState, str]:
         """(``done`` | ``partial`` | ``failed`` | ``empty``, a detail for people)."""

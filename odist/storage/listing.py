@@ -24,13 +24,25 @@ def list_streams(run_uri: str) -> list[StreamStatus]:
     if not ids:
         hint = "pass the --out of an odist run" if not store.exists("run.json") else "no stream has started yet"
         raise StorageError(f"{store.uri} holds no odist streams", hint)
-    areas = [StreamArea(store, sid) for sid in ids]
-    statuses = [area.status() for area in areas]  # reads the commits before the listing below
+    areas, rows = [], []
+    for sid in ids:
+        try:
+            areas.append(StreamArea(store, sid))
+        except StorageError as exc:  # a folder no odist wrote, e.g. stream_id=cam<newline>: shown escaped
+            rows.append(StreamStatus(ascii(sid)[1:-1], DAMAGED, exc.what))
+    statuses = [_status(area) for area in areas]  # reads the commits before the listing below
     present = set(store.list(f"{STREAMS}/"))
-    rows = []
     for area, (status, detail) in zip(areas, statuses, strict=True):
-        missing = missing_objects(area, present)
+        missing = [] if status == DAMAGED else missing_objects(area, present)
         if missing:
             status, detail = DAMAGED, missing[0].short()
         rows.append(StreamStatus(area.stream_id, status, detail))
     return rows
+
+
+def _status(area: StreamArea) -> tuple[str, str]:
+    """``area.status()``; a corrupt commit record, summary.json or failed.json makes the stream ``damaged``."""
+    try:
+        return area.status()
+    except StorageError as exc:
+        return DAMAGED, exc.what.replace(area.store.url(area.prefix), "")

@@ -10,6 +10,7 @@ with backoff.
 from __future__ import annotations
 
 import os
+import re
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -348,6 +349,8 @@ def _changed(where: str, before: ObjectInfo, now: ObjectInfo) -> StorageError:
                         "keep objects in place while a job reads them; run the stream again with --overwrite")
 
 
+# What S3 clients accept as a bucket name (legacy names included); anything else never reaches the endpoint.
+_BUCKET = re.compile(r"[a-zA-Z0-9.\-_]{1,255}")
 _CLIENT_SETTINGS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_ACCESS_KEY_ID",
                     "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION",
                     "AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
@@ -387,6 +390,10 @@ def open_store(uri: str | os.PathLike[str] | ObjectStore) -> ObjectStore:
     if where.scheme == "s3":
         if not where.bucket:
             raise StorageError(f"{where.text} names no bucket", "write s3://BUCKET/PREFIX")
+        if not _BUCKET.fullmatch(where.bucket):
+            raise StorageError(f"{where.text} names an invalid S3 bucket {where.bucket!r}",
+                               "bucket names are 3-63 lowercase letters, digits, '.' and '-', starting and ending "
+                               "with a letter or digit")
         return S3Store(where.bucket, where.path)
     if not where.is_local:
         raise StorageError(f"unsupported storage URI {where.text}",

@@ -72,3 +72,29 @@ def test_resume_of_a_finished_stream_does_nothing(uninterrupted):
     done = subprocess.run(_distill(uninterrupted, "--resume"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [c.sequence for c in _area(uninterrupted).commits()] == before
+
+
+def test_a_resume_with_a_smaller_frames_is_refused_and_a_larger_one_continues(tmp_path):
+    import odist
+    from odist.errors import OutputError
+
+    out = str(tmp_path / "run")
+    tiny = dict(out=out, width=48, height=32, overrides=["student.width=0.25", "threads=1", "distill.max_updates=1"],
+                segment_frames=4)
+
+    def interrupt(progress):
+        if progress.frames >= 9:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        odist.distill("synthetic:traffic", frames=12, on_progress=interrupt, **tiny)
+    assert _area_of(out).last_commit().next_frame_index == 8
+    with pytest.raises(OutputError, match="has 8 frames committed, but this run's input ends after 6") as refused:
+        odist.distill("synthetic:traffic", frames=6, resume=True, **tiny)
+    assert "--frames 8 or more" in refused.value.fix
+    assert _area_of(out).summary() is None  # not marked done
+    assert odist.distill("synthetic:traffic", frames=12, resume=True, **tiny)["frames"] == 12
+
+
+def _area_of(out):
+    return StreamArea(open_store(out), "traffic")

@@ -62,6 +62,13 @@ def test_an_unusable_file_is_one_clear_error(tmp_path, text, message):
         read_cameras(path)
 
 
+def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "cameras.yaml"
+    path.write_bytes("- id: caf\xe9\n  url: rtsp://x/1\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"camera list .* is not UTF-8 text \(byte 9\)"):
+        read_cameras(path)
+
+
 def test_a_missing_file_says_so(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         read_cameras(tmp_path / "nope.yaml")

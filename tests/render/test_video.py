@@ -107,6 +107,17 @@ def test_bad_input_is_one_line(run, tmp_path, capsys):
         _archive_run(tmp_path, side_by_side=True)
 
 
+@pytest.mark.parametrize(("name", "problem"), [("rnd", "it has no file extension"),
+                                              ("x.txt", ".txt is not a video container"),
+                                              ("x.webmx", ".webmx is not a video container")])
+def test_an_out_that_is_not_a_video_container_is_one_line(run, tmp_path, capsys, name, problem):
+    out = tmp_path / name
+    assert main(["render", str(run), "--stream", "traffic", "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write a video to {out}: {problem}" in err and ".mp4" in err
+    assert not out.exists()
+
+
 def _archive_run(tmp_path, side_by_side=False):
     clip = write_synthetic(SyntheticSource("static_easy", seed=1, width=W, height=H, frames=16), tmp_path / "clip")
     out = tmp_path / "archive-run"

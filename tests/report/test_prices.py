@@ -89,3 +89,10 @@ def test_a_bad_yaml_file_is_one_line_naming_where(tmp_path):
         load_prices(path)
     message = str(info.value)
     assert len(message.splitlines()) == 1 and "line 3" in message and "prices.yaml" in message, message
+
+
+def test_a_file_that_is_not_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_bytes("currency: \xa4\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match=r"price file .* is not UTF-8 text \(byte 10\)"):
+        load_prices(path)

@@ -80,3 +80,24 @@ def test_render_names_the_commit_and_the_missing_key(damaged, capsys, tmp_path):
     _, err = _one_line(capsys)
     assert "commits/000000.json" in err and missing in err
     assert not (tmp_path / "o.mp4").exists()
+
+
+def test_damaged_streams_names_each_damaged_stream_once_and_skips_whole_ones(damaged, tmp_path):
+    from odist.storage.integrity import damaged_streams
+
+    out, missing = damaged
+    store = open_store(str(out))
+    assert main(["distill", "synthetic:static_easy", "--out", str(out), *RUN]) == 0
+    found = damaged_streams(store, ["traffic", "static_easy"])
+    assert list(found) == ["traffic"] and missing in found["traffic"] and "\n" not in found["traffic"]
+    store.put(StreamArea(store, "static_easy").key("summary.json"), b"{cut")
+    assert "summary.json is not valid JSON" in damaged_streams(store, ["static_easy"])["static_easy"]
+
+
+def test_run_reports_a_done_stream_with_missing_objects_as_failed_not_skipped(damaged, capsys):
+    """Every stream is done (or damaged): nothing is left to run, so no Ray starts."""
+    out, missing = damaged
+    capsys.readouterr()
+    assert main(["run", "synthetic:traffic", "--out", str(out), *RUN]) == 1
+    stdout = capsys.readouterr().out
+    assert "0 done, 1 failed, 0 skipped" in stdout and missing in stdout, stdout

@@ -100,7 +100,40 @@ def test_run_dataset_spans_streams_with_partition_column(store):
     assert run_dataset(store).count_rows() == 8
 
 
-@pytest.mark.parametrize("bad", ["", "a/b", "../x", "-x", "x" * 200])
+@pytest.mark.parametrize("bad", ["", "a/b", "../x", "-x", "x" * 200, "cam\n", "\ncam"])
 def test_stream_ids_must_be_key_safe(bad):
     with pytest.raises(StorageError):
         check_stream_id(bad)
+
+
+@pytest.mark.parametrize(("name", "data"), [("summary.json", b'{"frames": 1'), ("failed.json", b"\xff"),
+                                            ("summary.json", b"[1, 2]")])
+def test_a_corrupt_summary_or_failure_is_a_storage_error_and_lists_as_damaged(store, name, data):
+    from odist.storage.listing import list_streams
+
+    area = StreamArea(store, "cam")
+    writer, _ = _write(area, 4)
+    if name == "summary.json":
+        writer.finish({"frames": 4})
+    healthy = StreamArea(store, "fine")
+    _write(healthy, 4)[0].finish({"frames": 4})
+    store.put(area.key(name), data)
+    with pytest.raises(StorageError, match=f"stream_id=cam/{name} is not") as refused:
+        area.summary() if name == "summary.json" else area.failure()
+    assert "delete it" in refused.value.fix
+    rows = {row.stream_id: row for row in list_streams(store.uri)}
+    assert rows["cam"].status == "damaged" and rows["cam"].detail.startswith(f"{name} is not")
+    assert rows["fine"].status == "done"
+
+
+def test_ls_shows_a_stream_folder_with_an_unusable_id_escaped_on_one_line(tmp_path):
+    from odist.storage.listing import list_streams
+    from odist.storage.objectstore import open_store
+
+    store = open_store(str(tmp_path / "run"))  # a folder named stream_id=cam<newline>, as older odist wrote
+
+    _write(StreamArea(store, "fine"), 4)[0].finish({"frames": 4})
+    store.put("streams/stream_id=cam\n/summary.json", b"{}")
+    rows = {row.stream_id: row for row in list_streams(store.uri)}
+    assert rows["cam\\n"].status == "damaged" and "is not usable in object keys" in rows["cam\\n"].detail
+    assert rows["fine"].status == "done"

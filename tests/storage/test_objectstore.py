@@ -32,6 +32,13 @@ def test_open_store_schemes(tmp_path):
         open_store("s3:///x")
 
 
+@pytest.mark.parametrize("bucket", ["Bad_Bucket!", "a b", "x" * 256])
+def test_an_invalid_bucket_name_is_one_line_before_any_request(bucket):
+    with pytest.raises(StorageError, match="names an invalid S3 bucket") as refused:
+        open_store(f"s3://{bucket}/runs")
+    assert "\n" not in str(refused.value) and "lowercase letters, digits" in refused.value.fix
+
+
 def test_missing_bucket_is_a_clear_error(s3_endpoint):
     store = S3Store("no-such-bucket-odist", "p")
     with pytest.raises(StorageError, match="bucket no-such-bucket-odist does not exist"):

@@ -22,6 +22,8 @@ from odist.models.teachers.coco import TORCHVISION_CATEGORIES
 
 logger = logging.getLogger("odist.teachers.onnx")
 METADATA_KEYS = ("classes", "names")
+MAX_CLASS_ID = 65_535  # far above any detector's or segmenter's class count (LVIS: 1,203)
+_NAME_TYPES = (str, int, float)
 NAMES_FIX = ("add a 'classes' metadata entry to the model (a JSON list of names by class id), or pass "
              "--set teacher.onnx_classes=NAME,NAME,... (or teacher.onnx_classes=coco for torchvision's COCO ids)")
 
@@ -73,22 +75,47 @@ def class_lookup(names: Sequence[str] | None, channels: int | None, class_groups
 
 
 def _parse_names(text: str, where: str) -> list[str]:
-    """Names from a JSON list, a JSON or Python ``{id: name}`` mapping, or comma-separated text."""
+    """Names from a JSON list, a JSON or Python ``{id: name}`` mapping, or comma-separated text.
+
+    Class ids are bounded (``MAX_CLASS_ID``) before a list is built from them, and names must be plain
+    values: a hostile model cannot exhaust memory or the stack here.
+    """
     value: Any = None
     for parse in (json.loads, ast.literal_eval):
         try:
             value = parse(text)
             break
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError):
             continue
+        except (RecursionError, MemoryError):
+            raise TeacherError(f"{where} is nested too deeply to read", NAMES_FIX) from None
+    if value is None and text.lstrip().startswith(("[", "{")):
+        raise TeacherError(f"{where} is neither a JSON list nor an {{id: name}} mapping", NAMES_FIX)
     if value is None or isinstance(value, str):
         value = [name.strip() for name in text.split(",")]
     if isinstance(value, Mapping):
-        try:
-            ids = {int(k): str(v) for k, v in value.items()}
-        except (TypeError, ValueError):
-            raise TeacherError(f"{where} maps non-integer ids to names", NAMES_FIX) from None
-        value = [ids.get(i, "") for i in range(max(ids) + 1)] if ids else []
+        value = _names_by_id(value, where)
     if not isinstance(value, list | tuple) or not value:
         raise TeacherError(f"{where} holds no class names", NAMES_FIX)
+    if len(value) > MAX_CLASS_ID + 1:
+        raise TeacherError(f"{where} names {len(value)} classes, more than odist reads ({MAX_CLASS_ID + 1})",
+                           NAMES_FIX)
+    if not all(isinstance(name, _NAME_TYPES) for name in value):
+        raise TeacherError(f"{where} holds a class name that is not text", NAMES_FIX)
     return [str(name) for name in value]
+
+
+def _names_by_id(value: Mapping[Any, Any], where: str) -> list[str]:
+    """A ``{id: name}`` mapping as a list by id (missing ids named ""), its ids checked first."""
+    try:
+        ids = {int(k): v for k, v in value.items() if not isinstance(k, bool)}
+    except (TypeError, ValueError, OverflowError):
+        raise TeacherError(f"{where} maps non-integer ids to names", NAMES_FIX) from None
+    if len(ids) != len(value):
+        raise TeacherError(f"{where} maps non-integer ids to names", NAMES_FIX)
+    bad = [i for i in ids if not 0 <= i <= MAX_CLASS_ID]
+    if bad:
+        raise TeacherError(f"{where} has class id {min(bad, key=abs)}, outside 0..{MAX_CLASS_ID}", NAMES_FIX)
+    if not all(isinstance(name, _NAME_TYPES) for name in ids.values()):
+        raise TeacherError(f"{where} holds a class name that is not text", NAMES_FIX)
+    return [str(ids.get(i, "")) for i in range(max(ids) + 1)] if ids else []

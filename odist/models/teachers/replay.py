@@ -14,6 +14,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
@@ -35,8 +36,10 @@ from odist.storage.reader import read_stream_table
 from odist.video.frame import Frame
 
 _PNG_MODES = ("L", "P")
+MAX_LABEL_PIXELS = 8192 * 8192  # an 8K frame's label; checked before decoding, below Pillow's own bound
+LABEL_SIZE_FIX = "labels must be computed at the decoded frame size; use matching --width/--height"
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
-_RUN_STREAM = re.compile(r"^(?P<run>.*?)/?streams/stream_id=(?P<stream_id>[^/]+)/?$")
+_RUN_STREAM = re.compile(r"(?P<run>.*?)/?streams/stream_id=(?P<stream_id>[^/]+)/?", re.DOTALL)
 
 
 def label_filename(frame_index: int) -> str:
@@ -168,7 +171,7 @@ class RunLabels:
 
 def run_stream_location(location: str) -> tuple[str, str] | None:
     """``(run root, stream id)`` when ``location`` is a run's stream folder (``RUN/streams/stream_id=ID``)."""
-    match = _RUN_STREAM.match(str(location))
+    match = _RUN_STREAM.fullmatch(str(location))
     return None if match is None else (match["run"] or ".", match["stream_id"])
 
 
@@ -211,10 +214,17 @@ class ReplayTeacher(Teacher):
 
 
 def _decode(data: bytes, where: str) -> np.ndarray:
+    """The class map in a label image; its declared size is checked before any pixel is decoded."""
     try:
         with Image.open(io.BytesIO(data)) as image:
+            _check_size(image.width, image.height, where)
             mode = image.mode
             classes = np.array(image) if mode in _PNG_MODES else None
+    except Image.DecompressionBombError:  # Pillow refuses the declared size before ours is checked
+        size = _png_size(data)
+        declared = f"{size[0]}x{size[1]} pixels" if size else "an image size"
+        raise TeacherError(f"replay label {where} declares {declared}, more than {MAX_LABEL_PIXELS}",
+                           LABEL_SIZE_FIX) from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise TeacherError(f"replay label {where} is not a readable image: {exc}",
                            "write labels as 8-bit PNGs (replay.write_labels)") from None
@@ -222,6 +232,20 @@ def _decode(data: bytes, where: str) -> np.ndarray:
         raise TeacherError(f"replay label {where} is a {mode!r} image, not 8-bit grayscale or palette",
                            "write pixel values = class ids as an 8-bit PNG (replay.write_labels)")
     return classes.astype(np.uint8, copy=False)
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """The width and height a PNG's header declares (None for other data)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 24:
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def _check_size(width: int, height: int, where: str) -> None:
+    if width * height > MAX_LABEL_PIXELS:
+        raise TeacherError(f"replay label {where} declares {width}x{height} pixels, more than {MAX_LABEL_PIXELS}",
+                           LABEL_SIZE_FIX)
 
 
 @TEACHERS.register("replay")

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from hostile import png_declaring
 from PIL import Image
 
 from odist.config import DEFAULT_CLASSES, TeacherConfig
@@ -74,6 +75,15 @@ def test_size_mismatch_names_file_sizes_and_fix(tmp_path):
     message = str(info.value)
     assert "000001.png" in message and "16x12" in message and "32x24" in message
     assert "--width/--height" in message
+
+
+@pytest.mark.parametrize(("width", "height"), [(60000, 60000), (9000, 8000)])
+def test_a_label_declaring_more_pixels_than_a_frame_is_refused_before_decoding(tmp_path, width, height):
+    (tmp_path / "000000.png").write_bytes(png_declaring(width, height))
+    teacher = build_teacher(f"replay:{tmp_path}", TeacherConfig(), DEFAULT_CLASSES)
+    with pytest.raises(TeacherError, match=f"declares {width}x{height} pixels, more than 67108864") as info:
+        teacher.label([_frame(0)])
+    assert "--width/--height" in str(info.value)
 
 
 def test_class_id_out_of_range(tmp_path):

@@ -1,0 +1,48 @@
+"""The public API keeps its promise: an argument of the wrong type is one ``ConfigError`` naming it, before any
+work (no ``AttributeError`` or ``TypeError`` from inside, no folder named ``None``, ``"no"`` never true)."""
+
+from __future__ import annotations
+
+import pytest
+
+import odist
+from odist.errors import ConfigError
+
+OUT = "run"
+SYNTHETIC = "synthetic:traffic"
+CASES = {
+    "distill input 123": (lambda: odist.distill(123, out=OUT), "input must be a video path"),
+    "distill out None": (lambda: odist.distill(SYNTHETIC, out=None), "out must be a run root"),
+    "distill evaluate 'no'": (lambda: odist.distill(SYNTHETIC, out=OUT, evaluate="no"), "evaluate must be True or"),
+    "distill overrides as one string": (lambda: odist.distill(SYNTHETIC, out=OUT, overrides="threads=1"),
+                                        "overrides must be a list of strings"),
+    "distill max_frames 2.5": (lambda: odist.distill(SYNTHETIC, out=OUT, max_frames=2.5), "max_frames must be a"),
+    "distill config 5": (lambda: odist.distill(SYNTHETIC, out=OUT, config=5), "config must be an OdistConfig"),
+    "distill resume 'yes'": (lambda: odist.distill(SYNTHETIC, out=OUT, resume="yes"), "resume must be True or"),
+    "run source None": (lambda: odist.run(None, out=OUT), "source must be a manifest"),
+    "run evaluate 1": (lambda: odist.run(SYNTHETIC, out=OUT, evaluate=1), "evaluate must be True or False"),
+    "live out None": (lambda: odist.live("cameras.yaml", out=None), "out must be a run root"),
+    "live duration -5": (lambda: odist.live("cameras.yaml", out=OUT, duration=-5),
+                         "duration -5 is not a positive number of seconds"),
+    "report 42": (lambda: odist.report(42), "runs must be a run root or a list of them, not 42 (int)"),
+    "report [run, 3]": (lambda: odist.report([OUT, 3]), "runs must be a run root"),
+    "plan cameras 'many'": (lambda: odist.plan(cameras="many", fps=10, gpu="h100"),
+                            "cameras must be a whole number, not 'many' (str)"),
+    "plan fps 'fast'": (lambda: odist.plan(cameras=4, fps="fast", gpu="h100"), "fps must be a finite number"),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_wrong_argument_type_is_one_config_error_before_any_work(case, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    call, expected = CASES[case]
+    with pytest.raises(ConfigError) as refused:
+        call()
+    assert str(refused.value).startswith(expected) and "\n" not in str(refused.value)
+    assert list(tmp_path.iterdir()) == []  # nothing written: no ./None/, no ./run/
+
+
+def test_paths_are_taken_as_well_as_strings(tmp_path):
+    from odist.api_types import location
+
+    assert location("out", tmp_path) == str(tmp_path)
