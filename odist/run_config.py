@@ -181,13 +181,16 @@ class LiveConfig:
 @dataclass
 class StorageConfig:
     """How writers share a run root: a stream's one writer renews its lease (``odist.storage.lease``) every
-    ``lease_heartbeat_s``; a lease not renewed for ``lease_ttl_s`` (its writer died) may be taken over."""
+    ``lease_heartbeat_s``; a lease not renewed for ``lease_ttl_s`` (its writer died) may be taken over. An
+    archive stream commits every ``segment_frames`` frames or ``commit_every_s`` seconds, whichever comes first."""
 
     lease_ttl_s: float = 30.0
     lease_heartbeat_s: float = 5.0
+    commit_every_s: float = 60.0  # an archive stream commits at least this often, however long its segments
 
     def validate(self) -> StorageConfig:
         _check(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
+        _check(self.commit_every_s > 0, "storage.commit_every_s", "a positive number of seconds, e.g. 60")
         _check(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",
                "a positive number of seconds, at most a third of storage.lease_ttl_s, e.g. 5")
         return self

@@ -53,10 +53,11 @@ class StreamPipeline:
 
     def __init__(self, area: StreamArea, config: OdistConfig, teacher: Teacher, *, evaluate: bool = False,
                  overlap: bool | None = None, segment_frames: int = 256, allow_gaps: bool = False,
-                 name: str | None = None) -> None:
+                 commit_every_s: float | None = None, name: str | None = None) -> None:
         self.area, self.config = area, config
         self.distiller = OnlineDistiller(config, teacher)
-        self.writer = SegmentWriter(area, self, segment_frames=segment_frames, allow_gaps=allow_gaps)
+        self.writer = SegmentWriter(area, self, segment_frames=segment_frames, allow_gaps=allow_gaps,
+                                    commit_every_s=commit_every_s)
         self.runner = StreamRunner(self.distiller, self.writer, evaluator=teacher if evaluate else None,
                                    overlap=config.distill.overlap_labels if overlap is None else overlap,
                                    name=name or f"stream {area.stream_id}")
@@ -154,19 +155,21 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
                     options: StreamOptions, *, resume: bool, overwrite: bool, progress_bar: bool,
                     on_progress: Callable[[Progress], None] | None) -> dict[str, Any]:
     """The body of ``distill_stream``, run while it holds the stream's lease."""
-    if _already_done(area, resume=resume, overwrite=overwrite):
-        return area.summary()
     manifest = stream_manifest(config, spec.uri, **identity_fields(spec.uri, options.seed),
                                source=_describe_source(source, spec.uri),
                                options={"seed": options.seed, "frames": options.frames, "fps": options.fps,
                                         "width": options.width, "height": options.height},
                                evaluate=options.evaluate, max_frames=options.max_frames)
+    if resume and not overwrite:  # a finished stream too: its results are of this input, size and student
+        check_resume(area, manifest)
+    if _already_done(area, resume=resume, overwrite=overwrite):
+        return area.summary()
     if resume:
-        check_resume(area, manifest)  # the committed frames are of this input, size, sampling and student
         check_length(area, options.frames if options.frames is not None or not hasattr(source, "__len__")
                      else len(source))
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
-                              evaluate=options.evaluate, segment_frames=options.segment_frames)
+                              evaluate=options.evaluate, segment_frames=options.segment_frames,
+                              commit_every_s=config.storage.commit_every_s)
     start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
     manifest["init"] = pipeline.began_from  # what the student began from (None: the config's fresh weights)
     if not area.store.exists("run.json"):

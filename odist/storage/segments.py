@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -21,20 +22,24 @@ class StateProvider(Protocol):
 
 
 class SegmentWriter:
-    """Commits every ``segment_frames`` frames: records, masks, the keyframes' teacher labels and the state
-    after the last of them.
+    """Commits every ``segment_frames`` frames (or once the oldest frame buffered is ``commit_every_s`` old):
+    records, masks, the keyframes' teacher labels and the state after the last of them.
 
     ``state`` (a ``StateProvider``, or a plain function of the next frame index) gives the serialised
     state stored with each segment, so a resumed stream continues exactly after it.
     """
 
     def __init__(self, area: StreamArea, state: StateProvider | Callable[[int], bytes], *,
-                 segment_frames: int = 256, allow_gaps: bool = False) -> None:
+                 segment_frames: int = 256, allow_gaps: bool = False, commit_every_s: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if segment_frames < 1:
             raise ValueError("segment_frames must be positive")
         self.area = area
         self.checkpoint: Callable[[int], bytes] = getattr(state, "checkpoint", state)
         self.segment_frames = segment_frames
+        self.commit_every_s = commit_every_s  # also commit once the buffer's first frame is this old
+        self._clock = clock
+        self._since = clock()
         self.allow_gaps = allow_gaps  # frame indices may skip (a live camera's drops)
         self._records: list[dict[str, Any]] = []
         self._masks: list[dict[str, Any]] = []
@@ -49,7 +54,10 @@ class SegmentWriter:
         self.raw_mask_bytes += mask.size
         self._records.append(record)
         self._masks.append(_mask_row(record["frame_index"], mask, data))
-        if len(self._records) >= self.segment_frames:
+        if len(self._records) == 1:
+            self._since = self._clock()
+        overdue = self.commit_every_s is not None and self._clock() - self._since >= self.commit_every_s
+        if len(self._records) >= self.segment_frames or overdue:
             self.flush()
 
     def add_label(self, frame_index: int, classes: np.ndarray) -> None:

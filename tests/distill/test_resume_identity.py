@@ -108,3 +108,13 @@ def test_a_video_resumed_by_another_path_to_the_same_file_continues(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert distill(str(clip.video), "--out", str(out), "--resume", *args) == 0
     assert StreamArea(open_store(str(out)), "video").status() == ("done", "12 frames")
+
+
+def test_a_resume_of_a_finished_stream_with_another_input_is_refused(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert distill("synthetic:traffic", "--out", str(out), *SIZE, *BASE) == 0
+    capsys.readouterr()
+    assert distill("synthetic:traffic", "--out", str(out), "--resume", "--width", "64", "--height", "48", *BASE) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "size 48x32" in err and "size 64x48" in err, err
+    assert distill("synthetic:traffic", "--out", str(out), "--resume", *SIZE, *BASE) == 0  # the same: done as it is

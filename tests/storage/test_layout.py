@@ -53,6 +53,18 @@ def test_uncommitted_objects_are_invisible_and_swept(store):
     assert resumed.status() == ("partial", "at frame 4")
 
 
+def test_a_segment_also_commits_once_its_oldest_frame_is_commit_every_s_old(store):
+    now = [0.0]
+    area = StreamArea(store, "cam-1")
+    writer = SegmentWriter(area, lambda nxt: f"state-{nxt}".encode(), segment_frames=256, commit_every_s=60,
+                           clock=lambda: now[0])
+    for i in range(5):
+        writer.add(_record(i), np.zeros((6, 8), np.uint8))
+        now[0] += 20.0  # frames 0..3 are buffered over 60 s: the fourth frame commits them
+    assert [(c.first_frame, c.last_frame) for c in area.commits()] == [(0, 3)]
+    assert area.last_commit().next_frame_index == 4
+
+
 def test_resumed_segments_continue_without_duplicates(store):
     _write(StreamArea(store, "cam"), 6)  # commits 0..3, loses 4..5 (never flushed)
     area = StreamArea(store, "cam")
