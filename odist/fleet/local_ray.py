@@ -1,8 +1,8 @@
 """The local Ray that odist starts when no ``--address`` is given: loopback only, and gone with its driver.
 
-- Every process of it (GCS, raylet, agents, workers, the driver's own servers) binds 127.0.0.1, and the
-  dashboard is off. ``ODIST_RAY_DASHBOARD=1`` turns the dashboard on (on 127.0.0.1:8265);
-  ``ODIST_RAY_EXTERNAL=1`` keeps Ray's own choice of addresses (reachable from other hosts).
+- Every process of it (GCS, raylet, agents, workers, the driver's own servers) binds 127.0.0.1, keeps
+  Ray's token authentication, and the dashboard is off. ``ODIST_RAY_DASHBOARD=1`` turns the dashboard on
+  (on 127.0.0.1:8265); ``ODIST_RAY_EXTERNAL=1`` keeps Ray's own choice of addresses (reachable from other hosts).
 - Nothing of it outlives the driver: a small reaper process, started beside it, watches the driver and
   the Ray processes it started; when the driver ends, however it ends (SIGKILL included), the reaper
   kills whatever of them is left (Ray's agents otherwise survive a killed driver).
@@ -14,6 +14,7 @@ nothing but ``/proc`` and needs no Ray.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray takes 127.0.0.1 a
 DASHBOARD_ENV = "ODIST_RAY_DASHBOARD"
 EXTERNAL_ENV = "ODIST_RAY_EXTERNAL"
 POLL_S = 1.0
+TOKEN_NOTICE_LOGGER = "ray._private.authentication.authentication_token_setup"
 
 
 def init_local_ray(**kwargs: Any) -> None:
@@ -33,6 +35,20 @@ def init_local_ray(**kwargs: Any) -> None:
     from ray._private import ray_constants
 
     kwargs["include_dashboard"] = os.environ.get(DASHBOARD_ENV) == "1"
+    # Ray's token authentication stays on (its default: a token in ~/.ray/auth_token, made on first use; even on
+    # loopback, other users of the machine cannot reach the cluster without it); the README says so once,
+    # instead of Ray's warning on every start.
+    token_notice = logging.getLogger(TOKEN_NOTICE_LOGGER)
+    level = token_notice.level
+    token_notice.setLevel(logging.ERROR)
+    try:
+        _init(ray, ray_constants, kwargs)
+    finally:
+        token_notice.setLevel(level)
+    start_reaper()
+
+
+def _init(ray: Any, ray_constants: Any, kwargs: dict[str, Any]) -> None:
     if os.environ.get(EXTERNAL_ENV) == "1":
         ray.init(**kwargs)
     else:
@@ -49,7 +65,6 @@ def init_local_ray(**kwargs: Any) -> None:
                 os.environ.pop(LOOPBACK_ENV, None)
             else:
                 os.environ[LOOPBACK_ENV] = before_env
-    start_reaper()
 
 
 def start_reaper() -> subprocess.Popen | None:

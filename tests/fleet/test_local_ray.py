@@ -117,12 +117,16 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def test_a_local_run_listens_on_loopback_only_and_dies_with_its_driver(ray_tmp):
+def test_a_local_run_listens_on_loopback_only_and_dies_with_its_driver(ray_tmp, tmp_path):
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp), "PYTHONUNBUFFERED": "1"}
-    driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                              text=True, env=env)
+    env.pop("RAY_AUTH_MODE", None)  # Ray's default: token authentication, with a notice odist keeps quiet
+    errors = tmp_path / "driver.err"
+    with errors.open("w") as err:
+        driver = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, stderr=err, text=True,
+                                  env=env)
     try:
         assert driver.stdout.readline().strip() == "ready"
+        assert "Token authentication" not in errors.read_text()
         processes = descendants(driver.pid)
         names = " ".join(cmdline(pid) for pid in processes)
         assert "gcs_server" in names and "raylet" in names
