@@ -46,8 +46,8 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
                    "http(s)://URL), or synthetic:SCENARIO (static_easy, traffic, nonstationary, ...)")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
     p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI "
-                        "(default: the config's, oracle)")
+                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI (default: auto: the "
+                        "oracle for synthetic inputs, Mask R-CNN with COCO weights for videos)")
     p.add_argument("--evaluate", action="store_true",
                    help="score the student on every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
@@ -126,7 +126,8 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
     p.add_argument("--teacher", default=None,
                    help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI for every stream "
-                        "without labels in the manifest (default: the config's, oracle)")
+                        "without labels in the manifest (default: auto: the oracle for synthetic inputs, Mask R-CNN "
+                        "with COCO weights for videos)")
     p.add_argument("--evaluate", action="store_true",
                    help="score every frame against the teacher (cost reported apart)")
     p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
@@ -200,7 +201,8 @@ def _add_pretrain(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=10, help="label every N-th frame of non-run sources (default 10)")
     p.add_argument("--max-frames", type=int, default=None, help="read at most the first N frames of each stream")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="train on the frames as they are")
-    p.add_argument("--teacher", default=None, help="labels sources without labels (default: the config's, oracle)")
+    p.add_argument("--teacher", default=None, help="labels sources without labels (default: auto: the oracle for "
+                   "synthetic inputs, Mask R-CNN with COCO weights for videos)")
     _add_config_options(p)
     _add_source_options(p)
     p.add_argument("--resume", action="store_true",
@@ -328,10 +330,7 @@ def _run_live(args: argparse.Namespace) -> int:
 
     api_types.duration("--duration", args.duration)  # before the teacher and Ray
     config = config_from_args(args, {**RAY_KEYS, **LIVE_KEYS})
-    chosen = live_teacher(config)
-    if chosen.teacher.name != config.teacher.name:
-        print(f"teacher: {chosen.teacher.name} with teacher.weights={chosen.teacher.weights} (the live default; "
-              "--teacher picks another)", flush=True)
+    live_teacher(config)  # refused in one line before anything starts
     final = live(args.cameras, out=args.out, config=config, duration=args.duration, on_status=show,
                  handle_signals=True)
     print(f"stopped {len(final)} camera(s); results committed in {args.out} (`odist ls {args.out}`)")

@@ -108,7 +108,7 @@ class DistillConfig:
 class TeacherConfig:
     """Which teacher labels keyframes and how its output becomes class maps."""
 
-    name: str = "oracle"
+    name: str = "auto"  # the oracle for synthetic inputs, else Mask R-CNN with COCO weights (teachers.choice)
     weights: str | None = None
     arch: str = "v1"
     score_threshold: float = 0.5

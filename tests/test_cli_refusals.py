@@ -28,12 +28,18 @@ def _one_camera(tmp_path):
     return cameras
 
 
-def test_live_without_a_teacher_says_what_to_pass_before_ray_starts(tmp_path, capsys):
+def test_live_with_the_oracle_or_without_cached_weights_offline_stops_before_ray_starts(tmp_path, capsys,
+                                                                                       monkeypatch):
     import ray
 
-    assert main(["live", str(_one_camera(tmp_path)), "--out", str(tmp_path / "run")]) == 2
+    out = str(tmp_path / "run")
+    assert main(["live", str(_one_camera(tmp_path)), "--out", out, "--teacher", "oracle"]) == 2
     line = _error(capsys)
-    assert "no teacher for live video is configured" in line and "--set teacher.weights=PATH_OR_URI" in line
+    assert "oracle teacher needs synthetic ground truth" in line and "--set teacher.weights=PATH_OR_URI" in line
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))  # the default teacher, with an empty cache, offline
+    monkeypatch.setattr("odist.models.teachers.maskrcnn.pretrained_url", lambda arch: "http://127.0.0.1:9/coco.pth")
+    assert main(["live", str(_one_camera(tmp_path)), "--out", out]) == 2
+    assert "Mask R-CNN's COCO weights (coco.pth) are not in torch's cache" in _error(capsys)
     assert not ray.is_initialized() and not (tmp_path / "run").exists()
 
 
@@ -55,8 +61,7 @@ def test_live_with_weights_but_a_missing_camera_list_is_refused_before_ray_start
     weights.write_bytes(b"checked for existence only")
     assert main(["live", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "run"),
                  "--set", f"teacher.weights={weights}"]) == 2
-    out, err = capsys.readouterr()
-    assert "teacher: maskrcnn with teacher.weights=" in out  # the live default when weights are configured
+    err = capsys.readouterr().err
     assert "camera list" in err and "does not exist" in err
     assert not ray.is_initialized() and not (tmp_path / "run").exists()
 

@@ -17,9 +17,11 @@ from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.distill.runner import Progress
 from odist.errors import ConfigError
 from odist.models.teachers import Teacher, build_teacher
+from odist.models.teachers.choice import prepare_weights
 from odist.storage.location import default_stream_id
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.run_root import check_run_root
+from odist.teacher_default import teacher_for_input
 
 
 class _Stream:
@@ -48,7 +50,7 @@ def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | o
     api_types.text("stream_id", stream_id)
     api_types.flag("resume", resume)
     api_types.flag("overwrite", overwrite)
-    resolved = resolve_config(config, overrides, teacher=teacher, device=device)
+    resolved = teacher_for_input(resolve_config(config, overrides, teacher=teacher, device=device), input)
     check_positive(max_frames=max_frames, segment_frames=segment_frames)
     if overwrite and resume:
         raise ConfigError("overwrite and resume contradict each other", "pass one of them")
@@ -60,6 +62,7 @@ def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | o
         return build_teacher(t.name, t, resolved.classes, resolved.device, resolved.performance)
 
     spec = _Stream(input, stream_id or default_stream_id(input))
+    prepare_weights(resolved)  # before the run root is touched: offline without them, one line and nothing written
     check_run_root(open_store(out))
     return distill_stream(spec, out, resolved, build, options, resume=resume, overwrite=overwrite,
                           progress_bar=progress, on_progress=on_progress)

@@ -82,4 +82,7 @@ class _ProgressBar:
 
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
+            if exc[0] is None and self.bar.total != self.bar.n:  # a container's frame count is an estimate
+                self.bar.total = self.bar.n
+                self.bar.refresh()
             self.bar.close()

@@ -28,6 +28,7 @@ from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea, dumps
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.segments import SegmentWriter
+from odist.teacher_default import teacher_for_input
 
 TeacherSource = Teacher | Callable[[], Teacher]
 __all__ = ["StreamLike", "StreamOptions", "StreamPipeline", "TeacherSource", "config_for_stream", "distill_stream",
@@ -194,9 +195,12 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
     return summary
 
 
-def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teacher: str | None = None) -> OdistConfig:
-    """``base`` with a stream's ``section.key=value`` overrides and teacher spec applied (validated)."""
-    return with_overrides(base, [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])])
+def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teacher: str | None = None,
+                      uri: str | None = None) -> OdistConfig:
+    """``base`` with a stream's ``section.key=value`` overrides and teacher spec applied (validated); with the
+    stream's input ``uri``, the default teacher (``auto``) made concrete for it."""
+    config = with_overrides(base, [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])])
+    return config if uri is None else teacher_for_input(config, uri)
 
 
 def prepare_torch(config: OdistConfig) -> None:
@@ -213,10 +217,10 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
         area.reset()
         return False
     if not resume:
-        if area.last_commit() is not None or any(area.store.exists(area.key(name))
-                                                 for name in ("summary.json", "failed.json")):
+        if area.last_commit() is not None or area.store.exists(area.key("summary.json")):
             raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
                               "pass resume=True to continue it, overwrite=True to start over, or another out")
+        area.store.delete(area.key("failed.json"))  # a start that failed before its first commit blocks nothing
         return False
     if area.summary() is None:  # a corrupt summary.json is a StorageError; a failed.json is replaced on resume
         return False

@@ -35,6 +35,7 @@ from odist.storage.integrity import damaged_streams
 from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
+from odist.teacher_default import teacher_for_inputs
 
 __all__ = ["FLEET_SUMMARY", "FleetDriver", "FleetSummary", "cluster_capacity", "done_stream_ids", "pool_size",
            "run_fleet"]
@@ -107,8 +108,9 @@ def run_fleet(
     if todo:
         started_ray = connect(address, prewarm=prewarm_workers)
         try:
-            if teacher_pool is not None:
-                teacher_factory, progress_extras = start_shared_teacher(teacher_pool, config)
+            if teacher_pool is not None:  # one teacher for every stream: the oracle only if all are synthetic
+                shared = teacher_for_inputs(config, [spec.uri for _, spec in todo])
+                teacher_factory, progress_extras = start_shared_teacher(teacher_pool, shared)
             pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
             new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                            student_cpus=student_cpus)

@@ -116,6 +116,7 @@ class StreamWorker:
 
     def _process(self, spec: StreamLike, job: JobOptions, started: float) -> StreamOutcome:
         from odist.distill.pipeline import StreamOptions, config_for_stream, distill_stream
+        from odist.models.teachers.choice import prepare_weights
         from odist.storage.layout import StreamArea
         from odist.storage.objectstore import open_store
 
@@ -123,8 +124,10 @@ class StreamWorker:
         done = area.summary()
         if done is not None:
             return StreamOutcome(spec.stream_id, SKIPPED, summary=done)
-        config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None))
+        config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None),
+                                   spec.uri)
         config = with_gpu_share(config, self.student_gpus)
+        prepare_weights(config)
         summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
                                  stream_options(spec, job.stream or StreamOptions()), resume=True,
                                  on_progress=self._on_progress, lease_wait_s=config.storage.crash_wait_s)

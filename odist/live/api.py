@@ -19,6 +19,7 @@ from odist.fleet.runtime import TeacherFactory
 from odist.live.status import CameraStatus
 from odist.live.supervisor import LiveJob, run_live
 from odist.live.teacher_choice import live_teacher
+from odist.models.teachers.choice import prepare_weights
 from odist.run_config import LiveConfig
 
 
@@ -42,6 +43,7 @@ def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str
         resolved = dataclasses.replace(resolved, live=live).validate()
     if teacher_factory is None:
         resolved = live_teacher(resolved)
+        prepare_weights(resolved)  # fetched or found in torch's cache before Ray starts
     settings, fleet = resolved.live, resolved.fleet
     job = LiveJob(out, resolved, settings, student_gpus=fleet.student_gpus, student_cpus=fleet.student_cpus,
                   teacher_factory=teacher_factory)

@@ -1,37 +1,35 @@
 """Which teacher a live run uses: one that can label live video, chosen and checked before Ray starts.
 
 Live cameras carry no ground truth and drop frames, so the oracle and replay teachers cannot label them.
-Without a teacher chosen (the config's default, oracle), a live run uses Mask R-CNN when its weights are
-configured (``teacher.weights``); with none it stops with one line saying what to pass.
+Without a teacher chosen (``auto``), a live run uses Mask R-CNN with torchvision's COCO weights (or the
+``teacher.weights`` given); those are fetched into torch's cache, or found there, before Ray starts.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from odist.config import OdistConfig
 from odist.errors import ConfigError
 from odist.storage.location import parse_location
+from odist.teacher_default import teacher_for_input
 
 LIVE_TEACHER_FIX = ("pass --set teacher.weights=PATH_OR_URI (a torchvision Mask R-CNN state dict) to use Mask "
                     "R-CNN, or --teacher onnx:MODEL.onnx, or --teacher detectron2")
 
 
 def live_teacher(config: OdistConfig) -> OdistConfig:
-    """``config`` with a teacher for live video: the default oracle becomes Mask R-CNN when weights are set.
+    """``config`` with a teacher for live video: the default (``auto``) becomes Mask R-CNN.
 
-    Raises ``ConfigError`` when no such teacher is configured, the teacher is a replay of stored labels, or
-    Mask R-CNN's weights are missing (a local weights file that does not exist included).
+    Raises ``ConfigError`` when the teacher is the oracle or a replay of stored labels, or Mask R-CNN's weights
+    file does not exist.
     """
+    config = teacher_for_input(config, "live")  # the default: Mask R-CNN, with COCO weights unless others are set
     name = config.teacher.name.partition(":")[0].strip()
     weights = config.teacher.weights
     if name == "oracle":
-        if weights is None:
-            raise ConfigError("no teacher for live video is configured (the default, oracle, needs synthetic "
-                              "ground truth, which live cameras do not carry)", LIVE_TEACHER_FIX)
-        config = dataclasses.replace(config, teacher=dataclasses.replace(config.teacher, name="maskrcnn"))
-        name = "maskrcnn"
+        raise ConfigError("the oracle teacher needs synthetic ground truth, which live cameras do not carry",
+                          LIVE_TEACHER_FIX)
     if name == "replay":
         raise ConfigError("the replay teacher reads stored labels by frame index, which live cameras do not have",
                           LIVE_TEACHER_FIX)

@@ -25,10 +25,12 @@ from odist.errors import InputError, StorageError
 from odist.fleet.manifest import MANIFEST_FORMATS, load_streams
 from odist.models.teachers import Teacher, build_teacher
 from odist.models.teachers.base import Labels
+from odist.models.teachers.choice import prepare_weights
 from odist.models.teachers.replay import RunLabels, component_boxes, run_stream_location
 from odist.storage.layout import StreamArea, stream_ids
 from odist.storage.location import SYNTHETIC
 from odist.storage.objectstore import ObjectStore, open_store
+from odist.teacher_default import teacher_for_input
 from odist.video.frame import Frame
 
 
@@ -92,13 +94,18 @@ def _streams_of(source: str, config: OdistConfig,
         for stream_id in stream_ids(run):
             yield _from_run_stream(StreamArea(run, stream_id), config, options)
         return
-    teacher: Teacher | None = None
+    teachers: dict[str, Teacher] = {}  # by name: built once for the sources that need it
     for spec in load_streams(source):
-        if spec.labels is None and teacher is None:
-            t = config.teacher
-            teacher = build_teacher(t.name, t, config.classes, config.device, config.performance)
-        labeller = build_teacher(spec.teacher, config.teacher, config.classes) if spec.labels else teacher
-        yield _from_teacher(spec.uri, spec.stream_id, labeller, "replay" if spec.labels else teacher.name, options)
+        if spec.labels:
+            labeller = build_teacher(spec.teacher, config.teacher, config.classes)
+        else:
+            chosen = teacher_for_input(config, spec.uri)
+            t = chosen.teacher
+            if t.name not in teachers:
+                prepare_weights(chosen)
+                teachers[t.name] = build_teacher(t.name, t, chosen.classes, chosen.device, chosen.performance)
+            labeller = teachers[t.name]
+        yield _from_teacher(spec.uri, spec.stream_id, labeller, "replay" if spec.labels else labeller.name, options)
 
 
 def _run_root(source: str) -> ObjectStore | None:

@@ -118,3 +118,18 @@ def test_a_resume_of_a_finished_stream_with_another_input_is_refused(tmp_path, c
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "size 48x32" in err and "size 64x48" in err, err
     assert distill("synthetic:traffic", "--out", str(out), "--resume", *SIZE, *BASE) == 0  # the same: done as it is
+
+
+def test_a_start_that_failed_before_its_first_commit_blocks_nothing(tmp_path, capsys):
+    from odist.video.export import write_synthetic
+    from odist.video.synthetic import SyntheticSource
+
+    clip = write_synthetic(SyntheticSource("traffic", width=48, height=32, frames=6, seed=0), tmp_path / "clip")
+    out = tmp_path / "run"
+    assert distill(str(clip.video), "--out", str(out), "--teacher", "oracle", *BASE) == 2  # a video has no truth
+    assert "has no ground truth" in capsys.readouterr().err
+    area = StreamArea(open_store(str(out)), "video")
+    assert area.failure() is not None and area.last_commit() is None
+    assert distill(str(clip.video), "--out", str(out), "--teacher", f"replay:{clip.labels}", *BASE) == 0
+    area = StreamArea(open_store(str(out)), "video")
+    assert area.status() == ("done", "6 frames") and area.failure() is None

@@ -197,6 +197,11 @@ def freeze_batchnorm(model: nn.Module, eps: float) -> None:
                 setattr(parent, name, frozen)
 
 
+def pretrained_url(arch: str) -> str:
+    """Where torchvision's weights API fetches the COCO weights of ``arch`` (v1 or v2) from."""
+    return _arch(arch).pretrained.url
+
+
 def _arch(name: str) -> Arch:
     try:
         return ARCHS[name]

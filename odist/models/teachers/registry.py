@@ -23,6 +23,9 @@ def build_teacher(spec: str, config: TeacherConfig, class_names: Sequence[str], 
 
     name, sep, arg = spec.partition(":")
     name = name.strip()
+    if name == "auto":
+        raise ConfigError("teacher auto is chosen for an input before it is built",
+                          "call odist.models.teachers.choice.teacher_for_input(config, uri) first")
     if not name:
         raise ConfigError(f"teacher spec {spec!r} names no teacher", f"write NAME or NAME:ARG with NAME one of: "
                           f"{', '.join(TEACHERS.names())}")
