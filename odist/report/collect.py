@@ -27,7 +27,8 @@ _STREAM_AGGREGATES = [
     ("timestamp", "min", "first_timestamp"), ("timestamp", "max", "last_timestamp"),
     ("keyframe", "sum", "keyframes"), ("updates", "sum", "updates"),
     ("student_seconds", "sum", "student_seconds"), ("teacher_seconds", "sum", "teacher_seconds"),
-    ("miou", "count", "evaluated_frames"), ("miou", "mean", "miou"), ("miou_foreground", "mean", "miou_foreground"),
+    ("miou", "count", "evaluated_frames"), ("miou", "mean", "frame_miou"),
+    ("miou_foreground", "mean", "frame_miou_foreground"),
 ]
 _SECOND_AGGREGATES = [
     ("frame_index", "count", "frames"), ("keyframe", "sum", "keyframes"),

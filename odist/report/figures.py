@@ -21,7 +21,8 @@ STREAM_COLUMNS = (
     "run", "stream_id", "status", "error", "frames", "next_frame", "dropped_frames", "clock", "start_time", "fps",
     "hours", "keyframes", "keyframe_rate", "updates", "teacher_device", "teacher_seconds", "student_device",
     "student_seconds", "teacher_gflops", "student_gflops", "speedup_measured", "speedup_cost_model",
-    "speedup_flops", "evaluated_frames", "miou", "miou_foreground", "evaluation_teacher_seconds",
+    "speedup_flops", "evaluated_frames", "miou", "miou_foreground", "frame_miou", "frame_miou_foreground",
+    "evaluation_teacher_seconds",
     "teacher_cost", "student_cost", "cost", "cost_per_camera_hour",
 )
 
@@ -68,6 +69,7 @@ def stream_figures(streams: pa.Table, prices: Prices) -> pa.Table:
         "speedup_flops": _ratio(frames * column(streams, "teacher_gflops_per_frame"), _gflops_spent(streams)),
         "evaluated_frames": np.nan_to_num(column(streams, "evaluated_frames")).astype(np.int64),
         "miou": column(streams, "miou"), "miou_foreground": column(streams, "miou_foreground"),
+        "frame_miou": column(streams, "frame_miou"), "frame_miou_foreground": column(streams, "frame_miou_foreground"),
         "evaluation_teacher_seconds": column(streams, "evaluation_teacher_seconds"),
         "teacher_cost": teacher_cost, "student_cost": student_cost, "cost": cost,
         "cost_per_camera_hour": _ratio(cost, hours),
@@ -126,7 +128,7 @@ def fleet_totals(figures: pa.Table, prices: Prices, runs: list[str],
         "teacher_gflops": float(np.nansum(col["teacher_gflops"])),
         "student_gflops": float(np.nansum(col["student_gflops"])),
         **_fleet_speedups(figures, pretrain),
-        **_spread(figures, "miou"), **_spread(figures, "miou_foreground"),
+        **_spread(figures, "miou"), **_spread(figures, "miou_foreground"), **_spread(figures, "frame_miou"),
         "teacher_cost": float(col["teacher_cost"].sum()), "student_cost": float(col["student_cost"].sum()),
         **extra, "cost": float(cost),
         "cost_per_camera_hour": _safe(np.nansum(np.where(col["hours"] > 0, col["cost"], 0))

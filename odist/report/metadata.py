@@ -33,6 +33,8 @@ META_SCHEMA = pa.schema([
     ("student_gflops", pa.float64()),
     ("teacher_gflops_per_frame", pa.float64()),
     ("evaluation_teacher_seconds", pa.float64()),
+    ("miou", pa.float64()),  # the stream's IoU from its accumulated confusion matrix (summary.json)
+    ("miou_foreground", pa.float64()),
     ("dropped_frames", pa.int64()),
     ("init", pa.string()),  # the checkpoint the student began from (stream.json), if any
     ("pretrain_teacher_frames", pa.float64()),  # the teacher work that checkpoint's pretrain paid
@@ -135,6 +137,7 @@ def _summary_figures(summary: dict[str, Any] | None) -> dict[str, Any]:
             "student_gflops": None if student is None or update is None else student + update,
             "teacher_gflops_per_frame": _number(summary.get("teacher_gflops_per_frame")),
             "evaluation_teacher_seconds": _number(ledger.get("evaluation_teacher_seconds")),
+            "miou": _number(summary.get("miou")), "miou_foreground": _number(summary.get("miou_foreground")),
             "dropped_frames": _count(summary.get("dropped_frames"))}
 
 

@@ -55,7 +55,8 @@ def totals_lines(report: Report) -> list[str]:
         f"student {num(t['student_gflops'], 1)} GFLOP",
         f"speed-up vs teacher on every frame: {times(t['speedup_cost_model'])} (paper cost model), "
         f"{times(t['speedup_measured'])} (measured), {times(t['speedup_flops'])} (FLOPs)",
-        _accuracy_line(t, "miou", "mIoU") + "; " + _accuracy_line(t, "miou_foreground", "foreground"),
+        _accuracy_line(t, "miou", "mIoU") + "; " + _accuracy_line(t, "miou_foreground", "foreground") + "; "
+        + _accuracy_line(t, "frame_miou", "mean frame mIoU"),
         f"cost: {money(t['cost'], cur)} (teacher {money(t['teacher_cost'], cur)}, student "
         f"{money(t['student_cost'], cur)}{_pretrain_cost(t, cur)}), "
         f"{money(t['cost_per_camera_hour'], cur)} per camera-hour",

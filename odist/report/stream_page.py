@@ -109,7 +109,7 @@ def _accuracy_plot(records: pa.Table, n: int) -> str:
     is_key = records.column("keyframe").to_numpy(zero_copy_only=False).astype(bool)
     miou = records.column("miou").to_numpy(zero_copy_only=False).astype(float)
     if np.isfinite(miou).any():
-        ys, label = miou, "mIoU vs teacher"
+        ys, label = miou, "frame mIoU vs teacher"
     else:  # not evaluated: the student's accuracy on each keyframe after its updates
         ys, label = records.column("keyframe_accuracy").to_numpy(zero_copy_only=False).astype(float), \
             "keyframe accuracy"

@@ -50,10 +50,12 @@ def test_per_stream_aggregates_match_the_parquet_files(collected, real_run):
         assert row["teacher_seconds"] == pytest.approx(rec["teacher_seconds"].astype(np.float64).sum())
         scored = rec["miou"][np.isfinite(rec["miou"])]
         assert row["evaluated_frames"] == scored.size
-        if scored.size:
-            assert row["miou"] == pytest.approx(scored.astype(np.float64).mean())
+        if scored.size:  # the mean of the frames' scores, by its own name
+            assert row["frame_miou"] == pytest.approx(scored.astype(np.float64).mean())
         else:
-            assert row["miou"] is None
+            assert row["frame_miou"] is None
+        summary = StreamArea(open_store(str(real_run)), sid).summary()
+        assert row["miou"] == (None if summary is None else summary["miou"])  # the stream's, as summary.json
 
 
 def test_documents_give_flops_device_and_cost_model(collected, real_run):
