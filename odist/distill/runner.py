@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from odist.distill.class_stats import class_pixels, class_regions
 from odist.distill.distiller import FrameResult, OnlineDistiller
 from odist.distill.metrics import ConfusionMeter, class_iou, confusion, mean_iou
 from odist.distill.overlap import Learned, OverlappedKeyframes
@@ -109,7 +110,7 @@ class StreamRunner:
         if result.teacher_labels is not None:
             self.keyframe_meter.add(confusion(result.prediction, result.teacher_labels.classes,
                                               self.distiller.num_classes))
-        record = frame_record(frame, result, learned, self.distiller.ladder.stride)
+        record = frame_record(frame, result, learned, self.distiller.ladder.stride, self.distiller.num_classes)
         self._keep_labels(result if learned is None else learned.result)
         if self.evaluator is not None:
             matrix = confusion(result.prediction, self._reference(frame, result), self.distiller.num_classes)
@@ -179,13 +180,16 @@ class StreamRunner:
         return self.distiller.frame_size
 
 
-def frame_record(frame: Frame, result: FrameResult, learned: Learned | None, stride: int) -> dict[str, Any]:
+def frame_record(frame: Frame, result: FrameResult, learned: Learned | None, stride: int,
+                 num_classes: int) -> dict[str, Any]:
     """One frame's record. With overlapped keyframes the keyframe row is the frame at which a keyframe's
     learning finished, and its ``miou`` / ``miou_foreground`` score the prediction made for that keyframe
     before its labels came; otherwise the keyframe row is the keyframe itself. (An evaluator overwrites
-    ``miou`` / ``miou_foreground`` with every frame's score.)"""
+    ``miou`` / ``miou_foreground`` with every frame's score.) The class columns describe this frame's
+    prediction, and on a keyframe row the teacher's labels of that keyframe (``class_stats``)."""
     keyframe = result if result.keyframe else (None if learned is None else learned.result)
     scores = (math.nan, math.nan) if learned is None else (learned.miou, learned.miou_foreground)
+    labels = None if keyframe is None or keyframe.teacher_labels is None else keyframe.teacher_labels.classes
     return {
         "frame_index": frame.index,
         "timestamp": frame.timestamp,
@@ -198,6 +202,10 @@ def frame_record(frame: Frame, result: FrameResult, learned: Learned | None, str
         "teacher_seconds": 0.0 if keyframe is None else keyframe.teacher_seconds,
         "miou": scores[0],
         "miou_foreground": scores[1],
+        "class_pixels": class_pixels(result.prediction, num_classes),
+        "class_regions": class_regions(result.prediction, num_classes),
+        "teacher_class_pixels": None if labels is None else class_pixels(labels, num_classes),
+        "teacher_class_regions": None if labels is None else class_regions(labels, num_classes),
     }
 
 

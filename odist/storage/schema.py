@@ -20,6 +20,11 @@ RECORD_SCHEMA = pa.schema([
     ("teacher_seconds", pa.float32()),
     ("miou", pa.float32()),
     ("miou_foreground", pa.float32()),
+    # By class id (odist.distill.class_stats): the student's pixel fraction and regions; the teacher's on keyframes.
+    ("class_pixels", pa.list_(pa.float32())),
+    ("class_regions", pa.list_(pa.int32())),
+    ("teacher_class_pixels", pa.list_(pa.float32())),
+    ("teacher_class_regions", pa.list_(pa.int32())),
 ], metadata={"odist_schema_version": str(SCHEMA_VERSION)})
 MASK_SCHEMA = pa.schema([
     ("frame_index", pa.int64()),
