@@ -127,8 +127,12 @@ class StreamWorker:
         config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None),
                                    spec.uri)
         config = with_gpu_share(config, self.student_gpus)
-        prepare_weights(config)
-        summary = distill_stream(spec, job.out, config, lambda: self.teacher_factory(config),
+
+        def teacher() -> Any:  # built once the stream's source is open and there are frames to process
+            prepare_weights(config)
+            return self.teacher_factory(config)
+
+        summary = distill_stream(spec, job.out, config, teacher,
                                  stream_options(spec, job.stream or StreamOptions()), resume=True,
                                  on_progress=self._on_progress, lease_wait_s=config.storage.crash_wait_s)
         return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
