@@ -1,21 +1,26 @@
 """The ``odist`` command. User errors become one line on stderr and a non-zero exit.
 
 Exit codes: 0 all done; 1 some streams failed and the others finished (``odist run``);
-2 a usage or input error (a bad flag, config, input or run root: nothing useful was done); 130 interrupted.
+2 a usage or input error (a bad flag, config, input or run root: nothing useful was done); 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM: handled as Ctrl-C, with one line on stderr). ``odist live`` stops its
+cameras on either, commits them and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 from odist._version import __version__
-from odist.errors import OdistError
+from odist.errors import OdistError, raise_terminated, was_terminated
 from odist.report.command import add_report_command
 
 EXIT_SOME_FAILED = 1
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,14 +393,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.explicit = explicit_flags(parser, argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None  # as Ctrl-C
     try:
         return args.handler(args)
     except OdistError as exc:
         print(f"odist: error: {as_flags(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
+        if was_terminated():  # a SIGTERM (Ray's waits turn our ``Terminated`` into a plain KeyboardInterrupt)
+            print("odist: terminated (SIGTERM); results so far are in completed segments only: run the same "
+                  "command again to continue", file=sys.stderr)
+            return EXIT_TERMINATED
         print("odist: interrupted; results so far are in completed segments only", file=sys.stderr)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

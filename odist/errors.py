@@ -64,3 +64,22 @@ class StorageError(OdistError):
     def __init__(self, what: str, fix: str | None = None, *, missing: bool = False) -> None:
         super().__init__(what, fix)
         self.missing = missing
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: the job stops, its commits stand, the CLI exits 143 with one line."""
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """A SIGTERM handler that raises ``Terminated`` in the main thread (and remembers it: code that turns a
+    ``KeyboardInterrupt`` into a new one, as Ray's waits do, loses the type)."""
+    _signalled.append(signum)
+    raise Terminated
+
+
+def was_terminated() -> bool:
+    """Whether ``raise_terminated`` has run in this process."""
+    return bool(_signalled)
+
+
+_signalled: list[int] = []

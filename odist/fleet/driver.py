@@ -24,7 +24,13 @@ from odist.errors import ConfigError
 from odist.fleet.manifest import StreamSpec, load_streams
 from odist.fleet.outcome_log import OutcomeLog
 from odist.fleet.progress import FleetProgress
-from odist.fleet.runtime import connect, start_shared_teacher, stop_shared_teacher, worker_options
+from odist.fleet.runtime import (
+    connect,
+    sigterm_interrupts,
+    start_shared_teacher,
+    stop_shared_teacher,
+    worker_options,
+)
 from odist.fleet.scheduler import FleetDriver
 from odist.fleet.student_actor import JobOptions, StreamOutcome, TeacherFactory, start_worker
 from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, summarise
@@ -107,29 +113,30 @@ def run_fleet(
     pool, retried = 0, 0
     if todo:
         started_ray = connect(address, prewarm=prewarm_workers)
-        try:
-            if teacher_pool is not None:  # one teacher for every stream: the oracle only if all are synthetic
-                shared = teacher_for_inputs(config, [spec.uri for _, spec in todo])
-                teacher_factory, progress_extras = start_shared_teacher(teacher_pool, shared)
-            pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
-            new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
-                                           student_cpus=student_cpus)
-            display = FleetProgress(streams, progress, progress_extras)
-            average = config.to_dict() if warm_start == AVERAGE else None
-            fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished, average_config=average)
-            driver = FleetDriver(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
-                                 pool=pool, retries=retries, display=display, log=log, warm_start=fleet)
-            todo.clear()
+        with sigterm_interrupts():  # SIGTERM stops the job as Ctrl-C does, without Ray's stack traces
             try:
-                driver.run()
+                if teacher_pool is not None:  # one teacher for every stream: the oracle only if all are synthetic
+                    shared = teacher_for_inputs(config, [spec.uri for _, spec in todo])
+                    teacher_factory, progress_extras = start_shared_teacher(teacher_pool, shared)
+                pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
+                new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
+                                               student_cpus=student_cpus)
+                display = FleetProgress(streams, progress, progress_extras)
+                average = config.to_dict() if warm_start == AVERAGE else None
+                fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished, average_config=average)
+                driver = FleetDriver(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
+                                     pool=pool, retries=retries, display=display, log=log, warm_start=fleet)
+                todo.clear()
+                try:
+                    driver.run()
+                finally:
+                    display.close()
+                retried = driver.counts.retries
             finally:
-                display.close()
-            retried = driver.counts.retries
-        finally:
-            if teacher_pool is not None:
-                stop_shared_teacher(teacher_pool)
-            if started_ray:
-                ray.shutdown()
+                if teacher_pool is not None:
+                    stop_shared_teacher(teacher_pool)
+                if started_ray:
+                    ray.shutdown()
     try:
         summary = summarise(source, store, streams, log, time.perf_counter() - started, pool, retried)
     finally:

@@ -1,4 +1,9 @@
-"""The fleet's progress line on stderr: streams done / running / failed, frames and frames/s."""
+"""The fleet's progress line on stderr: streams done / running / failed, frames and frames/s.
+
+While ``frames`` stays at 0, ``starting`` counts the streams whose worker process Ray is still starting
+(importing torch and odist: tens of seconds on a busy machine) and ``loading`` those whose worker is up
+but has no frame yet (it builds the teacher, opens the video, restores the last commit).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ class FleetCounts:
     retries: int = 0
     frames: int = 0  # frames processed by this job so far, finished streams and running ones
     teacher_queue: int | None = None  # label requests waiting on a shared teacher pool (None: no pool)
+    starting: int = 0  # running streams whose worker process Ray is still starting (it has not answered yet)
+    loading: int = 0  # running streams with no frame yet: their worker builds the teacher, opens the video, resumes
 
     @property
     def finished(self) -> int:
@@ -48,6 +55,10 @@ class FleetProgress:
         elapsed = max(time.perf_counter() - self.started, 1e-9)
         fields: dict[str, Any] = {"running": counts.running, "failed": counts.failed,
                                   "frames": counts.frames, "fps": f"{counts.frames / elapsed:.1f}"}
+        if counts.starting:
+            fields["starting"] = counts.starting
+        if counts.loading:
+            fields["loading"] = counts.loading
         if counts.skipped:
             fields["skipped"] = counts.skipped
         if counts.retries:

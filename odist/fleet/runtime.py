@@ -6,16 +6,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import signal
 import socket
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import ray
 
 from odist.config import OdistConfig
-from odist.errors import ConfigError
+from odist.errors import ConfigError, raise_terminated
 from odist.fleet.local_ray import init_local_ray
 from odist.fleet.prewarm import worker_runtime_env
 from odist.run_config import PoolConfig
@@ -138,3 +141,20 @@ def _check_reachable(address: str, timeout: float = 10.0) -> None:
 def first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within: SIGTERM raises ``Terminated`` (a ``KeyboardInterrupt``), as Ctrl-C does.
+
+    It replaces the handlers ``ray.init`` installs (a C++ stack trace on stderr, then exit 1); call it
+    after ``connect``. Outside the main thread it does nothing (Python only signals the main thread).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

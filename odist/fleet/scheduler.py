@@ -160,9 +160,12 @@ class FleetDriver:
         if self.display is None or self.display.bar is None:
             return
         self._poll_progress()
+        answered = [self._live_frames[ref] for ref in self.running if ref in self._live_frames]
         live = FleetCounts(**{**asdict(self.counts), "running": len(self.running),
                               "frames": self.counts.frames + sum(self._live_frames.values()),
-                              "teacher_queue": self.teacher_queue()})
+                              "teacher_queue": self.teacher_queue(),
+                              "starting": len(self.running) - len(answered),
+                              "loading": sum(1 for frames in answered if not frames)})
         self.display.update(live)
 
     def _poll_progress(self) -> None:

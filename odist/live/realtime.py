@@ -2,8 +2,9 @@
 
 The feed takes the newest decoded frame (older ones are dropped and counted by the source), runs the
 pipeline on it (keyframe labels always arrive in the background, one update per incoming frame) and
-every ``commit_every_s`` seconds commits the frames so far with a checkpoint, so a restarted camera
-resumes learning from its last commit. It publishes the camera's status after every frame.
+commits the frames so far with a checkpoint within ``FIRST_COMMIT_S`` of its first frame, then every
+``commit_every_s`` seconds, so a restarted camera resumes learning from its last commit. It publishes
+the camera's status after every frame.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
 
 LIVE_STATUS = "live.json"
 NEVER = 1 << 62  # segments are committed by time, never by frame count
+FIRST_COMMIT_S = 1.0  # a camera's first processed frames commit this soon, not after a whole commit_every_s
 LIVE_RESUME_FIX = ("give the camera another id in the camera list, or pass another --out "
                    "(or restore the settings its committed frames were made with)")
 
@@ -81,10 +83,15 @@ class RealTimeFeed:
                 pipeline.runner.process(frame, timed=True)
                 self.frames_this_run += 1
                 self.owner.latency.add(clock() - frame.timestamp)
-            if clock() - last_commit >= self.owner.options.commit_every_s:
+            if clock() - last_commit >= self.commit_period():
                 self.commit()
                 last_commit = clock()
             self.publish_status()
+
+    def commit_period(self) -> float:
+        """``commit_every_s``; ``FIRST_COMMIT_S`` at most while processed frames wait for their first commit."""
+        period = self.owner.options.commit_every_s
+        return min(period, FIRST_COMMIT_S) if self.frames_this_run and not self.commits else period
 
     def commit(self) -> None:
         if self.pipeline.writer.flush() is not None:

@@ -76,6 +76,9 @@ class LiveStudent:
         A source that gives up (undecodable stream, unreachable for ``give_up_after_s``) ends the run as
         ``failed`` with its error, after committing what was processed.
         """
+        if stop.is_set():  # stopped while its actor was starting: it has processed nothing
+            self._update(state=CameraState.STOPPED)
+            return self.status()
         prepare_torch(self.config)
         area = StreamArea(open_store(self.out), self.camera.id)
         storage = self.config.storage  # a restart waits out the lease its crashed predecessor left
@@ -91,6 +94,9 @@ class LiveStudent:
 
     def _run(self, area: StreamArea, stop: threading.Event, duration_s: float | None) -> CameraStatus:
         teacher = self.teacher_source if isinstance(self.teacher_source, Teacher) else self.teacher_source()
+        if stop.is_set():  # stopped while its teacher loaded: nothing processed, nothing to commit
+            self._update(state=CameraState.STOPPED)
+            return self.status()
         try:
             session = self.session = RealTimeFeed(self, area, teacher)
         except OdistError as exc:  # e.g. the camera's credentials cannot be read

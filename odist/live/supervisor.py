@@ -27,6 +27,7 @@ from odist.errors import ConfigError
 from odist.fleet.runtime import TeacherFactory, connect, start_shared_teacher, stop_shared_teacher, worker_options
 from odist.live.actor import LiveCamera
 from odist.live.cameras import CameraSpec, read_cameras
+from odist.live.placement import NOT_PLACED, actor_states, asks, not_placed_note, state_of
 from odist.live.status import CameraStatus
 from odist.live.student import LiveOptions
 from odist.live.teacher_choice import live_teacher
@@ -38,6 +39,8 @@ from odist.storage.run_root import check_run_root
 
 log = logging.getLogger(__name__)
 POLL_S = 1.0
+STOP_TIMEOUT_S = 60.0  # every camera together: each commits what it processed, in parallel
+STOP_MARGIN_S = 5.0  # a camera's own stop gives up this much sooner, so that it can still answer
 
 
 @dataclass
@@ -100,57 +103,72 @@ class CameraFleet:
         self.actors[camera.id] = (camera, actor)
         log.info("camera %s started (%s)", camera.id, camera.shown_url)
 
-    def stop_camera(self, camera_id: str, timeout: float = 60.0) -> CameraStatus | None:
-        _, actor = self.actors.pop(camera_id)
-        status = None
-        with contextlib.suppress(RayError):
-            status = ray.get(actor.stop.remote(), timeout=timeout)
-        with contextlib.suppress(RayError):
-            ray.kill(actor, no_restart=True)
-        if status is not None:
-            self.last[camera_id] = status
-        return status
+    def stop_camera(self, camera_id: str, timeout: float = STOP_TIMEOUT_S) -> CameraStatus | None:
+        """Stop one camera (it commits what it processed); its last status."""
+        self.stop_cameras([camera_id], timeout)
+        return self.last.get(camera_id)
 
-    def stop_all(self, timeout: float = 60.0) -> None:
-        """Stop every camera at once (each commits), then end their actors."""
-        refs = {camera_id: actor.stop.remote() for camera_id, (_, actor) in self.actors.items()}
-        for camera_id, ref in refs.items():
-            with contextlib.suppress(RayError):
-                self.last[camera_id] = ray.get(ref, timeout=timeout)
-        for _, actor in self.actors.values():
+    def stop_all(self, timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop every camera at once: each commits what it processed, all within ``timeout`` together."""
+        self.stop_cameras(list(self.actors), timeout)
+
+    def stop_cameras(self, camera_ids: list[str], timeout: float = STOP_TIMEOUT_S) -> None:
+        """Stop ``camera_ids`` in parallel, then end their actors.
+
+        A camera Ray has not placed yet has processed nothing: it ends at once, reported stopped. A placed
+        one gets ``timeout`` seconds (for all of them together) to commit; one that does not answer by
+        then is ended all the same, its last commit standing.
+        """
+        stopping = {camera_id: self.actors.pop(camera_id)[1] for camera_id in camera_ids}
+        states = actor_states(stopping.values())
+        asked: dict[Any, str] = {}
+        for camera_id, actor in stopping.items():
+            if state_of(states, actor) in NOT_PLACED:
+                self._mark(camera_id, CameraState.STOPPED, "stopped before Ray started it")
+            else:  # the camera's own stop gives up a little before ours, so that it can still answer
+                asked[actor.stop.remote(max(timeout - STOP_MARGIN_S, 1.0))] = camera_id
+        ready, _ = ray.wait(list(asked), num_returns=len(asked), timeout=timeout) if asked else ([], [])
+        for ref in asked:
+            camera_id = asked[ref]
+            try:
+                if ref not in ready:
+                    raise GetTimeoutError
+                self.last[camera_id] = ray.get(ref, timeout=0)
+            except RayError:
+                self._mark(camera_id, CameraState.STOPPED, f"did not stop within {timeout:g} s; its last commit stands")
+        for actor in stopping.values():
             with contextlib.suppress(RayError):
                 ray.kill(actor, no_restart=True)
-        self.actors.clear()
+
+    def _mark(self, camera_id: str, state: str, error: str | None) -> None:
+        previous = self.last.get(camera_id) or CameraStatus(camera_id)
+        self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": state, "error": error})
 
     def statuses(self, timeout: float = 2.0) -> list[CameraStatus]:
-        """Every camera's status; a camera that does not answer (restarting) shows its last one so marked."""
-        refs = {camera_id: actor.status.remote() for camera_id, (_, actor) in self.actors.items()}
-        for camera_id, ref in refs.items():
+        """Every camera's status, all asked at once and waited for ``timeout`` seconds together; a camera that
+        does not answer shows its last status, marked: slow (busy), pending or starting (Ray has not placed it
+        or is starting its process), or restarting."""
+        refs = {actor.status.remote(): camera_id for camera_id, (_, actor) in self.actors.items()}
+        ready, silent = ray.wait(list(refs), num_returns=len(refs), timeout=timeout) if refs else ([], [])
+        for ref in ready:
             try:
-                self.last[camera_id] = ray.get(ref, timeout=timeout)
-            except (GetTimeoutError, RayError) as exc:
-                previous = self.last.get(camera_id) or CameraStatus(camera_id)
-                state = _actor_state(self.actors[camera_id][1]) if isinstance(exc, GetTimeoutError) else None
-                if state == "ALIVE":
-                    # Only slow to answer (its process is busy): it runs as it last said.
-                    error = f"status not answered within {timeout:g} s"
-                    self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "error": error})
-                    continue
-                if state in NOT_PLACED:
-                    self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": CameraState.PENDING,
-                                                           "error": self._waiting()})
-                    continue
-                self.last[camera_id] = CameraStatus(**{**previous.as_dict(), "state": "restarting",
-                                                       "error": type(exc).__name__})
+                self.last[refs[ref]] = ray.get(ref, timeout=0)
+            except RayError:
+                silent.append(ref)  # died: answered with an error
+        states = actor_states(self.actors[refs[ref]][1] for ref in silent)
+        for ref in silent:
+            camera_id = refs[ref]
+            state = state_of(states, self.actors[camera_id][1])
+            if state == "ALIVE":
+                # Only slow to answer (its process is busy): it runs as it last said.
+                self._mark(camera_id, (self.last.get(camera_id) or CameraStatus(camera_id)).state,
+                           f"status not answered within {timeout:g} s")
+            elif state in NOT_PLACED:
+                room, note = not_placed_note(asks(self.job.student_gpus, self.job.student_cpus))
+                self._mark(camera_id, CameraState.STARTING if room else CameraState.PENDING, note)
+            else:
+                self._mark(camera_id, CameraState.RESTARTING, "its actor is not alive")
         return [self.last[camera_id] for camera_id in sorted(self.last)]
-
-
-    def _waiting(self) -> str:
-        """Why a camera's actor is not placed (the status table shows 60 characters of it)."""
-        asks = worker_options(self.job.student_gpus, self.job.student_cpus)
-        need = " and ".join(f"{asks[key]:g} {name}" for key, name in (("num_cpus", "CPU"), ("num_gpus", "GPU"))
-                            if asks[key])
-        return f"waits for {need}; --student-cpus 0.5 packs more per node"
 
     def warn_if_oversubscribed(self) -> None:
         """One warning when the cameras ask for more CPUs or GPUs than the cluster has: some will wait."""
@@ -162,20 +180,6 @@ class CameraFleet:
                 log.warning("%d camera(s) ask for %g %s(s) but the cluster has %g: some wait as 'pending' until "
                             "resources free up (pass --student-cpus 0.5 or --student-gpus to pack more)",
                             len(self.actors), total, name, have.get(name, 0.0))
-
-
-# Ray's actor states before it has a process (no node has the resources it asks for yet).
-NOT_PLACED = frozenset({"PENDING_CREATION", "DEPENDENCIES_UNREADY"})
-
-
-def _actor_state(actor: Any) -> str | None:
-    """Ray's state of an actor (ALIVE, RESTARTING, DEAD, ...), from the GCS; None when it cannot be read."""
-    try:
-        from ray._private.state import actors
-
-        return actors(actor_id=actor._actor_id.hex()).get("State")
-    except Exception:  # a private API: without it, a silent camera reads as restarting, as before
-        return None
 
 
 def run_live(cameras_path: str | Path, job: LiveJob, *, duration_s: float | None = None,

@@ -268,3 +268,45 @@ def test_the_fleet_driver_and_the_library_run_import_no_torch():
         "from odist.distill.options import StreamOptions, run_manifest; "
         "manifest = run_manifest(); StreamOptions(width=64).open; "
         "print('torch' in sys.modules, manifest['torch_version'] is not None)") == "False True"
+
+
+@ray.remote(max_concurrency=2)
+class SlowToStartWorker:
+    """A worker whose process takes a while to start, then a while on its stream before its first frame."""
+
+    def __init__(self) -> None:
+        time.sleep(3)
+        self.busy = False
+
+    def progress(self):
+        from odist.fleet.student_actor import WorkerProgress
+
+        return WorkerProgress("slow") if self.busy else None
+
+    def process(self, spec, job):
+        from odist.fleet.student_actor import StreamOutcome
+
+        self.busy = True
+        time.sleep(3)
+        return StreamOutcome(spec.stream_id, "failed", error="a stand-in worker")
+
+
+def test_the_progress_line_says_whether_workers_are_starting_or_loading_while_frames_stay_at_0(tmp_path):
+    from odist.fleet.progress import FleetProgress
+    from odist.fleet.scheduler import FleetDriver
+
+    class Recorder(FleetProgress):
+        def __init__(self) -> None:
+            super().__init__(total=1, enabled=False)
+            self.bar, self.seen = object(), []
+
+        def update(self, counts) -> None:
+            self.seen.append(counts)
+
+    display = Recorder()
+    driver = FleetDriver([(0, StreamSpec("synthetic:static_easy", "slow"))],
+                         JobOptions(str(tmp_path / "run"), load_config(environ={})),
+                         lambda: SlowToStartWorker.remote(), pool=1, display=display, poll_seconds=0.2)
+    driver.run()
+    assert any(c.starting == 1 and c.frames == 0 for c in display.seen)
+    assert any(c.starting == 0 and c.loading == 1 for c in display.seen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import pytest
 import ray
@@ -202,5 +203,43 @@ def test_a_camera_the_cluster_has_no_room_for_shows_pending_with_the_fix(local_r
         with caplog.at_level("WARNING"):
             fleet.warn_if_oversubscribed()
         assert "1 camera(s) ask for 64 CPU(s) but the cluster has 4" in caplog.text
+        fleet.job.student_cpus = 1  # the cluster has room for that: Ray is only starting the actor's process
+        (status,) = fleet.statuses(timeout=0.5)
+        assert status.state == "starting" and status.error == "Ray is starting its worker process"
     finally:
         ray.kill(actor, no_restart=True)
+
+
+def test_a_job_with_more_cameras_than_ray_can_place_ends_near_its_duration_and_stops_them_at_once(
+        local_ray, bright_teacher_factory, tmp_path):
+    path = tmp_path / "cameras.yaml"
+    cameras = {f"cam-{n}": f"udp://127.0.0.1:{9 + n}" for n in range(4)}
+    write_cameras(path, cameras)
+    job = LiveJob(str(tmp_path / "run"), CONFIG, OPTIONS, student_cpus=64, teacher_factory=bright_teacher_factory)
+    seen: list[list] = []
+    started = time.monotonic()
+    final = run_live(path, job, duration_s=2.0, on_status=seen.append, status_every_s=0.5)
+    # Before: each camera's stop waited 60 s for an actor that never existed, one after the other.
+    assert time.monotonic() - started < 2.0 + 30.0
+    assert {s.camera: s.state for s in final} == dict.fromkeys(cameras, "stopped")
+    assert all(s.error == "stopped before Ray started it" for s in final)
+    assert seen and all(s.state == "pending" for s in seen[0])
+
+
+def test_a_camera_commits_right_after_its_first_frames_not_a_whole_commit_period_later(
+        local_ray, camera, bright_teacher_factory, wait_for, tmp_path):
+    publisher = camera("udp")
+    path = tmp_path / "cameras.yaml"
+    write_cameras(path, {"porch": publisher.url})
+    out = str(tmp_path / "run")
+    options = LiveOptions(fps=None, commit_every_s=600.0, open_timeout_s=5, read_timeout_s=5)
+    fleet = CameraFleet(path, LiveJob(out, CONFIG, options, student_cpus=0.5, teacher_factory=bright_teacher_factory))
+    try:
+        fleet.sync()
+        wait_for(lambda: status_of(fleet, "porch").frames_this_run > 0, "the camera's first frame")
+        wait_for(lambda: StreamArea(open_store(out), "porch").last_commit() is not None,
+                 "the first commit (within a second of the first frame; commit_every_s is 600)", deadline_s=30)
+        ray.kill(fleet.actors.pop("porch")[1], no_restart=True)  # a crash: what was committed stays
+        assert StreamArea(open_store(out), "porch").last_commit().next_frame_index >= 1
+    finally:
+        fleet.stop_all()
