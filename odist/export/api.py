@@ -204,7 +204,7 @@ def _metadata(area: StreamArea, manifest: dict[str, Any], commit: Any, student: 
 def _check_frames(manifest: dict[str, Any], source_uri: str | None, stream_id: str, count: int,
                   size: tuple[int, int]) -> list[tuple[int, np.ndarray]]:
     """(index, RGB image) of the stream's first ``count`` frames, reopened as odist read them."""
-    uri = source_uri or manifest.get("input")
+    uri = source_uri or manifest.get("input_resolved") or manifest.get("input")  # resolved: from any folder
     if not uri:
         raise InputError(f"the stream.json of stream {stream_id} names no input",
                          "pass --input PATH: export checks the model on the stream's frames")
