@@ -41,6 +41,7 @@ def _run_export(args: argparse.Namespace) -> int:
     print(f"classes {', '.join(done.classes)}; input frames float32 (N, 3, {done.height}, {done.width}) RGB 0..255, "
           "normalised inside; outputs logits and classes (uint8)")
     first, last = done.checked_frames[0], done.checked_frames[-1]
-    ties = f", {done.tie_pixels} at numerical ties" if done.tie_pixels else ""
-    print(f"checked: class maps equal PyTorch's on frames {first}..{last} ({done.pixels} pixels{ties})")
+    frames = f"frame {first}" if first == last else f"frames {first}..{last}"
+    ties = f", {done.tie_pixels} differ at numerical ties" if done.tie_pixels else ""
+    print(f"checked: class maps equal PyTorch's on {frames} ({done.pixels} pixels{ties})")
     return 0
