@@ -9,7 +9,8 @@ The public API, in ``__all__``; everything else is internal and may change:
 - ``live(cameras, out=...)``: live cameras until stopped, as ``odist live``; returns their final status;
 - ``read_run(run)``: every frame record of a run, as an Arrow dataset;
 - ``report(runs)``: the fleet cost report, as ``odist report``;
-- ``plan(cameras=..., fps=..., gpu=...)``: a cluster size, as ``odist plan``.
+- ``plan(cameras=..., fps=..., gpu=...)``: a cluster size, as ``odist plan``;
+- ``export(run, stream_id, out)``: a stream's student as ONNX or a ``torch.export`` program, as ``odist export``.
 
 Names are imported on first use, so ``import odist`` stays cheap.
 """
@@ -22,14 +23,14 @@ from typing import Any
 from odist._version import __version__
 
 __all__ = ["ConfigError", "FleetConfig", "LiveConfig", "OdistConfig", "OdistError", "PoolConfig", "__version__",
-           "distill", "live", "load_config", "plan", "read_run", "report", "run"]
+           "distill", "export", "live", "load_config", "plan", "read_run", "report", "run"]
 
 _HOMES = {
     "load_config": "odist.config", "OdistConfig": "odist.config", "FleetConfig": "odist.run_config",
     "PoolConfig": "odist.run_config", "LiveConfig": "odist.run_config", "OdistError": "odist.errors",
     "ConfigError": "odist.errors", "run": "odist.fleet.api", "read_run": "odist.storage.reader",
 }
-_PACKAGES = ("distill", "live", "report", "plan")  # callable packages: odist.distill(...) runs a stream
+_PACKAGES = ("distill", "live", "report", "plan", "export")  # callable packages: odist.distill(...) runs a stream
 
 
 def __getattr__(name: str) -> Any:

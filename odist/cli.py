@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_render_command(commands)
     from odist.plan.command import add_plan_command
     add_plan_command(commands)
+    from odist.export.command import add_export_command
+    add_export_command(commands)
     return parser
 
 
