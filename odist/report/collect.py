@@ -15,6 +15,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from odist.errors import StorageError
+from odist.report.counts import per_minute
 from odist.report.metadata import read_metadata, stream_files
 from odist.storage.integrity import require_run_complete
 from odist.storage.objectstore import ObjectStore, open_store
@@ -38,27 +39,31 @@ _SECOND_AGGREGATES = [
 
 @dataclass(frozen=True)
 class Collected:
-    """Per-stream rows (records aggregated and joined with the stream's documents) and per-second rows."""
+    """Per-stream rows (records aggregated and joined with the stream's documents), per-second rows and per
+    stream, minute and class id the objects the students counted (``counts.per_minute``)."""
 
     runs: list[str]
     streams: pa.Table
     seconds: pa.Table
+    counts: pa.Table
 
 
 def collect(run_uris: list[str]) -> Collected:
     """Aggregate every run in ``run_uris``; the tables carry a ``run`` column (the run's URI)."""
-    streams, seconds, names = [], [], []
+    streams, seconds, counts, names = [], [], [], []
     for uri in run_uris:
         store = open_store(uri)
-        run_streams, run_seconds = collect_run(store)
+        run_streams, run_seconds, run_counts = collect_run(store)
         streams.append(_with_run(run_streams, store.uri))
         seconds.append(_with_run(run_seconds, store.uri))
+        counts.append(_with_run(run_counts, store.uri))
         names.append(store.uri)
-    return Collected(names, pa.concat_tables(streams), pa.concat_tables(seconds))
+    return Collected(names, pa.concat_tables(streams), pa.concat_tables(seconds), pa.concat_tables(counts))
 
 
-def collect_run(store: ObjectStore) -> tuple[pa.Table, pa.Table]:
-    """(per-stream table, per-stream-and-second table) of one run; a run without streams is an error."""
+def collect_run(store: ObjectStore) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """(per-stream table, per-stream-and-second table, per-stream-minute-and-class counts) of one run; a run
+    without streams is an error."""
     files = stream_files(store)
     if not files:
         hint = "pass the --out of an odist run" if not store.exists("run.json") else "no stream has started yet"
@@ -69,10 +74,11 @@ def collect_run(store: ObjectStore) -> tuple[pa.Table, pa.Table]:
     records = _scan(dataset, store)
     per_stream = _aggregate(records, ["stream_id"], _STREAM_AGGREGATES)
     per_second = _aggregate(records, ["stream_id", "second"], _SECOND_AGGREGATES)
+    counts = per_minute(records.select(["stream_id", "timestamp", "class_regions", "class_pixels"]))
     del records
     meta = read_metadata(store, files)
     joined = meta.join(per_stream, keys="stream_id", join_type="left outer").sort_by("stream_id")
-    return joined, per_second
+    return joined, per_second, counts
 
 
 def check_record_versions(dataset: ds.FileSystemDataset, store: ObjectStore) -> None:
@@ -111,6 +117,7 @@ def _scan(dataset: ds.Dataset, store: ObjectStore) -> pa.Table:
         "student_seconds": field("student_seconds").cast(pa.float64()),
         "teacher_seconds": field("teacher_seconds").cast(pa.float64()),
         "miou": score("miou"), "miou_foreground": score("miou_foreground"),
+        "class_regions": field("class_regions"), "class_pixels": field("class_pixels"),
     }
     try:
         return dataset.to_table(columns=columns)

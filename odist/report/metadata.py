@@ -20,6 +20,7 @@ from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
 DOCUMENTS = ("summary.json", "failed.json", "stream.json", "live.json")
+CLASS_SEPARATOR = "\x1f"
 META_SCHEMA = pa.schema([
     ("stream_id", pa.string()),
     ("status", pa.string()),
@@ -36,6 +37,7 @@ META_SCHEMA = pa.schema([
     ("miou", pa.float64()),  # the stream's IoU from its accumulated confusion matrix (summary.json)
     ("miou_foreground", pa.float64()),
     ("dropped_frames", pa.int64()),
+    ("classes", pa.string()),  # the stream's class names by id (stream.json), joined by CLASS_SEPARATOR
     ("init", pa.string()),  # the checkpoint the student began from (stream.json), if any
     ("pretrain_teacher_frames", pa.float64()),  # the teacher work that checkpoint's pretrain paid
     ("pretrain_teacher_seconds", pa.float64()),
@@ -108,7 +110,9 @@ def _check_version(store: ObjectStore, key: str, document: dict[str, Any]) -> No
 def _manifest_figures(manifest: dict[str, Any] | None) -> dict[str, Any]:
     config = (manifest or {}).get("config") or {}
     cost = {**DEFAULT_COST_MODEL, **(config.get("cost_model") or {})}
+    classes = config.get("classes")
     return {**_init_figures(manifest), "config_device": _text(config.get("device")),
+            "classes": CLASS_SEPARATOR.join(map(str, classes)) if isinstance(classes, list) else None,
             "source_fps": _number(((manifest or {}).get("source") or {}).get("fps")),
             "cost_teacher_ms": _number(cost["teacher_ms"]),
             "cost_student_inference_ms": _number(cost["student_inference_ms"]),

@@ -1,5 +1,6 @@
 """The report as files: one row per stream in ``OUT``, the fleet totals in ``OUT-totals``, the time buckets
-in ``OUT-timeline`` (each Parquet or CSV, the suffix of ``OUT`` kept). ``OUT`` may be a path or a
+in ``OUT-timeline``, the objects per camera, minute and class in ``OUT-counts`` (each Parquet or CSV, the
+suffix of ``OUT`` kept). ``OUT`` may be a path or a
 ``file://`` / ``s3://`` URI; every file is written atomically.
 """
 
@@ -63,9 +64,10 @@ def write_output(out: str, data: bytes) -> str:
 
 
 def write_files(report: Report, out: str, fmt: str) -> list[str]:
-    """Write the per-stream, totals and timeline tables as ``fmt``; returns the three locations."""
+    """Write the per-stream, totals, timeline and counts tables as ``fmt``; returns the four locations."""
     if fmt not in FORMATS:
         raise OutputError(f"unknown file format {fmt!r}", f"use one of {', '.join(FORMATS)}")
     return [write_output(out, table_bytes(report.streams, fmt)),
             write_output(sibling(out, "totals"), table_bytes(totals_table(report), fmt)),
-            write_output(sibling(out, "timeline"), table_bytes(report.timeline, fmt))]
+            write_output(sibling(out, "timeline"), table_bytes(report.timeline, fmt)),
+            write_output(sibling(out, "counts"), table_bytes(report.counts, fmt))]

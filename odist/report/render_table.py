@@ -4,6 +4,7 @@ that did not finish, and keyframe rate and cost over time."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,7 +125,7 @@ def render_table(report: Report, top: int = 10) -> str:
     least = ranked(report.streams, "miou", "ascending", top)
     lines += ["", f"least accurate cameras (bottom {top}, by mIoU):"]
     lines += grid(camera_headers(report), camera_rows(report, least)) if least.num_rows else ["  (none scored)"]
-    lines += _unfinished(report, top) + _timeline(report)
+    lines += _unfinished(report, top) + _timeline(report) + _counts(report)
     return "\n".join(lines) + "\n"
 
 
@@ -164,3 +165,22 @@ def _timeline(report: Report) -> list[str]:
     title = f"keyframe rate and cost per {report.unit} (stream clock: from each stream's start; utc: wall clock):"
     tail = [f"... {more} more {report.unit}s in the file outputs"] if more > 0 else []
     return ["", title, *grid(["BUCKET", "CLOCK", "CAMERAS", "FRAMES", "KEYFRAME RATE", "COST"], rows), *tail]
+
+
+def _counts(report: Report) -> list[str]:
+    """Objects per camera, minute and class: the mean per frame and the most in one frame."""
+    if not report.counts.num_rows:
+        return []
+    rows = [[r["stream_id"], _minute(r["minute_start"], r["clock"]), r["class"], num(r["frames"]),
+             num(r["objects_mean"], 2), num(r["objects_max"]), num(r["pixels_mean"], 4)]
+            for r in report.counts.slice(0, MAX_TIMELINE_ROWS).to_pylist()]
+    more = report.counts.num_rows - len(rows)
+    tail = [f"... {more} more rows in the file outputs"] if more > 0 else []
+    title = "objects per camera and minute (the student's masks: mean per frame, most in one frame, pixel share):"
+    return ["", title, *grid(["STREAM", "MINUTE", "CLASS", "FRAMES", "MEAN", "MOST", "PIXELS"], rows), *tail]
+
+
+def _minute(start: float, clock: str) -> str:
+    if clock == "utc":
+        return time.strftime("%Y-%m-%d %H:%M", time.gmtime(start))
+    return f"+{int(start // 60)}m"

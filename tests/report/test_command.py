@@ -62,7 +62,7 @@ def test_run_report_default_out(real_run, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     text, written = run_report([str(real_run)], fmt="csv")
     assert written == [str(tmp_path / "odist-report.csv"), str(tmp_path / "odist-report-totals.csv"),
-                       str(tmp_path / "odist-report-timeline.csv")]
+                       str(tmp_path / "odist-report-timeline.csv"), str(tmp_path / "odist-report-counts.csv")]
     assert text.startswith("fleet: 5 streams")
 
 

@@ -51,3 +51,20 @@ def test_the_run_results_and_every_report_output_give_the_same_miou(run, tmp_pat
     table = capsys.readouterr().out
     mean = np.mean([s["miou"] for s in summaries.values()])
     assert f"mIoU {mean:.3f} over 2 cameras" in table and "mean frame mIoU" in table
+
+
+def test_objects_per_camera_minute_and_class_are_the_records_averaged(run, tmp_path):
+    import odist
+
+    report = odist.report(str(run))
+    counts = {(r["stream_id"], r["class"]): r for r in report.counts.to_pylist()}
+    store = open_store(str(run))
+    for sid in STREAMS:
+        records = read_stream_table(StreamArea(store, sid)).to_pylist()
+        for class_id, name in enumerate(["person", "vehicle", "bike"], start=1):
+            row = counts[(sid, name)]
+            objects = [r["class_regions"][class_id] for r in records]
+            assert (row["clock"], row["minute_start"], row["frames"]) == ("stream", 0.0, len(records))
+            assert row["objects_mean"] == pytest.approx(np.mean(objects)) and row["objects_max"] == max(objects)
+            assert row["pixels_mean"] == pytest.approx(np.mean([r["class_pixels"][class_id] for r in records]))
+    assert not any(r["class"] == "background" for r in report.counts.to_pylist())

@@ -29,7 +29,7 @@ def test_parquet_outputs(report, tmp_path):
     out = tmp_path / "reports" / "fleet.parquet"
     written = write_files(report, str(out), "parquet")
     assert [p.rsplit("/", 1)[-1] for p in written] == ["fleet.parquet", "fleet-totals.parquet",
-                                                       "fleet-timeline.parquet"]
+                                                       "fleet-timeline.parquet", "fleet-counts.parquet"]
     streams = pq.read_table(out)
     assert tuple(streams.column_names) == STREAM_COLUMNS
     rows = {r["stream_id"]: r for r in streams.to_pylist()}
@@ -62,7 +62,8 @@ def test_files_on_s3(report, s3_bucket):
     written = write_files(report, f"s3://{s3_bucket}/reports/fleet.parquet", "parquet")
     assert written[1] == f"s3://{s3_bucket}/reports/fleet-totals.parquet"
     keys = [o["Key"] for o in boto3.client("s3").list_objects_v2(Bucket=s3_bucket)["Contents"]]
-    assert sorted(keys) == ["reports/fleet-timeline.parquet", "reports/fleet-totals.parquet", "reports/fleet.parquet"]
+    assert sorted(keys) == ["reports/fleet-counts.parquet", "reports/fleet-timeline.parquet",
+                            "reports/fleet-totals.parquet", "reports/fleet.parquet"]
 
 
 def test_bad_outputs(report, tmp_path):
