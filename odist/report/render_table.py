@@ -172,12 +172,16 @@ def _counts(report: Report) -> list[str]:
     if not report.counts.num_rows:
         return []
     rows = [[r["stream_id"], _minute(r["minute_start"], r["clock"]), r["class"], num(r["frames"]),
-             num(r["objects_mean"], 2), num(r["objects_max"]), num(r["pixels_mean"], 4)]
+             num(r["objects_mean"], 2), num(r["objects_max"]), _share(r["pixels_mean"])]
             for r in report.counts.slice(0, MAX_TIMELINE_ROWS).to_pylist()]
     more = report.counts.num_rows - len(rows)
     tail = [f"... {more} more rows in the file outputs"] if more > 0 else []
-    title = "objects per camera and minute (the student's masks: mean per frame, most in one frame, pixel share):"
-    return ["", title, *grid(["STREAM", "MINUTE", "CLASS", "FRAMES", "MEAN", "MOST", "PIXELS"], rows), *tail]
+    title = "objects per camera and minute (the student's masks: mean per frame, most in one frame, share of pixels):"
+    return ["", title, *grid(["STREAM", "MINUTE", "CLASS", "FRAMES", "OBJECTS", "MOST", "PIXELS"], rows), *tail]
+
+
+def _share(fraction: float | None) -> str:
+    return "n/a" if fraction is None else f"{100 * fraction:.2f}%"
 
 
 def _minute(start: float, clock: str) -> str:
