@@ -13,8 +13,7 @@
 #   RAY_LOCAL_PORT_BASE       first of the per-node port blocks          (default 27000)
 #                             node K uses RAY_LOCAL_PORT_BASE + 100*K .. +99: node manager +0,
 #                             object manager +1, dashboard agent +2/+3, runtime env agent +4,
-#                             metrics +5, workers +10..+99 (no Ray client
-#                             server: jobs go through `ray job submit`)
+#                             metrics +5, Ray client server +6 (head only), workers +10..+99
 #   RAY_LOCAL_TMP             Ray temp dir, keep it short (Unix socket paths are limited to 107 bytes)
 #                             (default /tmp/ray-local-$UID)
 #   RAY_LOCAL_OBJECT_STORE_BYTES  object store per node                  (default 200000000)
@@ -124,9 +123,8 @@ start_node() {
     --max-worker-port="$((base + 99))"
   )
   if [[ "$k" == 0 ]]; then
-    # Port 0: no Ray client server (Ray binds it to the machine's network address; jobs use the dashboard).
     args+=(--head --port="$GCS_PORT" --include-dashboard=true --dashboard-host="$HOST"
-           --dashboard-port="$DASHBOARD_PORT" --ray-client-server-port=0)
+           --dashboard-port="$DASHBOARD_PORT" --ray-client-server-port="$((base + 6))")
   else
     args+=(--address="$HOST:$GCS_PORT")
   fi
