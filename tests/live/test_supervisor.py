@@ -3,6 +3,7 @@ a bad entry or an unreachable camera fails alone, and a stop commits every camer
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 import time
@@ -135,8 +136,9 @@ def test_run_live_stops_on_request_commits_every_camera_and_fails_an_unreachable
 def test_the_oracle_teacher_is_refused_for_live_cameras(tmp_path):
     path = tmp_path / "cameras.yaml"
     write_cameras(path, {"a": "udp://127.0.0.1:5000"})
+    oracle = dataclasses.replace(CONFIG, teacher=dataclasses.replace(CONFIG.teacher, name="oracle"))
     with pytest.raises(ConfigError, match="needs synthetic ground truth"):
-        run_live(path, LiveJob(str(tmp_path / "run"), CONFIG))
+        run_live(path, LiveJob(str(tmp_path / "run"), oracle))
 
 
 def _restarted(actor, old_pid: int) -> bool:
