@@ -334,13 +334,16 @@ def test_console_script_prints_one_error_line(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("odist: error: ") and str(missing) in lines[0]
 
 
+FRAMES_KILLED = 300  # long enough that a SIGTERM comes after the first commit and before the end
+
+
 def test_sigterm_to_odist_run_is_one_line_exit_143_and_a_resubmission_continues(tmp_path):
     import signal
     import time
 
     out = tmp_path / "run"
     argv = [sys.executable, "-m", "odist.cli", "run", "synthetic:traffic", "--out", str(out), "--workers", "1",
-            "--width", str(W), "--height", str(H), "--frames", "600", "--segment-frames", "16", *COMMON]
+            "--width", str(W), "--height", str(H), "--frames", str(FRAMES_KILLED), "--segment-frames", "8", *COMMON]
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180
@@ -359,9 +362,9 @@ def test_sigterm_to_odist_run_is_one_line_exit_143_and_a_resubmission_continues(
     assert line.startswith("odist: terminated") and "run the same command again" in line
     area = StreamArea(open_store(str(out)), "traffic")
     committed = area.last_commit().next_frame_index
-    assert 0 < committed < 600 and area.summary() is None
+    assert 0 < committed < FRAMES_KILLED and area.summary() is None
 
     again = subprocess.run(argv, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     frames = read_stream_table(StreamArea(open_store(str(out)), "traffic"), "records").column("frame_index").to_pylist()
-    assert frames == list(range(600))  # every frame once: the resubmission went on from the commit
+    assert frames == list(range(FRAMES_KILLED))  # every frame once: the resubmission went on from the commit

@@ -62,7 +62,8 @@ def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | o
         return build_teacher(t.name, t, resolved.classes, resolved.device, resolved.performance)
 
     spec = _Stream(input, stream_id or default_stream_id(input))
+    source = options.open(input)  # a missing or unreadable input is named first
     prepare_weights(resolved)  # before the run root is touched: offline without them, one line and nothing written
     check_run_root(open_store(out))
     return distill_stream(spec, out, resolved, build, options, resume=resume, overwrite=overwrite,
-                          progress_bar=progress, on_progress=on_progress)
+                          progress_bar=progress, on_progress=on_progress, source=source)

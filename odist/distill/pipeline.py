@@ -133,6 +133,7 @@ def distill_stream(
     progress_bar: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
     lease_wait_s: float = 0.0,
+    source: Any = None,
 ) -> dict[str, Any]:
     """Distill ``spec`` into ``store_uri``; returns the stream's summary.
 
@@ -141,11 +142,12 @@ def distill_stream(
     deletes the stream's results first; without either, a stream that has results is an ``OutputError``.
     ``on_progress`` is called after every frame (besides the tqdm bar when ``progress_bar``).
     The stream is written only while this call holds its lease (``config.storage``): another writer's is a
-    ``LeaseError``, once ``lease_wait_s`` has passed without it being dropped or expiring.
+    ``LeaseError``, once ``lease_wait_s`` has passed without it being dropped or expiring. ``source`` is the
+    stream's frame source when the caller opened it already (``options.open(spec.uri)``).
     """
     options = options or StreamOptions()
     prepare_torch(config)
-    source = options.open(spec.uri)
+    source = options.open(spec.uri) if source is None else source
     area = StreamArea(open_store(store_uri), spec.stream_id)
     with area.writer_lease(config.storage.lease(lease_wait_s)):
         return _distill_leased(spec, area, source, config, teacher, options, resume=resume, overwrite=overwrite,
