@@ -47,7 +47,19 @@ def stream_records(rng: np.random.Generator, frames: int, fps: float, start: flo
         "teacher_seconds": np.where(key, 0.3, 0.0),
         "miou": rng.uniform(0.4, 0.95, frames), "miou_foreground": rng.uniform(0.2, 0.9, frames),
         "trigger": np.where(key, "ladder", None),
+        **_class_columns(rng, frames, key),
     }
+
+
+def _class_columns(rng: np.random.Generator, frames: int, key: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-class pixel shares and object counts of 4 classes (background first), the teacher's on keyframes."""
+    shares = rng.dirichlet([20.0, 1.0, 1.0, 0.3], frames).astype(np.float32)
+    regions = np.concatenate([np.zeros((frames, 1), np.int32), rng.integers(0, 8, (frames, 3), np.int32)], axis=1)
+    teacher_shares, teacher_regions = np.empty(frames, object), np.empty(frames, object)
+    for index in np.flatnonzero(key):
+        teacher_shares[index], teacher_regions[index] = shares[index].tolist(), regions[index].tolist()
+    return {"class_pixels": shares, "class_regions": regions, "teacher_class_pixels": teacher_shares,
+            "teacher_class_regions": teacher_regions}
 
 
 def write_stream(root: str, sid: str, seed: int, min_frames: int, max_frames: int) -> int:
