@@ -6,7 +6,12 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
 * ``paper``: the paper's loop (stride ladder 8..64, every trigger off, empty keyframes climb);
 * ``cut``, ``confidence``, ``empty``: the paper plus one rule (a scene-cut trigger, a student-confidence
   trigger, empty keyframes hold the rung);
-* ``all``: the paper plus all three; ``all-long``: ``all`` with the ladder 8..256;
+* ``all``: the paper plus all three (the defaults before the jump rule); ``all-long``: ``all`` with the
+  ladder 8..256;
+* ``jump``: the paper plus the jump cut rule (a discontinuity between consecutive frames) with the ladder
+  reset on a cut; ``jump-test``: the same, the student's test on the new view moving the ladder;
+  ``jump-all``: ``jump-test`` plus the confidence and empty rules; ``jump-drift-all``: that plus the drift
+  trigger;
 * ``default``: the config defaults as shipped.
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by
@@ -47,23 +52,31 @@ from _common import RESULTS_DIR, describe_environment, environment, fmt, markdow
 
 from odist.config import load_config
 from odist.distill.distiller import OnlineDistiller
+from odist.distill.policy import TRIGGERS
 from odist.distill.runner import StreamRunner
 from odist.models.teachers import build_teacher
 from odist.video.synthetic import SCENARIOS, SyntheticSource
 
-PAPER = ["distill.cut_threshold=0", "distill.confidence_drop=0", "distill.empty_keyframes=climb",
-         "distill.strides=[8,16,32,64]"]
+PAPER = ["distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0",
+         "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]"]
+# The cut rule before: distance from the last keyframe's signature, every cut restarts the ladder.
+KEYFRAME_CUT = ["distill.cut_rule=keyframe", "distill.cut_threshold=0.1", "distill.cut_ladder=reset"]
+JUMP_CUT = ["distill.cut_rule=jump", "distill.cut_threshold=0.1"]
+OTHERS = ["distill.confidence_drop=0.1", "distill.empty_keyframes=hold"]
 POLICIES: dict[str, list[str]] = {
     "paper": PAPER,
-    "cut": [*PAPER, "distill.cut_threshold=0.1"],
+    "cut": [*PAPER, *KEYFRAME_CUT],
     "confidence": [*PAPER, "distill.confidence_drop=0.1"],
     "empty": [*PAPER, "distill.empty_keyframes=hold"],
-    "all": [*PAPER, "distill.cut_threshold=0.1", "distill.confidence_drop=0.1", "distill.empty_keyframes=hold"],
-    "all-long": [*PAPER, "distill.cut_threshold=0.1", "distill.confidence_drop=0.1", "distill.empty_keyframes=hold",
-                 "distill.strides=[8,16,32,64,128,256]"],
-    "all-long-bank": [*PAPER, "distill.cut_threshold=0.1", "distill.confidence_drop=0.1",
-                      "distill.empty_keyframes=hold", "distill.strides=[8,16,32,64,128,256]",
+    "all": [*PAPER, *KEYFRAME_CUT, *OTHERS],
+    "all-long": [*PAPER, *KEYFRAME_CUT, *OTHERS, "distill.strides=[8,16,32,64,128,256]"],
+    "all-long-bank": [*PAPER, *KEYFRAME_CUT, *OTHERS, "distill.strides=[8,16,32,64,128,256]",
                       "distill.view_bank_size=4"],
+    # The jump rule: a cut is a discontinuity between consecutive frames, judged against recent motion.
+    "jump": [*PAPER, *JUMP_CUT, "distill.cut_ladder=reset"],
+    "jump-test": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test"],
+    "jump-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", *OTHERS],
+    "jump-drift-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS],
     "default": [],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
@@ -135,8 +148,8 @@ def aggregate(runs: list[dict[str, Any]], by: str = "policy") -> list[dict[str, 
             values = np.asarray([r[key] for r in group], np.float64)
             row[key] = float(values.mean())
             row[key + "_std"] = float(values.std())
-        for trigger in ("ladder", "cut", "confidence"):
-            row[f"{trigger}_keyframes"] = float(np.mean([r["keyframes_by_trigger"][trigger] for r in group]))
+        for trigger in TRIGGERS:
+            row[f"{trigger}_keyframes"] = float(np.mean([r["keyframes_by_trigger"].get(trigger, 0) for r in group]))
         rows.append(row)
     return rows
 
@@ -181,13 +194,16 @@ def table(rows: list[dict[str, Any]]) -> str:
         return f"{fmt(row[key], digits, suffix)} ± {fmt(row[key + '_std'], digits)}"
 
     headers = ["scenario", "policy", "seeds", "mIoU", "mIoU fg", "speed-up (cost model)", "speed-up (FLOPs)",
-               "keyframes (ladder/cut/conf)", "empty", "updates"]
+               "keyframes (ladder/cut/drift/conf)", "empty", "updates"]
     body = [[r["scenario"], r["policy"], ",".join(map(str, r["seeds"])), pm(r, "miou"), pm(r, "miou_foreground"),
              pm(r, "speedup_cost_model", 1, "x"), pm(r, "speedup_flops", 1, "x"),
-             f"{r['keyframes']:.1f} ({r['ladder_keyframes']:.1f}/{r['cut_keyframes']:.1f}/"
-             f"{r['confidence_keyframes']:.1f})", f"{r['empty_keyframes']:.1f}", f"{r['updates']:.0f}"]
+             f"{r['keyframes']:.1f} ({_by_trigger(r)})", f"{r['empty_keyframes']:.1f}", f"{r['updates']:.0f}"]
             for r in rows]
     return markdown_table(headers, body)
+
+
+def _by_trigger(row: dict[str, Any]) -> str:
+    return "/".join(f"{row[f'{t}_keyframes']:.1f}" for t in TRIGGERS)
 
 
 def _parse_run(text: str) -> tuple[str, str, int]:
