@@ -1,8 +1,9 @@
 """A panning camera over a synthetic scene: a window sliding back and forth across a wider rendering.
 
 ``PannedSource`` renders a synthetic scenario ``WIDEN`` times wider than the frame and crops a frame-sized
-window whose left edge moves ``speed`` pixels a frame, turning at either end (a triangle wave), so every
-frame shows the same street from a moving viewpoint: no cut, constant camera motion. Ground truth (the
+window whose left edge moves ``speed`` frame widths a frame (1/80: 2 pixels at 160 wide), turning at either
+end (a triangle wave), so every frame shows the same street from a moving viewpoint: no cut, constant
+camera motion. Ground truth (the
 class map and the boxes) is cropped with the image, so the oracle teacher labels what the window shows.
 """
 
@@ -21,11 +22,12 @@ SUFFIX = "-pan"  # bench scenario names: "traffic-pan" is traffic seen by a pann
 
 
 class PannedSource:
-    """``frames`` frames of ``scenario`` seen through a ``width`` x ``height`` window panning ``speed`` px/frame."""
+    """``frames`` frames of ``scenario`` through a ``width`` x ``height`` window panning ``speed`` widths a frame."""
 
-    def __init__(self, scenario: str, *, seed: int, width: int, height: int, frames: int, speed: float = 2.0) -> None:
+    def __init__(self, scenario: str, *, seed: int, width: int, height: int, frames: int,
+                 speed: float = 1 / 80) -> None:
         self.wide = SyntheticSource(scenario, seed=seed, width=round(width * WIDEN), height=height, frames=frames)
-        self.width, self.speed = width, speed
+        self.width, self.speed = width, speed * width
         self.cuts = self.wide.cuts
 
     def __len__(self) -> int:
