@@ -1,5 +1,7 @@
 """The jump cut rule, the drift trigger and the student's test on a cut: camera motion is no cut, a cut is."""
 
+import threading
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -7,6 +9,7 @@ from PIL import Image
 from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.policy import KeyframePolicy, Trigger
+from odist.distill.runner import StreamRunner
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.video.frame import Frame
 
@@ -17,14 +20,16 @@ SMALL = ["student.width=0.25", "distill.lr=0.1"]
 
 
 class Person(Teacher):
-    """Labels a person at the same place on every frame."""
+    """Labels a person at the same place on every frame (once ``gate``, when given, opens)."""
 
     name = "person"
 
-    def __init__(self) -> None:
+    def __init__(self, gate: threading.Event | None = None) -> None:
         super().__init__(DEFAULT_CLASSES)
+        self.gate = gate
 
     def label(self, frames) -> TeacherResult:
+        assert self.gate is None or self.gate.wait(60), "the stream never opened the gate"
         return TeacherResult([Labels(a_person(f)) for f in frames], seconds=0.3, gflops=520.0)
 
     def gflops_per_frame(self, height: int, width: int) -> float:
@@ -183,3 +188,30 @@ def test_drift_keyframes_are_counted():
     results = [distiller.step(f) for f in frames(pan(90))]
     drift = [r for r in results if r.keyframe and r.trigger == "drift"]
     assert drift and distiller.ledger.keyframes_by_trigger()["drift"] == len(drift)
+
+
+class _Records:
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def add(self, record: dict, mask: np.ndarray) -> None:
+        self.records.append(record)
+
+
+def test_a_pan_while_labels_are_in_flight_is_no_cut():
+    """Live labels: the frames that pass while the teacher labels are observed, so the jump the policy
+    judges next is one frame's motion, not the whole pan since the keyframe."""
+    gate = threading.Event()
+
+    def stream():
+        for i, image in enumerate(pan(48)):
+            if i == 12:  # the first keyframe's labels come back only now
+                gate.set()
+            yield Frame(i, image, timestamp=i / 30)
+
+    cfg = config(*SMALL, "threads=1", "distill.overlap_labels=true", "distill.cut_threshold=0.1")
+    records = _Records()
+    runner = StreamRunner(OnlineDistiller(cfg, Person(gate)), records, overlap=True)
+    runner.run(stream())
+    assert runner.distiller.ledger.keyframes >= 2
+    assert "cut" not in [r["trigger"] for r in records.records if r["keyframe"]]
