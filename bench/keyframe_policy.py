@@ -11,7 +11,9 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
 * ``jump``: the paper plus the jump cut rule (a discontinuity between consecutive frames) with the ladder
   reset on a cut; ``jump-test``: the same, the student's test on the new view moving the ladder;
   ``jump-all``: ``jump-test`` plus the confidence and empty rules; ``jump-drift-all``: that plus the drift
-  trigger at 0.1 (``jump-wide-drift-all``: at 0.2);
+  trigger at 0.1 (``jump-wide-drift-all``: at 0.2); ``jump-long``: ``jump-drift-all`` with the ladder
+  8..256; ``jump-long-gated``: that with 128 and 256 reached only after keyframes the student got right
+  before its updates (``distill.handled_climb_from=4``);
 * ``default``: the config defaults as shipped.
 
 A scenario named ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth (``bench/_pan.py``).
@@ -81,6 +83,11 @@ POLICIES: dict[str, list[str]] = {
     "jump-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", *OTHERS],
     "jump-drift-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS],
     "jump-wide-drift-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.2", *OTHERS],
+    # Item: longer ladders on a fixed camera; 128 and 256 only after keyframes the student handled.
+    "jump-long": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS,
+                  "distill.strides=[8,16,32,64,128,256]"],
+    "jump-long-gated": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS,
+                        "distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4"],
     "default": [],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.

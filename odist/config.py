@@ -106,6 +106,9 @@ class DistillConfig:
     # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
     # continues from that view's snapshot. Views are told apart by the cut threshold.
     view_bank_size: int = 0
+    # Climbing onto a rung at or above this index needs a keyframe the student got right before its
+    # updates (0 = off: the ladder's test alone), so a long ladder's top rungs wait for a settled student.
+    handled_climb_from: int = 0
     view_threshold: float = 0.1  # signatures of one view lie within this distance (the view bank)
     # A stream that begins from a checkpoint (--init, a manifest init, --warm-start fleet) starts its ladder
     # on warm_start_rung (0 = the lowest), and its first warm_start_lr_keyframes keyframes learn at
@@ -228,6 +231,8 @@ class OdistConfig:
         _check(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
         _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
         _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
+        _check(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
+               f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
         _check(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
         _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
                "0 unless distill.cut_threshold is set (a cut recalls a view)")

@@ -146,14 +146,17 @@ class KeyframePolicy:
             self.ladder.rung = 0
             self.ladder.next_keyframe = frame_index + self.ladder.stride  # probe the new view early
             return self.ladder.stride
-        self._move(frame_index, threshold_met)
+        self._move(frame_index, threshold_met, handled)
         return self.ladder.stride
 
-    def _move(self, frame_index: int, threshold_met: bool) -> None:
-        """The ladder's own move, holding the rung on empty keyframes (``distill.empty_keyframes``)."""
-        hold = self.config.empty_keyframes == "hold" and self.empty_streak > 0
+    def _move(self, frame_index: int, threshold_met: bool, handled: bool) -> None:
+        """The ladder's own move, holding the rung on empty keyframes (``distill.empty_keyframes``) and below
+        ``distill.handled_climb_from`` unless the student handled the keyframe before its updates."""
+        gate = self.config.handled_climb_from
+        gated = bool(gate) and threshold_met and not handled and self.ladder.rung + 1 >= gate
+        hold = gated or (self.config.empty_keyframes == "hold" and self.empty_streak > 0)
         patience = self.config.empty_patience
-        if hold and not (patience and self.empty_streak >= patience):
+        if gated or (hold and not (patience and self.empty_streak >= patience)):
             self.ladder.next_keyframe = frame_index + self.ladder.stride
         else:
             self.ladder.after_keyframe(frame_index, threshold_met)

@@ -215,3 +215,11 @@ def test_a_pan_while_labels_are_in_flight_is_no_cut():
     runner.run(stream())
     assert runner.distiller.ledger.keyframes >= 2
     assert "cut" not in [r["trigger"] for r in records.records if r["keyframe"]]
+
+
+def test_top_rungs_wait_for_a_keyframe_the_student_handled():
+    p = policy("distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4")
+    strides = [p.after_keyframe(i, Trigger.LADDER, threshold_met=True, empty=False) for i in range(6)]
+    assert strides == [16, 32, 64, 64, 64, 64]  # fitted after updates: 128 needs more
+    assert p.after_keyframe(6, Trigger.LADDER, threshold_met=True, empty=False, handled=True) == 128
+    assert p.after_keyframe(7, Trigger.LADDER, threshold_met=False, empty=False) == 64  # a failed test drops
