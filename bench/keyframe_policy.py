@@ -6,8 +6,17 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
 * ``paper``: the paper's loop (stride ladder 8..64, every trigger off, empty keyframes climb);
 * ``cut``, ``confidence``, ``empty``: the paper plus one rule (a scene-cut trigger, a student-confidence
   trigger, empty keyframes hold the rung);
-* ``all``: the paper plus all three; ``all-long``: ``all`` with the ladder 8..256;
+* ``all``: the paper plus all three (the defaults before the jump rule); ``all-long``: ``all`` with the
+  ladder 8..256;
+* ``jump``: the paper plus the jump cut rule (a discontinuity between consecutive frames) with the ladder
+  reset on a cut; ``jump-test``: the same, the student's test on the new view moving the ladder;
+  ``jump-all``: ``jump-test`` plus the confidence and empty rules; ``jump-drift-all``: that plus the drift
+  trigger at 0.1 (``jump-wide-drift-all``: at 0.2); ``jump-long``: ``jump-drift-all`` with the ladder
+  8..256; ``jump-long-gated``: that with 128 and 256 reached only after keyframes the student got right
+  before its updates (``distill.handled_climb_from=4``);
 * ``default``: the config defaults as shipped.
+
+A scenario named ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth (``bench/_pan.py``).
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by
 trigger and empty keyframes, each as the mean over seeds with its standard deviation. Runs are spread
@@ -44,37 +53,54 @@ from typing import Any
 
 import numpy as np
 from _common import RESULTS_DIR, describe_environment, environment, fmt, markdown_table, set_threads, write_results
+from _pan import SUFFIX, PannedSource
 
 from odist.config import load_config
 from odist.distill.distiller import OnlineDistiller
+from odist.distill.policy import TRIGGERS
 from odist.distill.runner import StreamRunner
 from odist.models.teachers import build_teacher
 from odist.video.synthetic import SCENARIOS, SyntheticSource
 
-PAPER = ["distill.cut_threshold=0", "distill.confidence_drop=0", "distill.empty_keyframes=climb",
-         "distill.strides=[8,16,32,64]"]
+PAPER = ["distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0",
+         "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]"]
+# The cut rule before: distance from the last keyframe's signature, every cut restarts the ladder.
+KEYFRAME_CUT = ["distill.cut_rule=keyframe", "distill.cut_threshold=0.1", "distill.cut_ladder=reset"]
+JUMP_CUT = ["distill.cut_rule=jump", "distill.cut_threshold=0.1"]
+OTHERS = ["distill.confidence_drop=0.1", "distill.empty_keyframes=hold"]
 POLICIES: dict[str, list[str]] = {
     "paper": PAPER,
-    "cut": [*PAPER, "distill.cut_threshold=0.1"],
+    "cut": [*PAPER, *KEYFRAME_CUT],
     "confidence": [*PAPER, "distill.confidence_drop=0.1"],
     "empty": [*PAPER, "distill.empty_keyframes=hold"],
-    "all": [*PAPER, "distill.cut_threshold=0.1", "distill.confidence_drop=0.1", "distill.empty_keyframes=hold"],
-    "all-long": [*PAPER, "distill.cut_threshold=0.1", "distill.confidence_drop=0.1", "distill.empty_keyframes=hold",
-                 "distill.strides=[8,16,32,64,128,256]"],
-    "all-long-bank": [*PAPER, "distill.cut_threshold=0.1", "distill.confidence_drop=0.1",
-                      "distill.empty_keyframes=hold", "distill.strides=[8,16,32,64,128,256]",
+    "all": [*PAPER, *KEYFRAME_CUT, *OTHERS],
+    "all-long": [*PAPER, *KEYFRAME_CUT, *OTHERS, "distill.strides=[8,16,32,64,128,256]"],
+    "all-long-bank": [*PAPER, *KEYFRAME_CUT, *OTHERS, "distill.strides=[8,16,32,64,128,256]",
                       "distill.view_bank_size=4"],
+    # The jump rule: a cut is a discontinuity between consecutive frames, judged against recent motion.
+    "jump": [*PAPER, *JUMP_CUT, "distill.cut_ladder=reset"],
+    "jump-test": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test"],
+    "jump-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", *OTHERS],
+    "jump-drift-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS],
+    "jump-wide-drift-all": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.2", *OTHERS],
+    # Item: longer ladders on a fixed camera; 128 and 256 only after keyframes the student handled.
+    "jump-long": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS,
+                  "distill.strides=[8,16,32,64,128,256]"],
+    "jump-long-gated": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS,
+                        "distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4"],
     "default": [],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}
+SCENE_NAMES = [*SCENARIOS, *(name + SUFFIX for name in SCENARIOS)]
 METRICS = ("miou", "miou_foreground", "speedup_cost_model", "speedup_flops", "keyframes", "updates",
            "empty_keyframes")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    p.add_argument("--scenarios", nargs="+", choices=SCENE_NAMES, default=list(SCENARIOS),
+                   help="synthetic scenarios; NAME-pan: NAME seen by a panning camera (bench/_pan.py)")
     p.add_argument("--policies", nargs="+", choices=list(POLICIES), default=list(POLICIES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="scene (and student) seeds")
     p.add_argument("--width", type=int, default=320, help="frame width (default 320)")
@@ -106,7 +132,10 @@ def distil_synthetic(scenario: str, seed: int, overrides: list[str], width: int,
     """Distil one synthetic stream (oracle teacher, every frame scored) under ``overrides``: its summary."""
     set_threads(threads)
     config = load_config(overrides=overrides)
-    source = SyntheticSource(scenario, seed=seed, width=width, height=height, frames=frames)
+    if scenario.endswith(SUFFIX):
+        source = PannedSource(scenario[:-len(SUFFIX)], seed=seed, width=width, height=height, frames=frames)
+    else:
+        source = SyntheticSource(scenario, seed=seed, width=width, height=height, frames=frames)
     teacher = build_teacher("oracle", config.teacher, config.classes, config.device)
     runner = StreamRunner(OnlineDistiller(config, teacher), _Discard(), evaluator=teacher)
     start = time.perf_counter()
@@ -135,8 +164,8 @@ def aggregate(runs: list[dict[str, Any]], by: str = "policy") -> list[dict[str, 
             values = np.asarray([r[key] for r in group], np.float64)
             row[key] = float(values.mean())
             row[key + "_std"] = float(values.std())
-        for trigger in ("ladder", "cut", "confidence"):
-            row[f"{trigger}_keyframes"] = float(np.mean([r["keyframes_by_trigger"][trigger] for r in group]))
+        for trigger in TRIGGERS:
+            row[f"{trigger}_keyframes"] = float(np.mean([r["keyframes_by_trigger"].get(trigger, 0) for r in group]))
         rows.append(row)
     return rows
 
@@ -181,18 +210,21 @@ def table(rows: list[dict[str, Any]]) -> str:
         return f"{fmt(row[key], digits, suffix)} ± {fmt(row[key + '_std'], digits)}"
 
     headers = ["scenario", "policy", "seeds", "mIoU", "mIoU fg", "speed-up (cost model)", "speed-up (FLOPs)",
-               "keyframes (ladder/cut/conf)", "empty", "updates"]
+               "keyframes (ladder/cut/drift/conf)", "empty", "updates"]
     body = [[r["scenario"], r["policy"], ",".join(map(str, r["seeds"])), pm(r, "miou"), pm(r, "miou_foreground"),
              pm(r, "speedup_cost_model", 1, "x"), pm(r, "speedup_flops", 1, "x"),
-             f"{r['keyframes']:.1f} ({r['ladder_keyframes']:.1f}/{r['cut_keyframes']:.1f}/"
-             f"{r['confidence_keyframes']:.1f})", f"{r['empty_keyframes']:.1f}", f"{r['updates']:.0f}"]
+             f"{r['keyframes']:.1f} ({_by_trigger(r)})", f"{r['empty_keyframes']:.1f}", f"{r['updates']:.0f}"]
             for r in rows]
     return markdown_table(headers, body)
 
 
+def _by_trigger(row: dict[str, Any]) -> str:
+    return "/".join(f"{row[f'{t}_keyframes']:.1f}" for t in TRIGGERS)
+
+
 def _parse_run(text: str) -> tuple[str, str, int]:
     scenario, policy, seed = text.split(":")
-    if scenario not in SCENARIOS or policy not in POLICIES or not seed.isdigit():
+    if scenario not in SCENE_NAMES or policy not in POLICIES or not seed.isdigit():
         sys.exit(f"--runs {text!r}: write SCENARIO:POLICY:SEED with a known scenario and policy")
     return scenario, policy, int(seed)
 

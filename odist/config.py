@@ -30,8 +30,8 @@ DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
 ENV_PREFIX = "ODIST__"
 # ``--set`` overrides that give back the paper's keyframe loop exactly: every trigger off, ladder 8..64.
 PAPER_KEYFRAME_POLICY: tuple[str, ...] = (
-    "distill.cut_threshold=0", "distill.confidence_drop=0", "distill.empty_keyframes=climb",
-    "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
+    "distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0",
+    "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
 )
 
 
@@ -82,9 +82,20 @@ class DistillConfig:
     # update per following frame). Off: the paper's synchronous loop. Live cameras always overlap.
     overlap_labels: bool = False
     # The keyframe policy beyond the ladder (odist/distill/policy.py); 0 / "climb" switches a rule off.
-    # A frame whose scene signature lies this far from the last keyframe's is a cut: a keyframe at once,
-    # and the ladder restarts from its lowest rung.
+    # A cut is a keyframe at once. cut_rule "jump": a frame whose scene signature jumps from the previous
+    # frame's (camera motion of up to 2 thumbnail cells taken out) by more than cut_threshold and more than
+    # cut_contrast times the stream's recent median jump; "keyframe" (the rule before): a frame whose
+    # signature lies more than cut_threshold from the last keyframe's.
+    cut_rule: str = "jump"
     cut_threshold: float = 0.1
+    cut_contrast: float = 5.0
+    # How a cut moves the ladder: "reset" to the lowest rung (then one move), or "test": the student's
+    # accuracy on the cut's frame before any update decides (it handles the new view: the ladder moves as
+    # on any keyframe; it does not: the lowest rung, and the next keyframe after the lowest stride).
+    cut_ladder: str = "test"
+    # A frame whose signature lies this far from the last keyframe's is a keyframe; the ladder moves as
+    # on a ladder keyframe (no restart). 0 = off.
+    drift_threshold: float = 0.1
     # A frame on which the student's confidence falls this far below its value on the first frame after
     # the last keyframe is a keyframe.
     confidence_drop: float = 0.1
@@ -95,6 +106,10 @@ class DistillConfig:
     # Student snapshots kept per camera view (0 = none): on a cut to a view seen before, the student
     # continues from that view's snapshot. Views are told apart by the cut threshold.
     view_bank_size: int = 0
+    # Climbing onto a rung at or above this index needs a keyframe the student got right before its
+    # updates (0 = off: the ladder's test alone), so a long ladder's top rungs wait for a settled student.
+    handled_climb_from: int = 0
+    view_threshold: float = 0.1  # signatures of one view lie within this distance (the view bank)
     # A stream that begins from a checkpoint (--init, a manifest init, --warm-start fleet) starts its ladder
     # on warm_start_rung (0 = the lowest), and its first warm_start_lr_keyframes keyframes learn at
     # lr x warm_start_lr_scale.
@@ -210,11 +225,19 @@ class OdistConfig:
                "at most distill.replay_buffer_size samples per update")
         _check(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
                "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        _check(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
+        _check(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
+        _check(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
+        _check(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
+               "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        _check(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
         _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
         _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
+        _check(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
+               f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
         _check(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
         _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
-               "0 unless distill.cut_threshold is set (views are told apart by it)")
+               "0 unless distill.cut_threshold is set (a cut recalls a view)")
         _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
         _check(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
                f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")

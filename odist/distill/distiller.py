@@ -3,7 +3,7 @@
 For every frame: on a keyframe, ask the teacher, take up to ``max_updates`` SGD steps until the
 student's minimum per-class IoU on that keyframe exceeds the threshold, and move the stride ladder;
 on every other frame, run the student only. Which frames are keyframes is the ``KeyframePolicy``'s
-call: the ladder, a scene cut, or a drop of the student's confidence.
+call: the ladder, a scene cut, drift from the last keyframe's view, or a drop of the student's confidence.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class OnlineDistiller:
             limit_gpu_memory(self.device, self._gpu_share())
         self.optimizer = make_optimizer(self.student, d)
         self.policy = KeyframePolicy.from_config(d)
-        self.view_bank = ViewBank(d.view_bank_size, d.cut_threshold) if d.view_bank_size else None
+        self.view_bank = ViewBank(d.view_bank_size, d.view_threshold) if d.view_bank_size else None
         self.ledger = CostLedger()
         self.warm_started = False  # began from a checkpoint's weights (distill.warm_start_* apply)
         self._replay: deque[_Example] = deque(maxlen=max(d.replay_buffer_size, 1))
@@ -135,6 +135,11 @@ class OnlineDistiller:
         if self._frozen():
             return None
         return self.policy.before_inference(frame)
+
+    def observe(self, frame: Frame) -> None:
+        """Let the policy see a frame it is not asked about (labels in flight), so no cut goes unseen."""
+        if not self._frozen():
+            self.policy.observe(frame)
 
     def cut_trigger(self, frame: Frame) -> Trigger | None:
         """``Trigger.CUT`` when ``frame`` starts a new scene; the ladder is not consulted."""
@@ -216,7 +221,8 @@ class OnlineDistiller:
         self.ledger.student_update_gflops += batch * (updates * self._gflops[3] + self._gflops[2])
         d = self.config.distill
         signal = before if d.stride_signal == "before_updates" else accuracy
-        stride = self.policy.after_keyframe(frame.index, trigger, signal > d.accuracy_threshold, empty)
+        stride = self.policy.after_keyframe(frame.index, trigger, signal > d.accuracy_threshold, empty,
+                                            handled=before > d.accuracy_threshold)
         return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds,
                            answer.labels[0], before, trigger=Trigger(trigger).value)
 

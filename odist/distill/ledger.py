@@ -32,6 +32,7 @@ class CostLedger:
     # Keyframes by trigger (the rest were the ladder's), those whose teacher labels held no foreground,
     # and those the student had inferred before they became keyframes (a confidence trigger, live labels).
     cut_keyframes: int = 0
+    drift_keyframes: int = 0
     confidence_keyframes: int = 0
     empty_keyframes: int = 0
     inferred_keyframes: int = 0
@@ -41,13 +42,15 @@ class CostLedger:
         """Count one keyframe whose learning is over."""
         self.keyframes += 1
         self.cut_keyframes += trigger == "cut"
+        self.drift_keyframes += trigger == "drift"
         self.confidence_keyframes += trigger == "confidence"
         self.empty_keyframes += empty
         self.inferred_keyframes += inferred
 
     def keyframes_by_trigger(self) -> dict[str, int]:
-        cut, confidence = self.cut_keyframes, self.confidence_keyframes
-        return {"ladder": self.keyframes - cut - confidence, "cut": cut, "confidence": confidence}
+        cut, drift, confidence = self.cut_keyframes, self.drift_keyframes, self.confidence_keyframes
+        return {"ladder": self.keyframes - cut - drift - confidence, "cut": cut, "drift": drift,
+                "confidence": confidence}
 
     def speedup_cost_model(self, model: CostModelConfig) -> float:
         """N*T / ((N-K+I)*S + K*T + U*U_cost): the paper's cost model over this stream, where I counts

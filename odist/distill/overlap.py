@@ -86,6 +86,8 @@ class OverlappedKeyframes:
             trigger = self._due(frame, result)
             if trigger is not None:
                 self.pending = self.labeler.request(frame, result.prediction, trigger)
+        else:
+            self.distiller.observe(frame)
         return result, learned
 
     def _due(self, frame: Frame, result: FrameResult) -> Trigger | None:

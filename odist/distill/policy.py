@@ -1,11 +1,23 @@
 """The keyframe policy: when to ask the teacher, and how a keyframe moves the stride ladder.
 
 The paper's stride ladder looks back only: it climbs after a keyframe the student fits and drops after one
-it does not. The policy adds three rules that follow the scene (each off by a config value, which gives
-back the paper's loop exactly):
+it does not. The policy adds rules that follow the scene (each off by a config value, which gives back the
+paper's loop exactly):
 
-* **cut** (``distill.cut_threshold``): a frame whose scene signature is far from the last keyframe's is
-  a keyframe at once, and the ladder restarts from its lowest rung;
+* **cut** (``distill.cut_threshold``): a discontinuity of the scene. Under ``distill.cut_rule="jump"`` a
+  frame whose signature jumps from the previous frame's (``jump_distance``: camera motion of a few cells
+  taken out) by more than the threshold and more than ``distill.cut_contrast`` times the stream's own
+  recent frame-to-frame motion (the median of the last ``MOTION_WINDOW`` jumps) is a cut; a pan, a zoom, a
+  shaking camera or an exposure ramp moves little between two frames and is none. Under ``"keyframe"``
+  (the rule before) a frame far from the last keyframe's signature is a cut. A cut is a keyframe at once;
+  how it moves the ladder is ``distill.cut_ladder``: ``"reset"`` restarts it from its lowest rung;
+  ``"test"`` lets the student's test on the new view decide: when the student already handles the cut's
+  frame before any update (its min-class IoU passes the threshold, labels with foreground) the ladder moves
+  as on any keyframe (a view-bank recall or a warm start may pass at once); otherwise it drops to the
+  lowest rung and probes the new view again after the lowest stride, whatever the updates reached;
+* **drift** (``distill.drift_threshold``): a frame whose signature has drifted this far from the last
+  keyframe's (a slow pan, a zoom, a scene that changes within the shot) is a keyframe; the ladder moves as
+  on a ladder keyframe (no restart);
 * **confidence** (``distill.confidence_drop``): a frame on which the student's confidence (the mean
   max-softmax over the pixels it calls foreground; no reading when it calls almost none) falls this far
   below its value on the first frame read after the last keyframe is a keyframe too;
@@ -13,12 +25,13 @@ back the paper's loop exactly):
   foreground tests nothing about the student's foreground skill, so the rung holds rather than climbs
   (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one.
 
-Every keyframe carries its trigger: ``ladder`` (the stride ran out), ``cut`` or ``confidence``.
+Every keyframe carries its trigger: ``ladder`` (the stride ran out), ``cut``, ``drift`` or ``confidence``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -26,9 +39,11 @@ from typing import Any
 import numpy as np
 
 from odist.config import DistillConfig
-from odist.distill.scene import scene_distance, scene_signature
+from odist.distill.scene import jump_distance, scene_distance, scene_signature
 from odist.distill.schedule import StrideLadder
 from odist.video.frame import Frame
+
+MOTION_WINDOW = 30  # recent frame-to-frame jumps that measure the stream's own motion (about a second)
 
 
 class Trigger(str, Enum):
@@ -36,6 +51,7 @@ class Trigger(str, Enum):
 
     LADDER = "ladder"
     CUT = "cut"
+    DRIFT = "drift"
     CONFIDENCE = "confidence"
 
 
@@ -49,6 +65,9 @@ class KeyframePolicy:
     config: DistillConfig
     ladder: StrideLadder
     reference: np.ndarray | None = None  # scene signature of the last keyframe
+    previous: np.ndarray | None = None  # scene signature of the last frame observed (the jump rule)
+    motion: deque[float] = field(default_factory=lambda: deque(maxlen=MOTION_WINDOW))  # recent jumps, no cuts
+    cut_seen: bool = False  # a jump was observed and has not yet been taken as a keyframe
     confidence_reference: float | None = None  # the student's confidence on the first frame after it
     empty_streak: int = 0
     _signature: np.ndarray | None = field(default=None, repr=False)  # of the frame being decided
@@ -67,21 +86,35 @@ class KeyframePolicy:
 
     @property
     def needs_signature(self) -> bool:
-        return self.config.cut_threshold > 0
+        return self.config.cut_threshold > 0 or self.config.drift_threshold > 0
 
     def before_inference(self, frame: Frame) -> Trigger | None:
-        """The trigger that makes ``frame`` a keyframe before the student sees it (a cut, or the ladder)."""
-        trigger = self.cut(frame)
+        """The trigger that makes ``frame`` a keyframe before the student sees it (cut, drift, the ladder)."""
+        trigger = self.cut(frame) or self._drift()
         if trigger is None and self.ladder.is_keyframe(frame.index):
             trigger = Trigger.LADDER
             self._requested()
         return trigger
 
-    def cut(self, frame: Frame) -> Trigger | None:
-        """``Trigger.CUT`` when ``frame``'s scene is far from the last keyframe's (it becomes the reference)."""
+    def observe(self, frame: Frame) -> None:
+        """Take ``frame``'s scene signature and note a jump from the previous frame's (called once a frame)."""
         self._signature = scene_signature(frame.image) if self.needs_signature else None
+        if self._signature is None or self.config.cut_rule != "jump" or self.config.cut_threshold <= 0:
+            return
+        if self.previous is not None:
+            jump = jump_distance(self._signature, self.previous)
+            if self._is_jump(jump):
+                self.cut_seen = True
+            else:
+                self.motion.append(jump)
+        self.previous = self._signature
+
+    def cut(self, frame: Frame) -> Trigger | None:
+        """``Trigger.CUT`` when ``frame`` (or a frame observed since the last cut) starts a new scene."""
+        self.observe(frame)
         if not self._is_cut():
             return None
+        self.cut_seen = False
         self._requested()
         return Trigger.CUT
 
@@ -97,26 +130,58 @@ class KeyframePolicy:
             return Trigger.CONFIDENCE
         return None
 
-    def after_keyframe(self, frame_index: int, trigger: Trigger | str, threshold_met: bool, empty: bool) -> int:
-        """Move the ladder after a keyframe's updates and schedule the next one; returns the new stride."""
-        if trigger == Trigger.CUT:
-            self.ladder.rung = 0
+    def after_keyframe(self, frame_index: int, trigger: Trigger | str, threshold_met: bool, empty: bool,
+                       handled: bool = False) -> int:
+        """Move the ladder after a keyframe's updates and schedule the next one; returns the new stride.
+
+        ``threshold_met``: the ladder's test (``distill.stride_signal``); ``handled``: the student passed
+        the threshold on this keyframe before any update (what ``distill.cut_ladder="test"`` reads).
+        """
+        self.confidence_reference = None  # taken again on the next frame inferred
         self.empty_streak = self.empty_streak + 1 if empty and threshold_met else 0
-        hold = self.config.empty_keyframes == "hold" and self.empty_streak > 0
+        handled = handled and not empty  # labels with no foreground test nothing
+        if trigger == Trigger.CUT and self.config.cut_ladder == "reset":
+            self.ladder.rung = 0
+        elif trigger == Trigger.CUT and not handled:
+            self.ladder.rung = 0
+            self.ladder.next_keyframe = frame_index + self.ladder.stride  # probe the new view early
+            return self.ladder.stride
+        self._move(frame_index, threshold_met, handled)
+        return self.ladder.stride
+
+    def _move(self, frame_index: int, threshold_met: bool, handled: bool) -> None:
+        """The ladder's own move, holding the rung on empty keyframes (``distill.empty_keyframes``) and below
+        ``distill.handled_climb_from`` unless the student handled the keyframe before its updates."""
+        gate = self.config.handled_climb_from
+        gated = bool(gate) and threshold_met and not handled and self.ladder.rung + 1 >= gate
+        hold = gated or (self.config.empty_keyframes == "hold" and self.empty_streak > 0)
         patience = self.config.empty_patience
-        if hold and not (patience and self.empty_streak >= patience):
+        if gated or (hold and not (patience and self.empty_streak >= patience)):
             self.ladder.next_keyframe = frame_index + self.ladder.stride
         else:
             self.ladder.after_keyframe(frame_index, threshold_met)
             if hold:
                 self.empty_streak = 0
-        self.confidence_reference = None  # taken again on the next frame inferred
-        return self.ladder.stride
+
+    def _is_jump(self, jump: float) -> bool:
+        level = float(np.median(self.motion)) if self.motion else 0.0
+        return jump > self.config.cut_threshold and jump > self.config.cut_contrast * level
 
     def _is_cut(self) -> bool:
-        if self._signature is None or self.reference is None:
+        if self.config.cut_rule == "jump":
+            return self.cut_seen
+        if self._signature is None or self.reference is None or self.config.cut_threshold <= 0:
             return False
         return scene_distance(self._signature, self.reference) > self.config.cut_threshold
+
+    def _drift(self) -> Trigger | None:
+        threshold = self.config.drift_threshold
+        if threshold <= 0 or self._signature is None or self.reference is None:
+            return None
+        if scene_distance(self._signature, self.reference) <= threshold:
+            return None
+        self._requested()
+        return Trigger.DRIFT
 
     def _requested(self) -> None:
         """A keyframe was asked for on the frame being decided: its signature is the new reference."""
@@ -129,6 +194,9 @@ class KeyframePolicy:
         return {
             "ladder": self.ladder.state_dict(),
             "reference": None if self.reference is None else self.reference.tolist(),
+            "previous": None if self.previous is None else self.previous.tolist(),
+            "motion": list(self.motion),
+            "cut_seen": self.cut_seen,
             "confidence_reference": self.confidence_reference,
             "empty_streak": self.empty_streak,
         }
@@ -137,7 +205,13 @@ class KeyframePolicy:
         """Restore ``state_dict()``; a plain ladder state (a checkpoint from before the policy) also loads."""
         ladder = state.get("ladder", state)
         self.ladder = StrideLadder.from_state_dict(ladder)
-        reference = state.get("reference")
-        self.reference = None if reference is None else np.asarray(reference, np.float32)
+        self.reference = _array(state.get("reference"))
+        self.previous = _array(state.get("previous"))
+        self.motion = deque((float(x) for x in state.get("motion", [])), maxlen=MOTION_WINDOW)
+        self.cut_seen = bool(state.get("cut_seen", False))
         self.confidence_reference = state.get("confidence_reference")
         self.empty_streak = int(state.get("empty_streak", 0))
+
+
+def _array(value: list | None) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, np.float32)

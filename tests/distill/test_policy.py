@@ -150,7 +150,8 @@ def _serialised(state: dict) -> dict:
 
 def test_state_round_trip_with_the_triggers_on_continues_exactly():
     frames = list(SyntheticSource("edited", width=96, height=64, frames=150, seed=1))
-    cfg = config(*SMALL, CUT, "distill.confidence_drop=0.1", "distill.empty_keyframes=hold")
+    cfg = config(*SMALL, CUT, "distill.confidence_drop=0.1", "distill.empty_keyframes=hold",
+                 "distill.drift_threshold=0.1")
     teacher = build_teacher("oracle", cfg.teacher, DEFAULT_CLASSES)
     first = OnlineDistiller(cfg, teacher)
     for f in frames[:70]:
@@ -163,7 +164,9 @@ def test_state_round_trip_with_the_triggers_on_continues_exactly():
     for x, y in zip(a, b, strict=True):
         assert (x.keyframe, x.trigger, x.updates, x.stride) == (y.keyframe, y.trigger, y.updates, y.stride)
         np.testing.assert_array_equal(x.prediction, y.prediction)
-    counts = ("frames", "keyframes", "updates", "cut_keyframes", "confidence_keyframes", "empty_keyframes")
+    counts = ("frames", "keyframes", "updates", "cut_keyframes", "drift_keyframes", "confidence_keyframes",
+              "empty_keyframes")
+    assert second.policy.state_dict() == first.policy.state_dict()
     assert [getattr(second.ledger, k) for k in counts] == [getattr(first.ledger, k) for k in counts]
 
 
