@@ -31,8 +31,8 @@ from odist.errors import ConfigError, InputError, OdistError, OutputError
 from odist.export.model import DeployedStudent, as_input, odist_class_map, odist_logits, top_two_gap
 from odist.storage.checkpoint import architecture, parse_checkpoint, weight_digest
 from odist.storage.integrity import require_complete
-from odist.storage.layout import StreamArea, stream_ids
-from odist.storage.objectstore import open_store
+from odist.storage.layout import StreamArea
+from odist.storage.listing import stream_of_run
 from odist.video.open import open_source
 
 FORMATS = {"onnx": ".onnx", "pt2": ".pt2"}
@@ -137,13 +137,8 @@ def _require_exporter(fmt: str) -> None:
 
 
 def _stream(run: str, stream_id: str) -> tuple[StreamArea, dict[str, Any]]:
-    store = open_store(run)
-    known = stream_ids(store)
-    if stream_id not in known:
-        choices = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-        raise InputError(f"stream {stream_id!r} is not in {store.uri}",
-                         f"pick one of: {choices}" if known else "check the run URI (odist ls RUN_URI)")
-    area = StreamArea(store, stream_id)
+    area = stream_of_run(run, stream_id)
+    store = area.store
     if not area.commits():
         raise InputError(f"stream {stream_id} in {store.uri} has no committed student yet",
                          "run or resume the stream first (odist ls shows its status)")

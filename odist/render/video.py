@@ -24,9 +24,9 @@ import pyarrow.parquet as pq
 from odist.errors import InputError, OdistError, OutputError
 from odist.render.overlay import annotate, blend, status_line
 from odist.storage.integrity import require_complete
-from odist.storage.layout import Commit, StreamArea, stream_ids
+from odist.storage.layout import Commit, StreamArea
+from odist.storage.listing import stream_of_run
 from odist.storage.masks import decode_mask
-from odist.storage.objectstore import open_store
 from odist.storage.schema import MASK_SCHEMA, RECORD_SCHEMA
 from odist.video.frame import Frame
 from odist.video.open import open_source
@@ -52,13 +52,8 @@ def render_stream(run_uri: str, stream_id: str, out: str | Path, *, first: int |
                   progress: bool = False) -> Rendered:
     """Render frames ``first..last`` (inclusive; default: every committed frame) of ``stream_id``."""
     path = output_path(out)
-    store = open_store(run_uri)
-    known = stream_ids(store)
-    if stream_id not in known:
-        choices = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
-        raise InputError(f"stream {stream_id!r} is not in {store.uri}",
-                         f"pick one of: {choices}" if known else "check the run URI (odist ls RUN_URI)")
-    area = StreamArea(store, stream_id)
+    area = stream_of_run(run_uri, stream_id)
+    store = area.store
     commits = area.commits()
     if not commits:
         raise InputError(f"stream {stream_id} in {store.uri} has no committed masks yet",

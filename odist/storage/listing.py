@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from odist.errors import StorageError
+from odist.errors import InputError, StorageError
 from odist.storage.integrity import DAMAGED, missing_objects
 from odist.storage.layout import STREAMS, StreamArea, stream_ids
 from odist.storage.objectstore import open_store
@@ -46,3 +46,15 @@ def _status(area: StreamArea) -> tuple[str, str]:
         return area.status()
     except StorageError as exc:
         return DAMAGED, exc.what.replace(area.store.url(area.prefix), "")
+
+
+def stream_of_run(run_uri: str, stream_id: str) -> StreamArea:
+    """The stream ``stream_id`` of the run root ``run_uri``; an ``InputError`` naming the streams there when the
+    run holds no such stream."""
+    store = open_store(run_uri)
+    known = stream_ids(store)
+    if stream_id not in known:
+        choices = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "")
+        raise InputError(f"stream {stream_id!r} is not in {store.uri}",
+                         f"pick one of: {choices}" if known else "check the run URI (odist ls RUN_URI)")
+    return StreamArea(store, stream_id)

@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from s3archive import synth_in_bucket
 from s3proxy import FaultProxy
 
 from odist.cli import main
@@ -31,17 +32,7 @@ TIMINGS = ("student_seconds", "teacher_seconds")
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory, s3_endpoint) -> tuple[Path, str]:
     """``odist synth``'s archive (one traffic camera) on local disk and the same files in a bucket."""
-    import boto3
-
-    local = tmp_path_factory.mktemp("archive") / "archive"
-    assert main(["synth", str(local), "--scenarios", "traffic", "--cameras", "1", "--frames", str(FRAMES),
-                 "--width", "96", "--height", "64"]) == 0
-    bucket = "odist-archive-in-s3"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    store = open_store(f"s3://{bucket}/archive")
-    for path in sorted(p for p in local.rglob("*") if p.is_file()):
-        store.put(path.relative_to(local).as_posix(), path.read_bytes())
-    return local, f"s3://{bucket}/archive"
+    return synth_in_bucket(tmp_path_factory.mktemp("archive"), "odist-archive-in-s3", ["traffic"], FRAMES, 96, 64)
 
 
 def _args(root: str, out: str, *extra: str) -> list[str]:

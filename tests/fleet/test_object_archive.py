@@ -13,6 +13,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from fast_teachers import FAST_MASKRCNN  # noqa: E402
+from s3archive import synth_in_bucket  # noqa: E402
 
 from odist.cli import main  # noqa: E402
 from odist.storage.layout import StreamArea  # noqa: E402
@@ -28,17 +29,8 @@ STREAMS = ["static_easy-000", "traffic-000"]
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory, s3_endpoint) -> tuple[Path, str]:
     """``odist synth``'s archive on local disk and the same files under ``s3://BUCKET/archive``."""
-    import boto3
-
-    local = tmp_path_factory.mktemp("archive") / "archive"
-    assert main(["synth", str(local), "--scenarios", "static_easy", "traffic", "--cameras", "1", "--frames",
-                 str(FRAMES), "--width", "64", "--height", "48"]) == 0
-    bucket = "odist-fleet-archive"
-    boto3.client("s3").create_bucket(Bucket=bucket)
-    store = open_store(f"s3://{bucket}/archive")
-    for path in sorted(p for p in local.rglob("*") if p.is_file()):
-        store.put(path.relative_to(local).as_posix(), path.read_bytes())
-    return local, f"s3://{bucket}/archive"
+    return synth_in_bucket(tmp_path_factory.mktemp("archive"), "odist-fleet-archive", ["static_easy", "traffic"],
+                           FRAMES, 64, 48)
 
 
 @pytest.fixture(scope="module", autouse=True)
