@@ -74,8 +74,8 @@ def collect_run(store: ObjectStore) -> tuple[pa.Table, pa.Table, pa.Table]:
     records = _scan(dataset, store)
     per_stream = _aggregate(records, ["stream_id"], _STREAM_AGGREGATES)
     per_second = _aggregate(records, ["stream_id", "second"], _SECOND_AGGREGATES)
-    counts = per_minute(records.select(["stream_id", "timestamp", "class_regions", "class_pixels"]))
     del records
+    counts = per_minute(dataset.to_batches(columns=["stream_id", "timestamp", "class_regions", "class_pixels"]))
     meta = read_metadata(store, files)
     joined = meta.join(per_stream, keys="stream_id", join_type="left outer").sort_by("stream_id")
     return joined, per_second, counts
@@ -117,7 +117,6 @@ def _scan(dataset: ds.Dataset, store: ObjectStore) -> pa.Table:
         "student_seconds": field("student_seconds").cast(pa.float64()),
         "teacher_seconds": field("teacher_seconds").cast(pa.float64()),
         "miou": score("miou"), "miou_foreground": score("miou_foreground"),
-        "class_regions": field("class_regions"), "class_pixels": field("class_pixels"),
     }
     try:
         return dataset.to_table(columns=columns)
