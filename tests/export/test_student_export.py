@@ -14,6 +14,7 @@ from odist.errors import OutputError
 from odist.export import api as export_api
 from odist.export import export_stream
 from odist.export.model import as_input, odist_logits, top_two_gap
+from odist.fleet.manifest import StreamSpec
 from odist.models.teachers import build_teacher
 from odist.storage.checkpoint import parse_checkpoint
 from odist.storage.layout import StreamArea
@@ -30,17 +31,12 @@ CLASSES = ("background", "person")
 CONFIG = ["classes=background,person", "student.width=0.25", "threads=1", "distill.freeze_after_keyframes=1"]
 
 
-class Spec:
-    def __init__(self, uri: str, stream_id: str) -> None:
-        self.uri, self.stream_id = uri, stream_id
-
-
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     config = load_config(overrides=CONFIG, environ={})
     teacher = build_teacher("oracle", config.teacher, config.classes)
-    distill_stream(Spec("synthetic:static_easy", "door"), str(out), config, teacher,
+    distill_stream(StreamSpec("synthetic:static_easy", "door"), str(out), config, teacher,
                    StreamOptions(width=W, height=H, frames=FRAMES, seed=2, segment_frames=8))
     return out
 
