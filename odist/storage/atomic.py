@@ -15,6 +15,17 @@ from odist.redact import redact_value
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and an atomic rename."""
+    tmp = _written_beside(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _written_beside(path: Path, data: bytes) -> str:
+    """A hidden temporary file beside ``path`` holding ``data``, synced, with the mode a plain ``open()`` gives;
+    its path (nothing is left behind when writing it fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -23,10 +34,10 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
 
 
 FILE_MODE = 0o666  # what open() asks for before the umask
@@ -51,14 +62,8 @@ def current_umask() -> int:
 def create_bytes_exclusive(path: Path, data: bytes) -> bool:
     """Write ``data`` to ``path`` only if nothing is there (a whole file, linked into place); False if something
     is: of writers racing to create one path, exactly one gets True."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _written_beside(path, data)
     try:
-        os.fchmod(fd, FILE_MODE & ~current_umask())
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.link(tmp, path)
     except FileExistsError:
         return False

@@ -166,8 +166,9 @@ class LocalStore(ObjectStore):
             raise StorageError(f"cannot read {path}: {exc.strerror}") from None
 
     def open_read(self, key: str, info: ObjectInfo | None = None) -> BinaryIO:
-        if info is not None and self.stat(key) != info:
-            raise _changed(self.url(key), info, self.stat(key))
+        now = None if info is None else self.stat(key)
+        if now is not None and now != info:
+            raise _changed(self.url(key), info, now)
         try:
             return self._path(key).open("rb")
         except OSError as exc:
