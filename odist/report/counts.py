@@ -14,10 +14,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from odist.report.figures import WALL_CLOCK
+
 COUNTS_SCHEMA = pa.schema([("run", pa.string()), ("stream_id", pa.string()), ("clock", pa.string()),
                            ("minute_start", pa.float64()), ("class", pa.string()), ("frames", pa.int64()),
                            ("objects_mean", pa.float64()), ("objects_max", pa.int64()), ("pixels_mean", pa.float64())])
-WALL_CLOCK = 1e9  # timestamps above this are unix seconds (live cameras)
 
 
 def per_minute(batches: Iterable[pa.RecordBatch]) -> pa.Table:

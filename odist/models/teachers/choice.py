@@ -21,7 +21,7 @@ DOWNLOAD_TIMEOUT_S = 60.0
 _ANNOUNCED: set[str] = set()  # cache files whose place was already told in this process
 
 
-def prepare_weights(config: OdistConfig, announce: bool = True) -> None:
+def prepare_weights(config: OdistConfig) -> None:
     """For Mask R-CNN with torchvision's COCO weights: have them in torch's cache, downloading them once (and
     saying where they are kept, once per process); offline with no cached copy, a ``TeacherError`` naming the file
     and how to provide it. Other teachers and weights are checked where they are built."""
@@ -35,7 +35,7 @@ def prepare_weights(config: OdistConfig, announce: bool = True) -> None:
     fetched = not cached.is_file()
     if fetched:
         _download(url, cached)
-    if announce and str(cached) not in _ANNOUNCED:
+    if str(cached) not in _ANNOUNCED:
         _ANNOUNCED.add(str(cached))
         how = "downloaded to" if fetched else "from"
         print(f"teacher: Mask R-CNN {teacher.arch} with torchvision's COCO weights ({how} {cached})", file=sys.stderr)
