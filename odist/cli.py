@@ -18,6 +18,7 @@ from typing import Any
 from odist._version import __version__
 from odist.errors import OdistError, raise_terminated, was_terminated
 from odist.report.command import add_report_command
+from odist.storage.documents import SUMMARY
 
 EXIT_SOME_FAILED = 1
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process SIGTERM ended
@@ -48,7 +49,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
         "distill", help="distill a student online on one video or synthetic stream",
         description="Train a per-camera student online on one stream against a teacher on keyframes; "
-                    "write per-frame records, masks, the student checkpoint and summary.json into --out.")
+                    f"write per-frame records, masks, the student checkpoint and {SUMMARY} into --out.")
     p.add_argument("input", metavar="INPUT", help="a video file (a path, file://PATH, s3://BUCKET/KEY or "
                    "http(s)://URL), or synthetic:SCENARIO (static_easy, traffic, nonstationary, ...)")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")

@@ -5,21 +5,18 @@ has commits: it records what the committed frames are (input, the video file's s
 ETag or a local modification time), decoded size, frame sampling, classes and the student's architecture).
 A later attempt (``--resume``, a fleet re-submission, a live camera's restart) that would decode other
 frames or train another student is refused in one line naming both values and the way out; one that
-matches adds its own record under ``attempts/``.
+matches adds its own record under ``attempts/`` (``StreamArea.record_attempt``).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 from odist.errors import OutputError
 from odist.redact import redact
-from odist.storage.layout import StreamArea, dumps
+from odist.storage.layout import StreamArea
 
-STREAM_MANIFEST = "stream.json"
-ATTEMPTS = "attempts/"
 RESUME_FIX = "pass --overwrite to start it over, or another --stream-id (or --out) for the new input"
 # The student's architecture: what its weights mean (a checkpoint's own metadata, odist.storage.checkpoint).
 ARCHITECTURE_KEYS = ("width", "units", "input_scale", "batch_stats_at_inference", "fine_skips")
@@ -57,8 +54,7 @@ def check_resume(area: StreamArea, manifest: dict[str, Any], fix: str = RESUME_F
     that differs."""
     if area.last_commit() is None:
         return
-    data = area.store.get_or_none(area.key(STREAM_MANIFEST))
-    committed = None if data is None else json.loads(data)
+    committed = area.manifest()
     if committed is None:
         return  # written before stream.json held these facts: nothing to compare
     resolved = "input_resolved" in committed  # written before it was recorded: compare the inputs as given
@@ -79,14 +75,6 @@ def check_length(area: StreamArea, frames: int | None) -> None:
     raise OutputError(f"stream {area.stream_id} in {area.store.uri} has {last.next_frame_index} frames committed, "
                       f"but this run's input ends after {frames}",
                       f"pass --frames {last.next_frame_index} or more to continue it, or --overwrite to start it over")
-
-
-def record_attempt(area: StreamArea, manifest: dict[str, Any]) -> None:
-    """Write this attempt's record; ``stream.json`` too when the stream has no commit (nothing to describe yet)."""
-    document = dumps({**manifest, "attempt": area.attempt})
-    area.store.put(area.key(f"{ATTEMPTS}{area.attempt}.json"), document)
-    if area.last_commit() is None or not area.store.exists(area.key(STREAM_MANIFEST)):
-        area.store.put(area.key(STREAM_MANIFEST), document)
 
 
 def _rate(fps: Any) -> str | None:

@@ -66,6 +66,11 @@ def run_manifest() -> dict[str, Any]:
             "python": platform.python_version(), "created_unix": time.time()}
 
 
+def run_document(input_uri: str, config: OdistConfig) -> dict[str, Any]:
+    """The run's manifest (``run.json``), one shape for every command: versions, the input and the full config."""
+    return {**run_manifest(), "input": input_uri, "config": config.to_dict()}
+
+
 def stream_manifest(config: OdistConfig, input_uri: str, **fields: Any) -> dict[str, Any]:
     """A stream's manifest (``stream.json``; see ``identity``): versions, its input, ``fields``, the full config."""
     return {**run_manifest(), "input": input_uri, **fields, "config": config.to_dict()}

@@ -18,14 +18,15 @@ import torch
 from odist.config import OdistConfig, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
-from odist.distill.identity import check_length, check_resume, identity_fields, record_attempt
-from odist.distill.options import StreamOptions, run_manifest, stream_manifest
+from odist.distill.identity import check_length, check_resume, identity_fields
+from odist.distill.options import StreamOptions, run_document, run_manifest, stream_manifest
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, LeaseError, OdistError, OutputError
 from odist.models.teachers import Teacher
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint, weight_digest
+from odist.storage.documents import FAILED, start_run
 from odist.storage.integrity import require_complete
-from odist.storage.layout import StreamArea, dumps
+from odist.storage.layout import StreamArea
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.segments import SegmentWriter
 from odist.teacher_default import teacher_for_input
@@ -79,7 +80,7 @@ class StreamPipeline:
             payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
             self.distiller.load_state_dict(payload["state"]["distiller"])
             self.runner.load_state_dict(payload["state"]["runner"])
-            area.store.delete(area.key("failed.json"))
+            area.clear_failure()
             return last.next_frame_index
         if init:
             payload = load_checkpoint(init, config_dict)
@@ -175,9 +176,8 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
                               commit_every_s=config.storage.commit_every_s)
     start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
     manifest["init"] = pipeline.began_from  # what the student began from (None: the config's fresh weights)
-    if not area.store.exists("run.json"):
-        area.store.put("run.json", dumps(run_manifest()))
-    record_attempt(area, manifest)
+    start_run(area.store, run_document(spec.uri, config))
+    area.record_attempt(manifest)
     try:
         pipeline.run(ArchiveFeed(source, options.max_frames, progress_bar=progress_bar, on_progress=on_progress),
                      start)
@@ -191,7 +191,7 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
         try:
             area.fail(str(exc))
         except OdistError as also:  # the store is gone too (an outage): the first error is still the news
-            raise type(exc)(f"{exc.what}; its failed.json could not be written either: {also.what}",
+            raise type(exc)(f"{exc.what}; its {FAILED} could not be written either: {also.what}",
                             exc.fix) from None
         raise
     return summary
@@ -219,14 +219,14 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
         area.reset()
         return False
     if not resume:
-        if area.last_commit() is not None or area.store.exists(area.key("summary.json")):
+        if area.has_results():
             raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
                               "pass resume=True to continue it, overwrite=True to start over, or another out")
-        area.store.delete(area.key("failed.json"))  # a start that failed before its first commit blocks nothing
+        area.clear_failure()  # a start that failed before its first commit blocks nothing
         return False
-    if area.summary() is None:  # a corrupt summary.json is a StorageError; a failed.json is replaced on resume
+    if area.summary() is None:  # not done (a corrupt summary is a StorageError); a failure is replaced on resume
         return False
-    area.store.delete(area.key("failed.json"))  # left by an attempt that failed after writing its summary
+    area.clear_failure()  # left by an attempt that failed after writing its summary
     return True
 
 

@@ -27,9 +27,10 @@ import torch
 from odist._version import __version__
 from odist.config import config_from_dict
 from odist.distill.learning import IMAGE_MEAN, IMAGE_STD, new_student
-from odist.errors import ConfigError, InputError, OdistError, OutputError
+from odist.errors import ConfigError, InputError, OutputError
 from odist.export.model import DeployedStudent, as_input, odist_class_map, odist_logits, top_two_gap
 from odist.storage.checkpoint import architecture, parse_checkpoint, weight_digest
+from odist.storage.documents import STREAM_MANIFEST
 from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea
 from odist.storage.listing import stream_of_run
@@ -143,13 +144,12 @@ def _stream(run: str, stream_id: str) -> tuple[StreamArea, dict[str, Any]]:
         raise InputError(f"stream {stream_id} in {store.uri} has no committed student yet",
                          "run or resume the stream first (odist ls shows its status)")
     require_complete(area, checkpoint=True)
-    try:
-        manifest = json.loads(store.get(area.key("stream.json")))
-    except OdistError:
-        raise InputError(f"stream {stream_id} in {store.uri} has no stream.json",
-                         "export reads the stream's classes and input from it; the run is incomplete") from None
-    if not isinstance(manifest, dict) or "config" not in manifest:
-        raise InputError(f"the stream.json of stream {stream_id} in {store.uri} holds no config",
+    manifest = area.manifest()
+    if manifest is None:
+        raise InputError(f"stream {stream_id} in {store.uri} has no {STREAM_MANIFEST}",
+                         "export reads the stream's classes and input from it; the run is incomplete")
+    if "config" not in manifest:
+        raise InputError(f"the {STREAM_MANIFEST} of stream {stream_id} in {store.uri} holds no config",
                          "restore it from a backup")
     return area, manifest
 
@@ -158,7 +158,7 @@ def _size(manifest: dict[str, Any], stream_id: str) -> tuple[int, int]:
     source = manifest.get("source") or {}
     width, height = source.get("width"), source.get("height")
     if not width or not height:
-        raise InputError(f"the stream.json of stream {stream_id} records no frame size",
+        raise InputError(f"the {STREAM_MANIFEST} of stream {stream_id} records no frame size",
                          "export fixes the model's input size to the stream's; the run is incomplete")
     return int(height), int(width)
 
@@ -201,7 +201,7 @@ def _check_frames(manifest: dict[str, Any], source_uri: str | None, stream_id: s
     """(index, RGB image) of the stream's first ``count`` frames, reopened as odist read them."""
     uri = source_uri or manifest.get("input_resolved") or manifest.get("input")  # resolved: from any folder
     if not uri:
-        raise InputError(f"the stream.json of stream {stream_id} names no input",
+        raise InputError(f"the {STREAM_MANIFEST} of stream {stream_id} names no input",
                          "pass --input PATH: export checks the model on the stream's frames")
     src, options = manifest.get("source", {}), manifest.get("options", {})
     source = None
@@ -303,7 +303,7 @@ def _compare(run_exported: Any, student: torch.nn.Module, scale: float, frames: 
         if real.any():
             raise OutputError(f"the exported {fmt} student of stream {stream_id} disagrees with PyTorch on "
                               f"{int(real.sum())} of {differ.size} pixels of frame {index}",
-                              "nothing was written; report this with the run's stream.json")
+                              f"nothing was written; report this with the run's {STREAM_MANIFEST}")
         pixels += differ.size
         ties += int(differ.sum())
     return pixels, ties

@@ -19,7 +19,7 @@ from typing import Any
 import ray
 
 from odist.config import OdistConfig
-from odist.distill.options import StreamOptions, run_manifest
+from odist.distill.options import StreamOptions, run_document
 from odist.errors import ConfigError
 from odist.fleet.manifest import StreamSpec, load_streams
 from odist.fleet.outcome_log import OutcomeLog
@@ -37,8 +37,8 @@ from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, su
 from odist.fleet.warm_start import AVERAGE, SCHEMES, FleetWarmStart
 from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
+from odist.storage.documents import start_run, write_fleet_summary
 from odist.storage.integrity import damaged_streams
-from odist.storage.layout import dumps
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
 from odist.teacher_default import teacher_for_inputs
@@ -108,8 +108,7 @@ def run_fleet(
     finished = [spec for spec in specs if spec.stream_id in done and spec.stream_id not in damaged] \
         if fleet_start else []
     del specs, done, damaged  # the driver hands streams out from ``todo`` and keeps only counts of the finished
-    if not store.exists("run.json"):
-        store.put("run.json", dumps({**run_manifest(), "input": source, "config": config.to_dict()}))
+    start_run(store, run_document(source, config))
     pool, retried = 0, 0
     if todo:
         started_ray = connect(address, prewarm=prewarm_workers)
@@ -141,7 +140,7 @@ def run_fleet(
         summary = summarise(source, store, streams, log, time.perf_counter() - started, pool, retried)
     finally:
         log.close()
-    store.put(FLEET_SUMMARY, dumps(summary.to_dict()))
+    write_fleet_summary(store, summary.to_dict())
     return summary
 
 

@@ -9,10 +9,11 @@ from typing import Any
 from odist.fleet.outcome_log import OutcomeLog
 from odist.fleet.results import results_lines
 from odist.states import Outcome
-from odist.storage.layout import STREAMS
+from odist.storage.documents import FLEET_SUMMARY
+from odist.storage.layout import done_stream_ids
 from odist.storage.objectstore import ObjectStore
 
-FLEET_SUMMARY = "fleet_summary.json"
+__all__ = ["FLEET_SUMMARY", "FleetSummary", "done_stream_ids", "summarise"]
 
 
 @dataclass
@@ -52,16 +53,6 @@ class FleetSummary:
             lines.extend(f"  {f['stream_id']:<{width}}  {f['error']}" for f in self.failures)
         lines.extend(results_lines(self.outcomes, self.out))
         return "\n".join(lines)
-
-
-def done_stream_ids(store: ObjectStore) -> set[str]:
-    """Ids of the streams that have a ``summary.json`` (done), from one listing of the run root."""
-    done = set()
-    for key in store.list(f"{STREAMS}/"):
-        parts = key.split("/")
-        if len(parts) == 3 and parts[2] == "summary.json" and parts[1].startswith("stream_id="):
-            done.add(parts[1][len("stream_id="):])
-    return done
 
 
 def summarise(source: str, store: ObjectStore, streams: int, log: OutcomeLog, wall: float, workers: int,

@@ -13,11 +13,11 @@ import math
 import threading
 from typing import TYPE_CHECKING, Any
 
-from odist.distill.identity import check_resume, record_attempt
+from odist.distill.identity import check_resume
 from odist.distill.pipeline import StreamPipeline, stream_manifest
 from odist.live.status import CameraState
 from odist.run_config import LiveConfig
-from odist.storage.layout import StreamArea, dumps
+from odist.storage.layout import StreamArea
 from odist.video.live import LiveSettings, LiveSource
 
 if TYPE_CHECKING:
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from odist.live.student import LiveStudent
     from odist.models.teachers import Teacher
 
-LIVE_STATUS = "live.json"
 NEVER = 1 << 62  # segments are committed by time, never by frame count
 FIRST_COMMIT_S = 1.0  # a camera's first processed frames commit this soon, not after a whole commit_every_s
 LIVE_RESUME_FIX = ("give the camera another id in the camera list, or pass another --out "
@@ -55,11 +54,10 @@ class RealTimeFeed:
                                        allow_gaps=True, name=f"camera {area.stream_id}")
         self.distiller = self.pipeline.distiller
         self.first_index = self.pipeline.restore(resume=True)
-        area.store.delete(area.key("summary.json"))  # a camera that was stopped (or failed) is live again
-        area.store.delete(area.key("failed.json"))
+        area.reopen()  # a camera that was stopped (or failed) is live again
         self.restored_from = self.first_index if area.last_commit() is not None else None
         restored_digest = owner.weights_digest_of(self.distiller) if self.restored_from is not None else None
-        record_attempt(area, manifest)
+        area.record_attempt(manifest)
         self.source = LiveSource(owner.camera.connect_url(), live_settings(options, owner.camera), clock=owner.clock)
         self.pipeline.runner.open()
         self.keyframes = self.pipeline.runner.keyframes
@@ -96,7 +94,7 @@ class RealTimeFeed:
     def commit(self) -> None:
         if self.pipeline.writer.flush() is not None:
             self.commits += 1
-        self.area.store.put(self.area.key(LIVE_STATUS), dumps(self.owner.status().as_dict()))
+        self.area.publish_live_status(self.owner.status().as_dict())
 
     def publish_status(self) -> None:
         stats = self.source.stats

@@ -26,12 +26,13 @@ from odist.distill.distiller import OnlineDistiller
 from odist.distill.pipeline import TeacherSource, config_for_stream, prepare_torch
 from odist.errors import LeaseError, OdistError
 from odist.live.cameras import CameraSpec
-from odist.live.realtime import LIVE_STATUS, NEVER, RealTimeFeed, live_settings
+from odist.live.realtime import NEVER, RealTimeFeed, live_settings
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
 from odist.redact import redact
 from odist.run_config import LiveConfig
 from odist.states import CameraState
+from odist.storage.documents import LIVE_STATUS
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 

@@ -33,7 +33,7 @@ from odist.live.student import LiveOptions
 from odist.live.teacher_choice import live_teacher
 from odist.redact import redact
 from odist.states import CameraState
-from odist.storage.layout import dumps
+from odist.storage.documents import write_live_cameras
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
 
@@ -244,8 +244,8 @@ def _report(statuses: list[CameraStatus], out: str, on_status: Callable[[list[Ca
     if on_status is not None:
         on_status(statuses)
     with contextlib.suppress(Exception):  # the status file is for people; never stop the cameras for it
-        open_store(out).put("live_status.json", dumps({"updated_unix": time.time(),
-                                                       "cameras": [s.as_dict() for s in statuses]}))
+        write_live_cameras(open_store(out), {"updated_unix": time.time(),
+                                             "cameras": [s.as_dict() for s in statuses]})
 
 
 def status_table(statuses: list[CameraStatus]) -> str:

@@ -11,7 +11,6 @@ A source is
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
@@ -27,6 +26,7 @@ from odist.models.teachers import Teacher, build_teacher
 from odist.models.teachers.base import Labels
 from odist.models.teachers.choice import prepare_weights
 from odist.models.teachers.replay import RunLabels, component_boxes, run_stream_location
+from odist.storage.documents import STREAM_MANIFEST, is_run
 from odist.storage.layout import StreamArea, stream_ids
 from odist.storage.location import SYNTHETIC
 from odist.storage.objectstore import ObjectStore, open_store
@@ -114,7 +114,7 @@ def _run_root(source: str) -> ObjectStore | None:
         return None
     try:
         store = open_store(source)
-        return store if store.exists("run.json") else None
+        return store if is_run(store) else None
     except StorageError:
         return None
 
@@ -138,7 +138,10 @@ def _from_teacher(uri: str, stream_id: str, teacher: Teacher, labels_from: str,
 def _from_run_stream(area: StreamArea, config: OdistConfig,
                      options: GatherOptions) -> tuple[list[LabelledFrame], SourceSeen]:
     """The frames an earlier run's stream learned from, with the teacher labels it kept."""
-    manifest = json.loads(area.store.get(area.key("stream.json")))
+    manifest = area.manifest()
+    if manifest is None:
+        raise InputError(f"run stream {area.store.url(area.prefix)} has no {STREAM_MANIFEST}",
+                         "pretrain reads the stream's input from it; the run is incomplete")
     opts = manifest.get("options") or {}
     source = StreamOptions(width=opts.get("width"), height=opts.get("height"), fps=opts.get("fps"),
                            frames=opts.get("frames"), seed=opts.get("seed") or 0).open(manifest["input"])

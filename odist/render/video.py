@@ -21,8 +21,9 @@ import av.error
 import numpy as np
 import pyarrow.parquet as pq
 
-from odist.errors import InputError, OdistError, OutputError
+from odist.errors import InputError, OutputError
 from odist.render.overlay import annotate, blend, status_line
+from odist.storage.documents import STREAM_MANIFEST
 from odist.storage.integrity import require_complete
 from odist.storage.layout import Commit, StreamArea
 from odist.storage.listing import stream_of_run
@@ -110,19 +111,17 @@ def output_path(out: str | Path) -> Path:
 
 
 def _stream_manifest(area: StreamArea) -> dict[str, Any]:
-    import json
-
-    try:
-        return json.loads(area.store.get(area.key("stream.json")))
-    except OdistError:
-        raise InputError(f"stream {area.stream_id} in {area.store.uri} has no stream.json",
-                         "render reads the stream's input from it; the run is incomplete") from None
+    manifest = area.manifest()
+    if manifest is None:
+        raise InputError(f"stream {area.stream_id} in {area.store.uri} has no {STREAM_MANIFEST}",
+                         "render reads the stream's input from it; the run is incomplete")
+    return manifest
 
 
 def _open(manifest: dict[str, Any], source_uri: str | None, stream_id: str) -> Any:
     uri = source_uri or manifest.get("input")
     if not uri:
-        raise InputError(f"the stream.json of stream {stream_id} names no input",
+        raise InputError(f"the {STREAM_MANIFEST} of stream {stream_id} names no input",
                          "pass --input PATH to say which video the stream was made from")
     src = manifest.get("source", {})
     options = manifest.get("options", {})  # absent in streams written before odist recorded them

@@ -16,8 +16,10 @@ import pyarrow.parquet as pq
 
 from odist.errors import StorageError
 from odist.report.counts import per_minute
-from odist.report.metadata import read_metadata, stream_files
+from odist.report.metadata import read_metadata
+from odist.storage.documents import is_run
 from odist.storage.integrity import require_run_complete
+from odist.storage.layout import stream_folders
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.reader import run_dataset
 from odist.storage.schema import SCHEMA_VERSION
@@ -64,9 +66,9 @@ def collect(run_uris: list[str]) -> Collected:
 def collect_run(store: ObjectStore) -> tuple[pa.Table, pa.Table, pa.Table]:
     """(per-stream table, per-stream-and-second table, per-stream-minute-and-class counts) of one run; a run
     without streams is an error."""
-    files = stream_files(store)
+    files = stream_folders(store)
     if not files:
-        hint = "pass the --out of an odist run" if not store.exists("run.json") else "no stream has started yet"
+        hint = "pass the --out of an odist run" if not is_run(store) else "no stream has started yet"
         raise StorageError(f"{store.uri} holds no odist streams", hint)
     require_run_complete(store, files)  # a missing committed object is one line, not a reader's traceback
     dataset = run_dataset(store)

@@ -6,20 +6,18 @@ in parallel threads (object-store reads are latency-bound).
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
 
 from odist.errors import StorageError
-from odist.storage.layout import STREAMS, StreamArea
+from odist.storage.documents import FAILED, LIVE_STATUS, STREAM_MANIFEST, SUMMARY, read_document
+from odist.storage.layout import StreamArea
 from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
-DOCUMENTS = ("summary.json", "failed.json", "stream.json", "live.json")
 CLASS_SEPARATOR = "\x1f"
 META_SCHEMA = pa.schema([
     ("stream_id", pa.string()),
@@ -47,20 +45,9 @@ META_SCHEMA = pa.schema([
 DEFAULT_COST_MODEL = {"teacher_ms": 300.0, "student_inference_ms": 7.0, "student_update_ms": 30.0}
 
 
-def stream_files(store: ObjectStore) -> dict[str, set[str]]:
-    """Stream id -> what its folder holds: document names, plus ``commits`` when it has any commit."""
-    found: dict[str, set[str]] = defaultdict(set)
-    for key in store.list(f"{STREAMS}/"):
-        parts = key.split("/")
-        if len(parts) < 3 or not parts[1].startswith("stream_id="):
-            continue
-        sid = parts[1][len("stream_id="):]
-        found[sid].add("commits" if parts[2] == "commits" else parts[2])
-    return dict(found)
-
-
 def read_metadata(store: ObjectStore, files: dict[str, set[str]], threads: int = 16) -> pa.Table:
-    """One row per stream: status, failure text and the figures only its documents hold."""
+    """One row per stream: status, failure text and the figures only its documents hold (``files``: what each
+    stream's folder holds, ``odist.storage.layout.stream_folders``)."""
     ids = sorted(files)
     with ThreadPoolExecutor(max_workers=max(1, min(threads, len(ids)))) as pool:
         rows = list(pool.map(lambda sid: _stream_row(store, sid, files[sid]), ids))
@@ -69,13 +56,13 @@ def read_metadata(store: ObjectStore, files: dict[str, set[str]], threads: int =
 
 def _stream_row(store: ObjectStore, sid: str, names: set[str]) -> dict[str, Any]:
     prefix = StreamArea.prefix_of(sid)
-    summary = _document(store, prefix + "summary.json") if "summary.json" in names else None
-    failure = _document(store, prefix + "failed.json") if "failed.json" in names and summary is None else None
-    manifest = _document(store, prefix + "stream.json") if "stream.json" in names else None
+    summary = _document(store, prefix + SUMMARY) if SUMMARY in names else None
+    failure = _document(store, prefix + FAILED) if FAILED in names and summary is None else None
+    manifest = _document(store, prefix + STREAM_MANIFEST) if STREAM_MANIFEST in names else None
     # A live camera that has not stopped has no summary yet; its last status snapshot counts its drops.
-    live = _document(store, prefix + "live.json") if "live.json" in names and summary is None else None
+    live = _document(store, prefix + LIVE_STATUS) if LIVE_STATUS in names and summary is None else None
     if summary is not None:
-        _check_version(store, prefix + "summary.json", summary)
+        _check_version(store, prefix + SUMMARY, summary)
         status = "done"
     elif failure is not None:
         status = "failed"
@@ -89,15 +76,9 @@ def _stream_row(store: ObjectStore, sid: str, names: set[str]) -> dict[str, Any]
     return row
 
 
-def _document(store: ObjectStore, key: str) -> dict[str, Any]:
-    try:
-        value = json.loads(store.get(key))
-    except ValueError as exc:
-        raise StorageError(f"{store.url(key)} is not valid JSON: {exc}",
-                           "restore it from a backup, or delete it if it is not odist's") from None
-    if not isinstance(value, dict):
-        raise StorageError(f"{store.url(key)} is not a JSON object", "delete it if it is not odist's")
-    return value
+def _document(store: ObjectStore, key: str) -> dict[str, Any] | None:
+    """The document the listing showed (None if it went since); one that is not a JSON object is an error."""
+    return read_document(store, key, "restore it from a backup, or delete it if it is not odist's")
 
 
 def _check_version(store: ObjectStore, key: str, document: dict[str, Any]) -> None:

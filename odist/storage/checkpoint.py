@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from odist.errors import CheckpointError, StorageError
+from odist.storage.documents import SUMMARY
 
 FORMAT = "odist-student-checkpoint"
 FORMAT_VERSION = 1
@@ -96,7 +97,7 @@ def load_checkpoint(uri: str, config_dict: dict[str, Any]) -> dict[str, Any]:
         data = open_store(parent or ".").get(name)
     except StorageError as exc:
         raise CheckpointError(f"checkpoint {uri} cannot be read: {exc.what}",
-                              "pass the checkpoint URI a run's summary.json names") from None
+                              f"pass the checkpoint URI a run's {SUMMARY} names") from None
     return parse_checkpoint(data, str(uri), config_dict)
 
 

@@ -58,7 +58,7 @@ def missing_objects(area: StreamArea, present: Iterable[str] | None = None, *,
         wanted = [commit.records, commit.masks, *([] if commit.labels is None else [commit.labels])]
         if checkpoint and commit is commits[-1]:
             wanted.append(commit.checkpoint)
-        commit_key = area.key(f"commits/{commit.sequence:06d}.json")
+        commit_key = area.commit_key(commit.sequence)
         missing += [MissingObject(area.stream_id, commit_key, key) for key in wanted if key not in keys]
     return missing
 

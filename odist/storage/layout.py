@@ -2,20 +2,27 @@
 
 ::
 
-    RUN/run.json                                       run manifest (config, code version, inputs)
+    RUN/run.json                                       run manifest (code versions, input, config)
+    RUN/fleet_summary.json                             what the last fleet job did
+    RUN/live_status.json                               the live cameras' last status
     RUN/streams/stream_id=ID/records/part-AAAAAA-BBBBBB-ATTEMPT.parquet   per-frame records
     RUN/streams/stream_id=ID/masks/part-AAAAAA-BBBBBB-ATTEMPT.parquet     predicted masks (zlib-u8)
     RUN/streams/stream_id=ID/labels/part-AAAAAA-BBBBBB-ATTEMPT.parquet    keyframes' teacher labels (zlib-u8)
     RUN/streams/stream_id=ID/checkpoints/ckpt-BBBBBB-ATTEMPT.pt           student + ladder + ledger state
     RUN/streams/stream_id=ID/commits/SEQUENCE.json                        makes one segment visible
+    RUN/streams/stream_id=ID/stream.json                                  what the stream is (see identity)
+    RUN/streams/stream_id=ID/attempts/ATTEMPT.json                        each attempt's own stream.json
     RUN/streams/stream_id=ID/summary.json                                 the stream finished
     RUN/streams/stream_id=ID/failed.json                                  the stream failed (and why)
+    RUN/streams/stream_id=ID/live.json                                    a live camera's last status
     RUN/streams/stream_id=ID/lease/GENERATION.json                        its one writer, while it writes
 
 Data objects are written first under unique names; then a small commit record names a segment's
 records, masks, teacher labels (when the segment learned from a keyframe) and checkpoint, which makes
 them visible together. Readers and resume trust only
 committed objects; objects no commit names (from a crashed attempt) are invisible and swept on resume.
+The documents' names and the run's own documents are ``odist.storage.documents``'; a stream's documents are
+read and written through its ``StreamArea`` here.
 A stream has one writer at a time: the holder of its lease (``odist.storage.lease``), which every write of
 a ``StreamArea`` that took it checks first.
 """
@@ -32,13 +39,14 @@ from typing import Any
 from odist.errors import StorageError
 from odist.states import StreamState
 from odist.storage.atomic import json_bytes
+from odist.storage.documents import ATTEMPTS, FAILED, LIVE_STATUS, STREAM_MANIFEST, SUMMARY, read_document
 from odist.storage.lease import FOLDER as LEASE_FOLDER
 from odist.storage.lease import LeaseSettings, StreamLease
 from odist.storage.objectstore import ObjectStore
 from odist.storage.schema import SCHEMA_VERSION
 
 STREAMS = "streams"
-_DOCUMENT_FIX = "restore it from a backup, or delete it to resume the stream from its last commit"
+_STREAM_FOLDER = "stream_id="
 _STREAM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
@@ -84,10 +92,14 @@ class StreamArea:
 
     @staticmethod
     def prefix_of(stream_id: str) -> str:
-        return f"{STREAMS}/stream_id={stream_id}/"
+        return f"{STREAMS}/{_STREAM_FOLDER}{stream_id}/"
 
     def key(self, name: str) -> str:
         return self.prefix + name
+
+    def commit_key(self, sequence: int) -> str:
+        """The key of commit record ``sequence``."""
+        return self.key(f"commits/{sequence:06d}.json")
 
     # -- writing ---------------------------------------------------------------------------------
 
@@ -129,20 +141,46 @@ class StreamArea:
             self.store.put(commit.labels, labels)
         self.store.put(commit.checkpoint, checkpoint)
         self._check_lease()  # the commit record makes the segment visible: only its writer may write it
-        self.store.put(self.key(f"commits/{commit.sequence:06d}.json"), dumps(asdict(commit)))
+        self.store.put(self.commit_key(commit.sequence), dumps(asdict(commit)))
         self._commits = [*self.commits(), commit]
         if previous is not None:
             self.store.delete(previous.checkpoint)
         return commit
 
     def finish(self, summary: dict[str, Any]) -> None:
+        """Mark the stream done with ``summary`` (``summary.json``); a failure recorded before is dropped."""
         self._check_lease()
-        self.store.delete(self.key("failed.json"))
-        self.store.put(self.key("summary.json"), dumps({"schema_version": SCHEMA_VERSION, **summary}))
+        self.store.delete(self.key(FAILED))
+        self.store.put(self.key(SUMMARY), dumps({"schema_version": SCHEMA_VERSION, **summary}))
 
     def fail(self, error: str) -> None:
+        """Record that the stream's last attempt failed with ``error`` (``failed.json``)."""
         self._check_lease()
-        self.store.put(self.key("failed.json"), dumps({"error": error, "created_unix": time.time()}))
+        self.store.put(self.key(FAILED), dumps({"error": error, "created_unix": time.time()}))
+
+    def clear_failure(self) -> None:
+        """Drop a recorded failure: the stream is being resumed or started again."""
+        self._check_lease()
+        self.store.delete(self.key(FAILED))
+
+    def reopen(self) -> None:
+        """A stream that finished or failed runs again (a live camera restarted): drop its summary and failure."""
+        self._check_lease()
+        self.store.delete(self.key(SUMMARY))
+        self.store.delete(self.key(FAILED))
+
+    def record_attempt(self, manifest: dict[str, Any]) -> None:
+        """Write this attempt's ``manifest`` under ``attempts/``; ``stream.json`` too while the stream has no commit
+        (nothing it describes yet) or none."""
+        self._check_lease()
+        document = dumps({**manifest, "attempt": self.attempt})
+        self.store.put(self.key(f"{ATTEMPTS}{self.attempt}.json"), document)
+        if self.last_commit() is None or not self.store.exists(self.key(STREAM_MANIFEST)):
+            self.store.put(self.key(STREAM_MANIFEST), document)
+
+    def publish_live_status(self, status: dict[str, Any]) -> None:
+        """A live camera's status, for people and reports (``live.json``)."""
+        self.store.put(self.key(LIVE_STATUS), dumps(status))
 
     def sweep_uncommitted(self) -> list[str]:
         """Delete data objects that no commit names (left by a crashed attempt), checkpoints that a later commit
@@ -199,26 +237,21 @@ class StreamArea:
         return commits[-1] if commits else None
 
     def summary(self) -> dict[str, Any] | None:
-        """The stream's ``summary.json`` (None until it finished); a corrupt one is a ``StorageError``."""
-        return self._document("summary.json")
+        """The stream's ``summary.json``: None until it finished, which is what "done" means everywhere (a
+        fleet's skip, a resume that returns at once, ``odist ls``); a corrupt one is a ``StorageError``."""
+        return read_document(self.store, self.key(SUMMARY))
+
+    def has_results(self) -> bool:
+        """Whether the stream has anything a new start would overwrite: a commit or a summary."""
+        return self.last_commit() is not None or self.store.exists(self.key(SUMMARY))
 
     def failure(self) -> dict[str, Any] | None:
         """The stream's ``failed.json`` (None unless its last attempt failed); a corrupt one is a ``StorageError``."""
-        return self._document("failed.json")
+        return read_document(self.store, self.key(FAILED))
 
-    def _document(self, name: str) -> dict[str, Any] | None:
-        data = self.store.get_or_none(self.key(name))
-        if data is None:
-            return None
-        try:
-            value = json.loads(data)
-        except ValueError as exc:
-            raise StorageError(f"{self.store.url(self.key(name))} is not valid JSON: {exc}",
-                               _DOCUMENT_FIX) from None
-        if not isinstance(value, dict):
-            raise StorageError(f"{self.store.url(self.key(name))} is not a JSON object",
-                               _DOCUMENT_FIX)
-        return value
+    def manifest(self) -> dict[str, Any] | None:
+        """The stream's ``stream.json`` (None where it has none); a corrupt one is a ``StorageError``."""
+        return read_document(self.store, self.key(STREAM_MANIFEST))
 
     def status(self) -> tuple[StreamState, str]:
         """(``done`` | ``partial`` | ``failed`` | ``empty``, a detail for people)."""
@@ -237,9 +270,20 @@ class StreamArea:
 
 def stream_ids(store: ObjectStore) -> list[str]:
     """Every stream id that has anything under the run root."""
-    ids = set()
-    for k in store.list(f"{STREAMS}/"):
-        part = k.split("/")[1]
-        if part.startswith("stream_id="):
-            ids.add(part[len("stream_id="):])
-    return sorted(ids)
+    return sorted(stream_folders(store))
+
+
+def stream_folders(store: ObjectStore) -> dict[str, set[str]]:
+    """Stream id -> what its folder holds, from one listing: document names, and ``commits`` (or another folder's
+    name) when it has anything there."""
+    found: dict[str, set[str]] = {}
+    for key in store.list(f"{STREAMS}/"):
+        parts = key.split("/")
+        if len(parts) >= 3 and parts[1].startswith(_STREAM_FOLDER):
+            found.setdefault(parts[1][len(_STREAM_FOLDER):], set()).add(parts[2])
+    return found
+
+
+def done_stream_ids(store: ObjectStore) -> set[str]:
+    """Ids of the streams that are done (have a ``summary.json``), from one listing of the run root."""
+    return {sid for sid, names in stream_folders(store).items() if SUMMARY in names}

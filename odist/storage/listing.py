@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from odist.errors import InputError, StorageError
+from odist.storage.documents import is_run
 from odist.storage.integrity import DAMAGED, missing_objects
 from odist.storage.layout import STREAMS, StreamArea, stream_ids
 from odist.storage.objectstore import open_store
@@ -22,7 +23,7 @@ def list_streams(run_uri: str) -> list[StreamStatus]:
     store = open_store(run_uri)
     ids = stream_ids(store)
     if not ids:
-        hint = "pass the --out of an odist run" if not store.exists("run.json") else "no stream has started yet"
+        hint = "pass the --out of an odist run" if not is_run(store) else "no stream has started yet"
         raise StorageError(f"{store.uri} holds no odist streams", hint)
     areas, rows = [], []
     for sid in ids:

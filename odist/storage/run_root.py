@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from odist.errors import OutputError
+from odist.storage.documents import RUN_DOCUMENTS
 from odist.storage.layout import STREAMS
 from odist.storage.objectstore import LocalStore, ObjectStore
-
-RUN_DOCUMENTS = ("run.json", "live_status.json", "fleet_summary.json")
 
 
 def check_run_root(store: ObjectStore) -> None:
