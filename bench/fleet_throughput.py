@@ -89,9 +89,9 @@ from odist.config import OdistConfig, load_config
 from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.fleet import teacher_pool as tp
 from odist.fleet.driver import run_fleet
-from odist.fleet.manifest import load_streams
 from odist.fleet.prewarm import worker_runtime_env
 from odist.models.teachers import build_teacher
+from odist.video.manifest import load_streams
 
 POOL_MIN_REPLICAS, POOL_MAX_REPLICAS, POOL_REPLICA_CPUS = 1, 2, 0.5
 

@@ -43,13 +43,13 @@ import odist
 from odist.config import load_config
 from odist.distill.metrics import ConfusionMeter, confusion
 from odist.distill.pipeline import StreamOptions
-from odist.fleet.manifest import StreamSpec
 from odist.fleet.warm_start import FleetWarmStart
 from odist.models.teachers import build_teacher
 from odist.pretrain import PretrainOptions, pretrain
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 from odist.storage.reader import decode_masks, read_stream_table
+from odist.video.manifest import StreamSpec
 from odist.video.synthetic import CAMERA_SCENARIOS, SyntheticSource
 
 ARMS = ("random", "pretrain", "fleet", "fleet-average")

@@ -33,8 +33,12 @@ def test_the_layers_hold_and_a_core_module_importing_ray_breaks_them(tmp_path):
     (tmp_path / "odist" / "distill" / "shortcut.py").write_text(
         '"""A distill module reaching into the fleet: what the contracts forbid."""\n\n'
         "import ray  # noqa: F401\n\nfrom odist.fleet.driver import run_fleet  # noqa: F401\n")
+    (tmp_path / "odist" / "pretrain" / "shortcut.py").write_text(
+        '"""A pretrain module reading the fleet\'s summary: inputs are not a fleet concern."""\n\n'
+        "from odist.fleet.summary import FleetSummary  # noqa: F401\n")
     broken = lint_imports(tmp_path)
     assert broken.returncode != 0
     assert "odist.distill.shortcut -> odist.fleet.driver" in broken.stdout
     assert "odist.distill.shortcut -> ray" in broken.stdout
     assert "The single-stream core imports no Ray and nothing above it BROKEN" in broken.stdout
+    assert "odist.pretrain.shortcut -> odist.fleet.summary" in broken.stdout

@@ -317,7 +317,7 @@ def test_an_archive_run_shows_and_stores_no_password(clip_server, tmp_path, ray_
 
 
 def test_a_presigned_manifest_uri_gives_a_stream_id_without_its_query(tmp_path):
-    from odist.fleet.manifest import load_streams
+    from odist.video.manifest import load_streams
 
     manifest = tmp_path / "m.jsonl"
     manifest.write_text(json.dumps({"uri": "https://b.s3.amazonaws.com/cams/lobby.mp4?X-Amz-Signature=a.b.c"}) + "\n")

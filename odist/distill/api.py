@@ -22,11 +22,7 @@ from odist.storage.location import default_stream_id
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.run_root import check_run_root
 from odist.teacher_default import teacher_for_input
-
-
-class _Stream:
-    def __init__(self, uri: str, stream_id: str) -> None:
-        self.uri, self.stream_id = uri, stream_id
+from odist.video.manifest import StreamSpec
 
 
 def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | os.PathLike[str] | None = None,
@@ -61,7 +57,7 @@ def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | o
         t = resolved.teacher
         return build_teacher(t.name, t, resolved.classes, resolved.device, resolved.performance)
 
-    spec = _Stream(input, stream_id or default_stream_id(input))
+    spec = StreamSpec(input, stream_id or default_stream_id(input))
     source = options.open(input)  # a missing or unreadable input is named first
     prepare_weights(resolved)  # before the run root is touched: offline without them, one line and nothing written
     check_run_root(open_store(out))

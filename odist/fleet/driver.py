@@ -21,7 +21,6 @@ import ray
 from odist.config import OdistConfig
 from odist.distill.options import StreamOptions, run_document
 from odist.errors import ConfigError
-from odist.fleet.manifest import StreamSpec, load_streams
 from odist.fleet.outcome_log import OutcomeLog
 from odist.fleet.progress import FleetProgress
 from odist.fleet.runtime import (
@@ -42,6 +41,7 @@ from odist.storage.integrity import damaged_streams
 from odist.storage.objectstore import open_store
 from odist.storage.run_root import check_run_root
 from odist.teacher_default import teacher_for_inputs
+from odist.video.manifest import StreamSpec, load_streams
 
 __all__ = ["FLEET_SUMMARY", "FleetDriver", "FleetSummary", "cluster_capacity", "done_stream_ids", "pool_size",
            "run_fleet"]

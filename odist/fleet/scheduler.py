@@ -13,13 +13,13 @@ import ray
 from ray.exceptions import ObjectLostError, OwnerDiedError, RayActorError, RayError, WorkerCrashedError
 
 from odist.errors import ConfigError
-from odist.fleet.manifest import StreamSpec
 from odist.fleet.outcome_log import OutcomeLog
 from odist.fleet.progress import FleetCounts, FleetProgress
 from odist.fleet.runtime import first_line
 from odist.fleet.student_actor import JobOptions, StreamOutcome, record_failure
 from odist.fleet.warm_start import FleetWarmStart
 from odist.states import Outcome
+from odist.video.manifest import StreamSpec
 
 # Errors that mean the worker (or its node) went away mid-stream: the stream is retried elsewhere.
 WORKER_LOST = (RayActorError, WorkerCrashedError, ObjectLostError, OwnerDiedError)

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from odist.fleet.manifest import StreamSpec
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import ObjectStore
+from odist.video.manifest import StreamSpec
 
 FLEET = "fleet"
 AVERAGE = "fleet-average"

@@ -21,7 +21,6 @@ import numpy as np
 from odist.config import OdistConfig
 from odist.distill.pipeline import StreamOptions
 from odist.errors import InputError, StorageError
-from odist.fleet.manifest import MANIFEST_FORMATS, load_streams
 from odist.models.teachers import Teacher, build_teacher
 from odist.models.teachers.base import Labels
 from odist.models.teachers.choice import prepare_weights
@@ -32,6 +31,7 @@ from odist.storage.location import SYNTHETIC
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.teacher_default import teacher_for_input
 from odist.video.frame import Frame
+from odist.video.manifest import MANIFEST_FORMATS, load_streams
 
 
 @dataclass

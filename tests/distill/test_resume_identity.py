@@ -12,10 +12,10 @@ import pytest
 from odist.cli import main
 from odist.config import load_config
 from odist.distill.pipeline import StreamOptions
-from odist.fleet.manifest import StreamSpec
 from odist.fleet.student_actor import JobOptions, StreamWorker
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
+from odist.video.manifest import StreamSpec
 
 BASE = ["--frames", "8", "--segment-frames", "4", "--set", "student.width=0.25", "--set", "threads=1",
         "--set", "distill.max_updates=1", "--quiet"]

@@ -14,12 +14,12 @@ from odist.errors import OutputError
 from odist.export import api as export_api
 from odist.export import export_stream
 from odist.export.model import as_input, odist_logits, top_two_gap
-from odist.fleet.manifest import StreamSpec
 from odist.models.teachers import build_teacher
 from odist.storage.checkpoint import parse_checkpoint
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 from odist.storage.reader import decode_masks, read_stream_table
+from odist.video.manifest import StreamSpec
 from odist.video.open import open_source
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

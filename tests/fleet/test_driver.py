@@ -22,7 +22,6 @@ from odist.cli import main  # noqa: E402
 from odist.config import load_config  # noqa: E402
 from odist.distill.options import StreamOptions  # noqa: E402
 from odist.fleet.driver import FLEET_SUMMARY, run_fleet  # noqa: E402
-from odist.fleet.manifest import StreamSpec  # noqa: E402
 from odist.fleet.prewarm import worker_runtime_env  # noqa: E402
 from odist.fleet.student_actor import JobOptions, LocalTeacherFactory, StreamWorker, start_worker  # noqa: E402
 from odist.models.teachers import Teacher  # noqa: E402
@@ -30,6 +29,7 @@ from odist.storage.layout import StreamArea  # noqa: E402
 from odist.storage.listing import list_streams  # noqa: E402
 from odist.storage.objectstore import open_store  # noqa: E402
 from odist.storage.reader import read_stream_table  # noqa: E402
+from odist.video.manifest import StreamSpec  # noqa: E402
 
 TINY = ["--width", "96", "--height", "64", "--frames", "24", "--quiet",
         "--set", "student.width=0.25", "--set", "threads=1"]

@@ -9,11 +9,11 @@ pytest.importorskip("ray")
 
 from odist.config import load_config
 from odist.distill.options import StreamOptions
-from odist.fleet.manifest import StreamSpec
 from odist.fleet.student_actor import JobOptions, StreamWorker
 from odist.storage.layout import StreamArea
 from odist.storage.lease import LeaseSettings
 from odist.storage.objectstore import open_store
+from odist.video.manifest import StreamSpec
 
 CONFIG = load_config(None, ["student.width=0.25", "threads=1", "storage.lease_ttl_s=1.5",
                             "storage.lease_heartbeat_s=0.25"])

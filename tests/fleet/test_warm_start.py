@@ -10,7 +10,6 @@ from odist.config import TeacherConfig, load_config
 from odist.distill.api import distill
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.pipeline import StreamOptions
-from odist.fleet.manifest import StreamSpec
 from odist.fleet.student_actor import JobOptions, StreamWorker
 from odist.fleet.warm_start import FinishedStudent, FleetWarmStart
 from odist.fleet.weight_average import average_weights
@@ -19,6 +18,7 @@ from odist.storage.checkpoint import load_checkpoint, weight_digest
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 from odist.storage.reader import decode_masks, read_stream_table
+from odist.video.manifest import StreamSpec
 from odist.video.synthetic import SyntheticSource
 
 W, H = 96, 64

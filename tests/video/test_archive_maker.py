@@ -2,9 +2,9 @@ import numpy as np
 from PIL import Image
 
 from odist.cli import main
-from odist.fleet.manifest import load_streams
 from odist.models.teachers.replay import label_filename
 from odist.video.archive import ArchiveSource
+from odist.video.manifest import load_streams
 
 
 def test_archive_has_clips_labels_and_a_manifest_odist_run_reads(tmp_path, capsys):

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from odist.errors import InputError, StorageError
-from odist.fleet.manifest import StreamSpec, clean_stream_id, load_streams
 from odist.storage.objectstore import open_store
+from odist.video.manifest import StreamSpec, clean_stream_id, load_streams
 
 ROWS = [
     {"uri": "s3://videos/cams/north.mp4", "stream_id": "north", "labels": "s3://labels/north",

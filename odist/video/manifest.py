@@ -1,4 +1,4 @@
-"""The fleet's input: a manifest of streams, or a prefix or glob of video files, as ``StreamSpec`` rows.
+"""Streams to distill: a manifest of streams, or a prefix or glob of video files, as ``StreamSpec`` rows.
 
 ``load_streams(source)`` accepts
 
@@ -50,7 +50,7 @@ Row = tuple[str, Mapping[str, Any]]  # (where, for errors: "MANIFEST line N"; th
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """One stream of the fleet: its video, its id in the run, its replay labels, its config overrides, the
+    """One stream to distill: its video, its id in the run, its replay labels, its config overrides, the
     checkpoint its student starts from (and what chose it: ``manifest`` or ``fleet``) and its group."""
 
     uri: str
