@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 
 import pytest
 
@@ -29,10 +30,14 @@ def test_a_failing_prewarm_leaves_a_cold_worker_that_still_starts(fresh_process,
     def broken() -> None:
         raise ImportError("no module named torch")
 
+    ticks = iter([10.0, 10.25])  # the clock at the start and at the end of the one attempt
+    monkeypatch.setattr(prewarm, "time", SimpleNamespace(perf_counter=lambda: next(ticks)))
     monkeypatch.setattr(prewarm, "_warm_up", broken)
     with caplog.at_level(logging.WARNING, logger="odist.fleet.prewarm"):
-        assert prewarm.prewarm_worker() >= 0
+        assert prewarm.prewarm_worker() == 0.25
     assert "could not pre-warm this worker" in caplog.text
+    assert prewarm.prewarmed_seconds() == 0.25  # the worker counts as warmed: it starts, cold, and is not retried
+    assert prewarm.prewarm_worker() == 0.25
 
 
 @pytest.mark.parametrize("enabled, expected", [(True, {"worker_process_setup_hook": prewarm.SETUP_HOOK}),

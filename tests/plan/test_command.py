@@ -67,12 +67,19 @@ def test_plan_flags_are_accepted_by_odist_run(capsys):
     assert (pool.min_replicas, pool.max_replicas) == (data["teacher"]["min_replicas"], data["teacher"]["max_replicas"])
 
 
-def test_printed_run_command_parses(capsys):
-    assert main(["plan", "--cameras", "10", "--fps", "5", "--gpu", "h100"]) == 0
+def test_printed_run_command_parses_into_the_planned_pool(capsys):
+    plan = ["--cameras", "10", "--fps", "5", "--gpu", "h100"]
+    data = plan_json(capsys, *plan)
+    assert main(["plan", *plan]) == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("odist run ")]
     argv = shlex.split(line)[2:]
     args = build_parser().parse_args(["run", *argv])
-    assert _teacher_pool_config(args).validate() is not None
+    pool = _teacher_pool_config(args)
+    assert pool.validate() is pool
+    teacher = data["teacher"]
+    assert (pool.min_replicas, pool.max_replicas, pool.max_batch_size, pool.num_gpus) == (
+        teacher["min_replicas"], teacher["max_replicas"], teacher["batch"], teacher["gpus_per_replica"])
+    assert (args.workers, args.student_gpus) == (10, data["students"]["share"])
 
 
 def test_defaults_agree_with_odist_run():
