@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -150,14 +151,36 @@ def test_pool_config_is_validated_and_sized_from_the_batch():
     assert TeacherPoolConfig(implementation="actors", min_replicas=0).fixed_replicas() == 1
 
 
+class GatedOracle(OracleTeacher):
+    """The oracle whose forwards wait at a gate the test opens: what queues during a forward is what the test
+    sent while it held the gate, never what a sleep let through."""
+
+    def __init__(self) -> None:
+        super().__init__(TeacherConfig(), CLASSES)
+        self.forward_began = threading.Event()
+        self.gate = threading.Event()
+
+    def label(self, frames: Sequence[Frame]) -> TeacherResult:
+        self.forward_began.set()
+        if not self.gate.wait(DEADLINE_S):
+            raise TeacherError("the test never opened the gate", "open it once the frames are queued")
+        return super().label(frames)
+
+    async def during_first_forward(self) -> None:
+        """Return once a forward is running (and held at the gate)."""
+        assert await asyncio.to_thread(self.forward_began.wait, DEADLINE_S), "no forward began"
+
+
 def test_batcher_takes_everything_that_queued_during_the_previous_forward():
-    batcher = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4)
+    teacher = GatedOracle()
+    batcher = FrameBatcher(teacher, max_batch_size=4)
     frames = [make_frame(i) for i in range(7)]
 
     async def scenario() -> list[Any]:
         first = batcher.submit(frames[:1])
-        await asyncio.sleep(0.03)  # the first forward is running: the rest queue behind it
+        await teacher.during_first_forward()  # the rest queue behind the held forward
         rest = [batcher.submit([frame])[0] for frame in frames[1:]]
+        teacher.gate.set()
         return await asyncio.gather(*first, *rest)
 
     replies = asyncio.run(scenario())
@@ -174,25 +197,33 @@ def test_adaptive_batcher_waits_for_the_callers_it_expects_and_not_for_a_lone_on
         # Nobody else is expected: each frame goes at once, never waiting out the (huge) gather window.
         return [await asyncio.wait_for(batcher.submit([frame])[0], DEADLINE_S / 4) for frame in frames[:3]]
 
-    async def two_callers(batcher: FrameBatcher) -> list[int]:
+    async def two_callers(batcher: FrameBatcher, teacher: GatedOracle) -> list[int]:
         sizes: list[int] = []
 
-        async def caller(mine: list[Frame], delay_s: float) -> None:
-            await asyncio.sleep(delay_s)
-            for frame in mine:  # closed loop: the next frame once this one is labelled
-                sizes.append((await batcher.submit([frame])[0]).batch_size)
+        async def caller(mine: list[Frame], first: bool) -> None:
+            if not first:  # arrive while the first caller's forward runs, then let it finish
+                await teacher.during_first_forward()
+            for index, frame in enumerate(mine):  # closed loop: the next frame once this one is labelled
+                reply = batcher.submit([frame])[0]
+                if not first and index == 0:
+                    teacher.gate.set()
+                sizes.append((await reply).batch_size)
 
         # The second caller arrives while the first one's forward runs: both are expected from then on.
-        await asyncio.gather(caller(frames[0:6:2], 0.0), caller(frames[1:6:2], 0.03))
+        await asyncio.gather(caller(frames[0:6:2], True), caller(frames[1:6:2], False))
         return sizes
 
-    adaptive = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4, gather_s=60.0)
+    opened = GatedOracle()
+    opened.gate.set()
+    adaptive = FrameBatcher(opened, max_batch_size=4, gather_s=60.0)
     assert [reply.batch_size for reply in asyncio.run(lone_caller(adaptive))] == [1, 1, 1]
-    adaptive = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4, gather_s=0.5)
+    teacher = GatedOracle()
+    adaptive = FrameBatcher(teacher, max_batch_size=4, gather_s=0.5)
     # 1 (alone), then batches of 2; the last frame waits out one gather for a partner that has finished
-    assert sorted(asyncio.run(two_callers(adaptive))) == [1, 1, 2, 2, 2, 2]
-    greedy = FrameBatcher(SlowOracle(TeacherConfig(), CLASSES, delay_s=0.1), max_batch_size=4)
-    assert asyncio.run(two_callers(greedy)) == [1] * 6  # without a gather the two callers never meet
+    assert sorted(asyncio.run(two_callers(adaptive, teacher))) == [1, 1, 2, 2, 2, 2]
+    teacher = GatedOracle()
+    greedy = FrameBatcher(teacher, max_batch_size=4)
+    assert asyncio.run(two_callers(greedy, teacher)) == [1] * 6  # without a gather the two callers never meet
 
 
 def test_batcher_keeps_an_error_with_its_frame():
