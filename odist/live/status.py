@@ -44,7 +44,7 @@ class CameraStatus:
     reconnects: int = 0
     teacher_errors: int = 0
     restored_from_frame: int | None = None  # the checkpoint this run resumed from
-    restored_digest: str | None = None  # SHA-256 of the weights restored from it
+    restored_digest: str | None = None  # weight_digest of the weights restored from it
     commits: int = 0
     error: str | None = None
 

@@ -13,7 +13,6 @@ the student's score on that keyframe before learning from it (NaN on other rows)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -32,11 +31,12 @@ from odist.models.teachers import Teacher
 from odist.redact import redact
 from odist.run_config import LiveConfig
 from odist.states import CameraState
+from odist.storage.checkpoint import weight_digest
 from odist.storage.documents import LIVE_STATUS
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 
-__all__ = ["LIVE_STATUS", "NEVER", "LiveOptions", "LiveStudent", "live_settings", "state_digest"]
+__all__ = ["LIVE_STATUS", "NEVER", "LiveOptions", "LiveStudent", "live_settings"]
 log = logging.getLogger(__name__)
 
 
@@ -60,12 +60,12 @@ class LiveStudent:
         self.session: RealTimeFeed | None = None
 
     def weights_digest(self) -> str:
-        """SHA-256 of the student's current weights ("" before the run starts)."""
+        """The student's current ``weight_digest`` ("" before the run starts): the digest a warm start records."""
         return "" if self.session is None else self.weights_digest_of(self.session.distiller)
 
     @staticmethod
     def weights_digest_of(distiller: OnlineDistiller) -> str:
-        return state_digest(distiller.student.state_dict())
+        return weight_digest(distiller.student.state_dict())
 
     def status(self) -> CameraStatus:
         with self._lock:
@@ -138,12 +138,3 @@ class LiveStudent:
         with self._lock:
             for key, value in fields.items():
                 setattr(self._status, key, value)
-
-
-def state_digest(state: dict[str, Any]) -> str:
-    """SHA-256 over a state dict's tensors, in key order."""
-    digest = hashlib.sha256()
-    for key in sorted(state):
-        digest.update(key.encode())
-        digest.update(state[key].detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()

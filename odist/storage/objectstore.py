@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -68,6 +67,10 @@ class ObjectStore(ABC):
 
     def url(self, key: str) -> str:
         return f"{self.uri.rstrip('/')}/{key}"
+
+    def missing(self, key: str) -> StorageError:
+        """The one error every store raises for an absent object: it names the object's URI and is ``missing``."""
+        return StorageError(f"{self.url(key)} does not exist", missing=True)
 
     def get_or_none(self, key: str) -> bytes | None:
         return self.get(key) if self.exists(key) else None
@@ -147,7 +150,7 @@ class LocalStore(ObjectStore):
         try:
             return self._path(key).read_bytes()
         except FileNotFoundError:
-            raise StorageError(f"{self._path(key)} does not exist", missing=True) from None
+            raise self.missing(key) from None
         except OSError as exc:
             raise StorageError(f"cannot read {self._path(key)}: {exc.strerror}") from None
 
@@ -161,7 +164,7 @@ class LocalStore(ObjectStore):
         try:
             return local_info(path)
         except FileNotFoundError:
-            raise StorageError(f"{path} does not exist", missing=True) from None
+            raise self.missing(key) from None
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror}") from None
 
@@ -171,6 +174,8 @@ class LocalStore(ObjectStore):
             raise _changed(self.url(key), info, now)
         try:
             return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise self.missing(key) from None
         except OSError as exc:
             raise StorageError(f"cannot read {self._path(key)}: {exc.strerror}") from None
 
@@ -204,10 +209,9 @@ class LocalStore(ObjectStore):
 
 
 class S3Store(ObjectStore):
-    """Objects under ``s3://bucket/prefix`` through boto3."""
-
-    RETRYABLE = frozenset({"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "InternalError",
-                           "ServiceUnavailable", "503", "500"})
+    """Objects under ``s3://bucket/prefix`` through boto3, whose client retries failed requests (one retry layer);
+    ``attempts`` bounds how often a streamed body that drops mid-read is re-opened from its byte
+    (``odist.storage.object_reader``), which no client does."""
 
     def __init__(self, bucket: str, prefix: str, *, attempts: int = 5, client: Any = None) -> None:
         self.bucket, self.prefix = bucket, prefix.strip("/")
@@ -291,36 +295,28 @@ class S3Store(ObjectStore):
         return pyarrow.fs.S3FileSystem(**options), f"{self.bucket}/{self.prefix}".rstrip("/")
 
     def _call(self, action: str, key: str, method: Any, *, refused: tuple[str, ...] = (), **kwargs: Any) -> Any:
-        """``method(**kwargs)``, retried on transient errors; None when the store answers with a code in
-        ``refused``; any other failure is a ``StorageError``."""
+        """``method(**kwargs)``; None when the store answers with a code in ``refused``; any other failure is a
+        ``StorageError``. Transient errors (throttling, 5xx, dropped connections) are retried by the client
+        itself (``_new_s3_client``: ``AWS_MAX_ATTEMPTS``, ``AWS_RETRY_MODE``), whose repeats are counted."""
         from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-        for attempt in range(self.attempts):
-            self.retries += attempt > 0
-            try:
-                response = method(**kwargs)
-            except (NoCredentialsError, PartialCredentialsError) as exc:  # not the endpoint's nor the network's
-                raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
-                                   "give S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-                                   "or an instance/pod role") from None
-            except ClientError as exc:
-                self.retries += _client_retries(exc.response)
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                if code in refused:
-                    return None
-                if code in self.RETRYABLE and attempt + 1 < self.attempts:
-                    time.sleep(min(0.2 * 2**attempt, 5.0))
-                    continue
-                raise _client_error(self, action, key, code, exc) from None
-            except BotoCoreError as exc:
-                if attempt + 1 < self.attempts and "Connect" not in type(exc).__name__:
-                    time.sleep(min(0.2 * 2**attempt, 5.0))
-                    continue
-                raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
-                                   "check the S3 endpoint (AWS_ENDPOINT_URL) and the network") from None
-            self.retries += _client_retries(response)
-            return response
-        raise AssertionError("unreachable")
+        try:
+            response = method(**kwargs)
+        except (NoCredentialsError, PartialCredentialsError) as exc:  # not the endpoint's nor the network's
+            raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
+                               "give S3 credentials: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+                               "or an instance/pod role") from None
+        except ClientError as exc:
+            self.retries += _client_retries(exc.response)
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in refused:
+                return None
+            raise _client_error(self, action, key, code, exc) from None
+        except BotoCoreError as exc:
+            raise StorageError(f"cannot {action} {self.url(key)}: {exc}",
+                               "check the S3 endpoint (AWS_ENDPOINT_URL) and the network") from None
+        self.retries += _client_retries(response)
+        return response
 
 
 def _client_retries(response: dict[str, Any]) -> int:
@@ -331,7 +327,7 @@ def _client_retries(response: dict[str, Any]) -> int:
 def _client_error(store: S3Store, action: str, key: str, code: str, exc: Exception) -> StorageError:
     where = store.url(key)
     if code in ("NoSuchKey", "404", "NotFound"):
-        return StorageError(f"{where} does not exist", missing=True)
+        return store.missing(key)
     if code == "NoSuchBucket":
         return StorageError(f"bucket {store.bucket} does not exist ({where})", "create it or fix the URI")
     if code == "InvalidRange":

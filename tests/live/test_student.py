@@ -13,8 +13,8 @@ from odist.config import load_config
 from odist.errors import TeacherError
 from odist.live.cameras import CameraSpec
 from odist.live.status import CameraStatus
-from odist.live.student import LiveOptions, LiveStudent, state_digest
-from odist.storage.checkpoint import parse_checkpoint
+from odist.live.student import LiveOptions, LiveStudent
+from odist.storage.checkpoint import parse_checkpoint, weight_digest
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 from odist.storage.reader import read_stream_table
@@ -74,7 +74,7 @@ def test_a_live_student_learns_from_late_labels_commits_and_resumes_from_its_che
     second_student = LiveStudent(spec, str(tmp_path), CONFIG, teacher, OPTIONS)
     second = run_until(second_student, lambda s: s.frames_this_run > 0, "frames after the restore")
     assert second.restored_from_frame == last.next_frame_index
-    assert second.restored_digest == state_digest(payload["state"]["distiller"]["student"])
+    assert second.restored_digest == weight_digest(payload["state"]["distiller"]["student"])
     assert second.frames == first.frames + second.frames_this_run  # the ledger went on from the checkpoint
     later = read_stream_table(StreamArea(open_store(str(tmp_path)), "door")).to_pydict()["frame_index"]
     assert later[:len(indices)] == indices and min(later[len(indices):]) >= last.next_frame_index

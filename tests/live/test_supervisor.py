@@ -99,9 +99,9 @@ def test_a_killed_camera_actor_resumes_from_its_last_checkpoint(
         payload = parse_checkpoint(area.store.get(restored.checkpoint) if area.store.exists(restored.checkpoint)
                                    else _checkpoint_bytes_from_later(area, restored), restored.checkpoint,
                                    CONFIG.to_dict())
-        from odist.live.student import state_digest
+        from odist.storage.checkpoint import weight_digest
 
-        assert status.restored_digest == state_digest(payload["state"]["distiller"]["student"])
+        assert status.restored_digest == weight_digest(payload["state"]["distiller"]["student"])
         wait_for(lambda: ray.get(actor.status.remote()).frames_this_run > 3, "frames after the restart")
     finally:
         fleet.stop_all()

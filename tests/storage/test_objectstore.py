@@ -23,6 +23,16 @@ def test_missing_object_names_the_uri(store):
     assert info.value.missing or "does not exist" in str(info.value)
 
 
+@pytest.mark.parametrize("read", [lambda store, key: store.get(key), lambda store, key: store.stat(key),
+                                  lambda store, key: store.open_read(key).read()],
+                         ids=["get", "stat", "open_read"])
+def test_every_store_reports_a_missing_object_the_same_way(store, read):
+    with pytest.raises(StorageError) as info:
+        read(store, "a/nope.bin")
+    assert info.value.missing
+    assert info.value.what == f"{store.url('a/nope.bin')} does not exist"
+
+
 def test_open_store_schemes(tmp_path):
     assert isinstance(open_store(str(tmp_path)), LocalStore)
     assert isinstance(open_store(f"file://{tmp_path}"), LocalStore)
