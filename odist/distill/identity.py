@@ -16,6 +16,7 @@ from typing import Any
 from odist.errors import OutputError
 from odist.redact import redact
 from odist.storage.layout import StreamArea
+from odist.storage.location import parse_location
 
 RESUME_FIX = "pass --overwrite to start it over, or another --stream-id (or --out) for the new input"
 # The student's architecture: what its weights mean (a checkpoint's own metadata, odist.storage.checkpoint).
@@ -44,9 +45,10 @@ def stream_identity(manifest: dict[str, Any], *, resolved: bool = True) -> dict[
 
 def identity_fields(uri: str, seed: int) -> dict[str, Any]:
     """What ``stream.json`` adds to name its input independently of the working folder (and a scene's seed)."""
-    local = "://" not in uri and not uri.startswith("synthetic:")
-    return {"input_resolved": os.path.abspath(os.path.expanduser(uri)) if local else uri,
-            "seed": seed if uri.startswith("synthetic:") else None}
+    where = parse_location(uri)
+    path = where.scheme == ""  # a plain path: file:// URIs and URLs are named as given
+    return {"input_resolved": os.path.abspath(os.path.expanduser(uri)) if path else uri,
+            "seed": seed if where.is_synthetic else None}
 
 
 def check_resume(area: StreamArea, manifest: dict[str, Any], fix: str = RESUME_FIX) -> None:

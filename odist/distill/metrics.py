@@ -66,12 +66,5 @@ class ConfusionMeter:
     def add(self, matrix: np.ndarray) -> None:
         self.matrix += matrix
 
-    @property
-    def frames_seen(self) -> bool:
-        return bool(self.matrix.any())
-
     def miou(self, include_background: bool = True) -> float:
         return mean_iou(self.matrix, include_background=include_background)
-
-    def class_iou(self) -> np.ndarray:
-        return class_iou(self.matrix)

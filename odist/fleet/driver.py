@@ -1,4 +1,4 @@
-"""The fleet driver: fan a manifest's streams out over a fixed pool of ``StudentWorker`` actors.
+"""The fleet driver: fan a manifest's streams out over ``worker_count`` ``StudentActor`` workers.
 
 ``run_fleet`` reads the streams (``load_streams``), skips those already done in the run root (so
 re-submitting a job continues it), starts a pool of workers (an actor takes the next stream when one
@@ -30,7 +30,7 @@ from odist.fleet.runtime import (
     stop_shared_teacher,
     worker_options,
 )
-from odist.fleet.scheduler import FleetDriver
+from odist.fleet.scheduler import FleetScheduler
 from odist.fleet.student_actor import JobOptions, StreamOutcome, TeacherFactory, start_worker
 from odist.fleet.summary import FLEET_SUMMARY, FleetSummary, done_stream_ids, summarise
 from odist.fleet.warm_start import AVERAGE, SCHEMES, FleetWarmStart
@@ -43,8 +43,8 @@ from odist.storage.run_root import check_run_root
 from odist.teacher_default import teacher_for_inputs
 from odist.video.manifest import StreamSpec, load_streams
 
-__all__ = ["FLEET_SUMMARY", "FleetDriver", "FleetSummary", "cluster_capacity", "done_stream_ids", "pool_size",
-           "run_fleet"]
+__all__ = ["FLEET_SUMMARY", "FleetScheduler", "FleetSummary", "cluster_capacity", "done_stream_ids", "run_fleet",
+           "worker_count"]
 
 
 def run_fleet(
@@ -107,9 +107,9 @@ def run_fleet(
             todo.append((position, spec))
     finished = [spec for spec in specs if spec.stream_id in done and spec.stream_id not in damaged] \
         if fleet_start else []
-    del specs, done, damaged  # the driver hands streams out from ``todo`` and keeps only counts of the finished
+    del specs, done, damaged  # the scheduler hands streams out from ``todo`` and keeps only counts of the finished
     start_run(store, run_document(source, config))
-    pool, retried = 0, 0
+    started_workers, retried = 0, 0
     if todo:
         started_ray = connect(address, prewarm=prewarm_workers)
         with sigterm_interrupts():  # SIGTERM stops the job as Ctrl-C does, without Ray's stack traces
@@ -117,27 +117,28 @@ def run_fleet(
                 if teacher_pool is not None:  # one teacher for every stream: the oracle only if all are synthetic
                     shared = teacher_for_inputs(config, [spec.uri for _, spec in todo])
                     teacher_factory, progress_extras = start_shared_teacher(teacher_pool, shared)
-                pool = pool_size(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
+                started_workers = worker_count(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
                 new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
                                                student_cpus=student_cpus)
                 display = FleetProgress(streams, progress, progress_extras)
                 average = config.to_dict() if warm_start == AVERAGE else None
                 fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished, average_config=average)
-                driver = FleetDriver(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
-                                     pool=pool, retries=retries, display=display, log=log, warm_start=fleet)
+                scheduler = FleetScheduler(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
+                                           worker_count=started_workers, retries=retries, display=display, log=log,
+                                           warm_start=fleet)
                 todo.clear()
                 try:
-                    driver.run()
+                    scheduler.run()
                 finally:
                     display.close()
-                retried = driver.counts.retries
+                retried = scheduler.counts.retries
             finally:
                 if teacher_pool is not None:
                     stop_shared_teacher(teacher_pool)
                 if started_ray:
                     ray.shutdown()
     try:
-        summary = summarise(source, store, streams, log, time.perf_counter() - started, pool, retried)
+        summary = summarise(source, store, streams, log, time.perf_counter() - started, started_workers, retried)
     finally:
         log.close()
     write_fleet_summary(store, summary.to_dict())
@@ -151,7 +152,7 @@ def warm_start_scheme(name: str) -> bool:
     return name != "none"
 
 
-def pool_size(workers: int | None, max_in_flight: int | None, streams: int, student_gpus: float,
+def worker_count(workers: int | None, max_in_flight: int | None, streams: int, student_gpus: float,
               student_cpus: float | None) -> int:
     """How many workers to start: ``workers`` or what the cluster holds, at most ``max_in_flight`` and ``streams``."""
     count = workers if workers is not None else cluster_capacity(student_gpus, student_cpus)

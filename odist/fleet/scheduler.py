@@ -33,18 +33,19 @@ class _Task:
     worker: Any
 
 
-class FleetDriver:
-    """Feeds streams to a fixed pool of workers, one stream per worker at a time, until all have an outcome.
+class FleetScheduler:
+    """Feeds streams to ``worker_count`` workers, one stream per worker at a time, until all have an outcome.
 
     ``specs`` are (position in the manifest, stream) pairs; every outcome goes to ``log`` (a new
-    ``OutcomeLog`` by default), so the driver keeps nothing per finished stream beyond its counts.
+    ``OutcomeLog`` by default), so the scheduler keeps nothing per finished stream beyond its counts.
     """
 
     def __init__(self, specs: Iterable[tuple[int, StreamSpec]], job: JobOptions, new_worker: Callable[[], Any], *,
-                 pool: int, retries: int = 2, display: FleetProgress | None = None, log: OutcomeLog | None = None,
-                 poll_seconds: float = 1.0, warm_start: FleetWarmStart | None = None) -> None:
+                 worker_count: int, retries: int = 2, display: FleetProgress | None = None,
+                 log: OutcomeLog | None = None, poll_seconds: float = 1.0,
+                 warm_start: FleetWarmStart | None = None) -> None:
         self.queue: deque[tuple[int, StreamSpec]] = deque(specs)
-        self.job, self.new_worker, self.pool_size, self.retries = job, new_worker, pool, retries
+        self.job, self.new_worker, self.worker_count, self.retries = job, new_worker, worker_count, retries
         self.display, self.poll_seconds = display, poll_seconds
         self.warm_start = warm_start  # ``--warm-start fleet``: streams begin from finished students
         self.workers: list[Any] = []
@@ -59,7 +60,7 @@ class FleetDriver:
     def run(self) -> OutcomeLog:
         """Process every queued stream; the workers are stopped at the end, whatever happens."""
         try:
-            for _ in range(self.pool_size):
+            for _ in range(self.worker_count):
                 self._add_worker()
             while self.queue or self.running:
                 self._submit()

@@ -72,8 +72,8 @@ class WorkerProgress:
     started_unix: float = field(default_factory=time.time)
 
 
-class StreamWorker:
-    """Distills one stream per ``process`` call; the body of the ``StudentWorker`` actor (usable without Ray)."""
+class StudentWorker:
+    """Distills one stream per ``process`` call; the body of a ``StudentActor`` (usable without Ray)."""
 
     def __init__(self, teacher_factory: TeacherFactory | None = None, student_gpus: float = 0.0) -> None:
         install()  # this process's log records mask every secret
@@ -183,14 +183,14 @@ def record_failure(out: str, stream_id: str, error: str) -> bool:
     return True
 
 
-StudentWorker = ray.remote(max_concurrency=2, max_restarts=0)(StreamWorker)
+StudentActor = ray.remote(max_concurrency=2, max_restarts=0)(StudentWorker)
 """The Ray actor class; give it resources with ``.options(num_gpus=..., num_cpus=...)`` (see ``worker_options``)."""
 
 
 def start_worker(teacher_factory: TeacherFactory | None = None, *, student_gpus: float = 0.0,
                  student_cpus: float | None = None, name: str | None = None) -> Any:
-    """A new ``StudentWorker`` actor handle with the given resources."""
+    """A new ``StudentActor`` handle with the given resources."""
     options: dict[str, Any] = dict(worker_options(student_gpus, student_cpus))
     if name is not None:
         options["name"] = name
-    return StudentWorker.options(**options).remote(teacher_factory, student_gpus=student_gpus)
+    return StudentActor.options(**options).remote(teacher_factory, student_gpus=student_gpus)

@@ -12,7 +12,7 @@ import pytest
 from odist.cli import main
 from odist.config import load_config
 from odist.distill.pipeline import StreamOptions
-from odist.fleet.student_actor import JobOptions, StreamWorker
+from odist.fleet.student_actor import JobOptions, StudentWorker
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 from odist.video.manifest import StreamSpec
@@ -86,7 +86,7 @@ def test_overwrite_starts_the_stream_over_with_the_new_settings(partial):
 
 def test_a_fleet_resubmission_of_another_input_fails_that_stream_only(partial):
     config = load_config(overrides=["student.width=0.25", "threads=1", "distill.max_updates=1"], environ={})
-    worker = StreamWorker()
+    worker = StudentWorker()
     job = JobOptions(str(partial), config, StreamOptions(width=64, height=48, frames=8, segment_frames=4))
     outcome = worker.process(StreamSpec(uri="synthetic:traffic", stream_id="traffic"), job)
     assert outcome.status == "failed" and "size 48x32" in outcome.error and "size 64x48" in outcome.error

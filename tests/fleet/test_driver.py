@@ -23,7 +23,7 @@ from odist.config import load_config  # noqa: E402
 from odist.distill.options import StreamOptions  # noqa: E402
 from odist.fleet.driver import FLEET_SUMMARY, run_fleet  # noqa: E402
 from odist.fleet.prewarm import worker_runtime_env  # noqa: E402
-from odist.fleet.student_actor import JobOptions, LocalTeacherFactory, StreamWorker, start_worker  # noqa: E402
+from odist.fleet.student_actor import JobOptions, LocalTeacherFactory, StudentWorker, start_worker  # noqa: E402
 from odist.models.teachers import Teacher  # noqa: E402
 from odist.storage.layout import StreamArea  # noqa: E402
 from odist.storage.listing import list_streams  # noqa: E402
@@ -202,7 +202,7 @@ def test_unexpected_errors_in_a_stream_are_recorded_not_raised(tmp_path):
     def broken(config):
         raise RuntimeError("teacher exploded")
 
-    worker = StreamWorker(broken)
+    worker = StudentWorker(broken)
     job = JobOptions(str(tmp_path), load_config(None, ["student.width=0.25"]), StreamOptions(frames=4, width=96,
                                                                                              height=64))
     outcome = worker.process(StreamSpec("synthetic:static_easy", "s"), job)
@@ -293,7 +293,7 @@ class SlowToStartWorker:
 
 def test_the_progress_line_says_whether_workers_are_starting_or_loading_while_frames_stay_at_0(tmp_path):
     from odist.fleet.progress import FleetProgress
-    from odist.fleet.scheduler import FleetDriver
+    from odist.fleet.scheduler import FleetScheduler
 
     class Recorder(FleetProgress):
         def __init__(self) -> None:
@@ -304,9 +304,9 @@ def test_the_progress_line_says_whether_workers_are_starting_or_loading_while_fr
             self.seen.append(counts)
 
     display = Recorder()
-    driver = FleetDriver([(0, StreamSpec("synthetic:static_easy", "slow"))],
+    driver = FleetScheduler([(0, StreamSpec("synthetic:static_easy", "slow"))],
                          JobOptions(str(tmp_path / "run"), load_config(environ={})),
-                         lambda: SlowToStartWorker.remote(), pool=1, display=display, poll_seconds=0.2)
+                         lambda: SlowToStartWorker.remote(), worker_count=1, display=display, poll_seconds=0.2)
     driver.run()
     assert any(c.starting == 1 and c.frames == 0 for c in display.seen)
     assert any(c.starting == 0 and c.loading == 1 for c in display.seen)

@@ -9,7 +9,7 @@ pytest.importorskip("ray")
 
 from odist.config import load_config
 from odist.distill.options import StreamOptions
-from odist.fleet.student_actor import JobOptions, StreamWorker
+from odist.fleet.student_actor import JobOptions, StudentWorker
 from odist.storage.layout import StreamArea
 from odist.storage.lease import LeaseSettings
 from odist.storage.objectstore import open_store
@@ -29,7 +29,7 @@ def test_a_resubmitted_stream_waits_out_a_dead_workers_lease(tmp_path, one_torch
     dead = held_lease(out, "s")
     dead._stop.set()  # as a SIGKILL leaves it: no more renewals, the lease stays
     dead._thread.join()
-    outcome = StreamWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
+    outcome = StudentWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
     assert outcome.status == "done", outcome.error
     assert StreamArea(open_store(out), "s").summary()["frames"] == 8
 
@@ -38,7 +38,7 @@ def test_a_stream_another_writer_holds_fails_alone_without_touching_it(tmp_path,
     out = str(tmp_path / "run")
     other = held_lease(out, "s")
     try:
-        outcome = StreamWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
+        outcome = StudentWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
     finally:
         other.release()
     assert outcome.status == "failed" and "is being written by another odist" in outcome.error

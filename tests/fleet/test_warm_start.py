@@ -10,7 +10,7 @@ from odist.config import TeacherConfig, load_config
 from odist.distill.api import distill
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.pipeline import StreamOptions
-from odist.fleet.student_actor import JobOptions, StreamWorker
+from odist.fleet.student_actor import JobOptions, StudentWorker
 from odist.fleet.warm_start import FinishedStudent, FleetWarmStart
 from odist.fleet.weight_average import average_weights
 from odist.models.teachers import build_teacher
@@ -45,7 +45,7 @@ def test_a_warm_started_streams_first_prediction_comes_from_the_checkpoints_weig
     assert spec.init == done["checkpoint"] and spec.init_from == "fleet:first"
 
     frozen = load_config(overrides=["student.width=0.25", "threads=1", "distill.max_updates=0"], environ={})
-    outcome = StreamWorker().process(spec, JobOptions(out, frozen, StreamOptions(width=W, height=H, frames=4)))
+    outcome = StudentWorker().process(spec, JobOptions(out, frozen, StreamOptions(width=W, height=H, frames=4)))
     assert outcome.status == "done", outcome.error
     area = StreamArea(open_store(out), "second")
     began = json.loads(area.store.get(area.key("stream.json")))["init"]
