@@ -18,6 +18,7 @@ from typing import Any
 from odist._version import __version__
 from odist.errors import OdistError, raise_terminated, was_terminated
 from odist.report.command import add_report_command
+from odist.run_config import SEGMENT_FRAMES
 from odist.storage.documents import SUMMARY
 
 EXIT_SOME_FAILED = 1
@@ -65,7 +66,7 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--stream-id", default=None, help="the stream's id in the run (default: from INPUT)")
     p.add_argument("--resume", action="store_true", help="continue the stream after its last commit")
     p.add_argument("--overwrite", action="store_true", help="replace the stream's results already in --out")
-    p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
+    p.add_argument("--segment-frames", type=int, default=SEGMENT_FRAMES, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_distill)
 
@@ -147,7 +148,7 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
                         "of the group's latest 8 finished students (default none)")
     _add_config_options(p)
     _add_source_options(p)
-    p.add_argument("--segment-frames", type=int, default=256, help="frames per committed segment")
+    p.add_argument("--segment-frames", type=int, default=SEGMENT_FRAMES, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     _add_ray_options(p, "worker")
     p.set_defaults(handler=_run_fleet)

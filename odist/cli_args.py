@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from odist.config import OdistConfig, load_config
+from odist.config import OdistConfig, choice_overrides, load_config
 from odist.errors import ConfigError
 from odist.run_config import PoolConfig
 
@@ -41,11 +41,7 @@ def as_flags(message: str) -> str:
 def config_from_args(args: argparse.Namespace, keys: dict[str, str] | None = None) -> OdistConfig:
     """The config of a command: ``--config`` file, environment, ``--set``, ``--teacher``/``--device``, then
     the flags in ``keys`` (flag dest -> config key) that were given, and ``--teacher-replicas``."""
-    overrides = list(args.overrides)
-    if args.teacher is not None:
-        overrides.append(f"teacher.name={args.teacher}")
-    if args.device is not None:
-        overrides.append(f"device={args.device}")
+    overrides = [*args.overrides, *choice_overrides(args.teacher, args.device)]
     for dest, key in (keys or {}).items():
         if dest in getattr(args, "explicit", ()):
             overrides.append(f"{key}={_json(getattr(args, dest))}")

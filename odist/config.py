@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from odist.config_parse import apply_overrides, build, parse_scalar, read_file, set_dotted
-from odist.errors import ConfigError
+from odist.errors import check_config
 from odist.run_config import FleetConfig, LiveConfig, PoolConfig, StorageConfig
 
 DEFAULT_CLASSES: tuple[str, ...] = ("background", "person", "vehicle", "bike")
@@ -193,76 +193,79 @@ class OdistConfig:
 
     def validate(self) -> OdistConfig:
         """Check every value; return self so calls chain."""
-        _check(len(self.classes) >= 2 and self.classes[0] == "background", "classes",
-               "a list starting with 'background' and naming at least one other class")
-        _check(len(set(self.classes)) == len(self.classes), "classes", "distinct names")
-        _check(len(self.classes) <= 255, "classes", "at most 255 classes (labels are uint8)")
-        _check(self.device == "cpu" or self.device.startswith("cuda"), "device", "'cpu' or 'cuda[:N]'")
-        _check(self.threads >= 0, "threads", "0 (torch default) or a positive thread count")
+        check_config(len(self.classes) >= 2 and self.classes[0] == "background", "classes",
+                     "a list starting with 'background' and naming at least one other class")
+        check_config(len(set(self.classes)) == len(self.classes), "classes", "distinct names")
+        check_config(len(self.classes) <= 255, "classes", "at most 255 classes (labels are uint8)")
+        check_config(self.device == "cpu" or self.device.startswith("cuda"), "device", "'cpu' or 'cuda[:N]'")
+        check_config(self.threads >= 0, "threads", "0 (torch default) or a positive thread count")
         s = self.student
-        _check(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
-        _check(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
-        _check(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
+        check_config(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
+        check_config(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
+        check_config(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
         d = self.distill
-        _check(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
-               and list(d.strides) == sorted(set(d.strides)), "distill.strides",
-               "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
-        _check(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
-        _check(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
-        _check(0 < d.lr <= MAX_LR, "distill.lr", f"a positive learning rate up to {MAX_LR:g}, e.g. 0.01")
-        _check(0 <= d.min_class_fraction < 1, "distill.min_class_fraction", "a fraction of the frame in [0, 1)")
-        _check(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
-        _check(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
-        _check(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")
-        _check(d.stride_signal in ("after_updates", "before_updates"), "distill.stride_signal",
-               "'after_updates' (the paper's) or 'before_updates'")
-        _check(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
-        _check(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
-        _check(d.iou_loss_weight >= 0, "distill.iou_loss_weight", "a non-negative weight (0 = cross-entropy only)")
-        _check(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",
-               "non-negative sizes")
-        _check(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
-               "at most distill.replay_buffer_size samples per update")
-        _check(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
-               "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
-        _check(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
-        _check(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
-        _check(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
-        _check(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
-               "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
-        _check(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
-        _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
-        _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
-        _check(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
-               f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
-        _check(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
-        _check(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
-               "0 unless distill.cut_threshold is set (a cut recalls a view)")
-        _check(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
-        _check(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
-               f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")
-        _check(d.warm_start_lr_scale > 0 and d.lr * d.warm_start_lr_scale <= MAX_LR, "distill.warm_start_lr_scale",
-               f"a positive factor (1 = distill.lr) keeping distill.lr x the factor at most {MAX_LR:g}")
-        _check(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
-        _check(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
+        check_config(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
+                     and list(d.strides) == sorted(set(d.strides)), "distill.strides",
+                     "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
+        check_config(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
+        check_config(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
+        check_config(0 < d.lr <= MAX_LR, "distill.lr", f"a positive learning rate up to {MAX_LR:g}, e.g. 0.01")
+        check_config(0 <= d.min_class_fraction < 1, "distill.min_class_fraction", "a fraction of the frame in [0, 1)")
+        check_config(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
+        check_config(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
+        check_config(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")
+        check_config(d.stride_signal in ("after_updates", "before_updates"), "distill.stride_signal",
+                     "'after_updates' (the paper's) or 'before_updates'")
+        check_config(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
+        check_config(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
+        check_config(d.iou_loss_weight >= 0, "distill.iou_loss_weight",
+                     "a non-negative weight (0 = cross-entropy only)")
+        check_config(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",
+                     "non-negative sizes")
+        check_config(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
+                     "at most distill.replay_buffer_size samples per update")
+        check_config(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
+                     "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        check_config(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
+        check_config(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
+        check_config(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
+        check_config(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
+                     "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        check_config(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
+        check_config(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
+        check_config(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes",
+                     "'climb' (the paper's) or 'hold'")
+        check_config(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
+                     f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
+        check_config(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
+        check_config(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
+                     "0 unless distill.cut_threshold is set (a cut recalls a view)")
+        check_config(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
+        check_config(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
+                     f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")
+        check_config(d.warm_start_lr_scale > 0 and d.lr * d.warm_start_lr_scale <= MAX_LR,
+                     "distill.warm_start_lr_scale",
+                     f"a positive factor (1 = distill.lr) keeping distill.lr x the factor at most {MAX_LR:g}")
+        check_config(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
+        check_config(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
         t = self.teacher
-        _check(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")
-        _check(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
-               "thresholds in [0, 1]")
-        _check(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
-        _check(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
+        check_config(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")
+        check_config(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
+                     "thresholds in [0, 1]")
+        check_config(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
+        check_config(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
         unknown = sorted(set(t.class_groups) - set(self.classes[1:]))
-        _check(not unknown, "teacher.class_groups",
-               f"groups named after the stream's classes {list(self.classes[1:])}, not {unknown}")
+        check_config(not unknown, "teacher.class_groups",
+                     f"groups named after the stream's classes {list(self.classes[1:])}, not {unknown}")
         c = self.cost_model
-        _check(min(c.teacher_ms, c.student_inference_ms, c.student_update_ms) >= 0, "cost_model",
-               "non-negative costs in ms")
+        check_config(min(c.teacher_ms, c.student_inference_ms, c.student_update_ms) >= 0, "cost_model",
+                     "non-negative costs in ms")
         p = self.performance
-        _check(p.amp in AMP_MODES, "performance.amp", f"one of {', '.join(AMP_MODES)}")
-        _check(p.teacher_amp in AMP_MODES, "performance.teacher_amp", f"one of {', '.join(AMP_MODES)}")
+        check_config(p.amp in AMP_MODES, "performance.amp", f"one of {', '.join(AMP_MODES)}")
+        check_config(p.teacher_amp in AMP_MODES, "performance.teacher_amp", f"one of {', '.join(AMP_MODES)}")
         fraction = p.gpu_memory_fraction
-        _check(fraction is None or 0 < fraction <= 1, "performance.gpu_memory_fraction",
-               "null (no cap) or the student's share of its GPU in (0, 1], e.g. 0.25 for --student-gpus 0.25")
+        check_config(fraction is None or 0 < fraction <= 1, "performance.gpu_memory_fraction",
+                     "null (no cap) or the student's share of its GPU in (0, 1], e.g. 0.25 for --student-gpus 0.25")
         self.fleet.validate()
         self.pool.validate()
         self.live.validate()
@@ -271,11 +274,6 @@ class OdistConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-def _check(ok: bool, key: str, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid config value for {key}", f"expected {expected}")
 
 
 def load_config(
@@ -294,6 +292,13 @@ def load_config(
             set_dotted(data, key, parse_scalar(value), origin=f"environment variable {name}")
     apply_overrides(data, overrides or [])
     return config_from_dict(data)
+
+
+def choice_overrides(teacher: str | None = None, device: str | None = None) -> list[str]:
+    """The overrides that a ``--teacher`` / ``--device`` choice (or a stream's replay teacher) stands for; the one
+    place they are spelled as config keys."""
+    return [*([] if teacher is None else [f"teacher.name={teacher}"]),
+            *([] if device is None else [f"device={device}"])]
 
 
 def with_overrides(base: OdistConfig, overrides: list[str]) -> OdistConfig:

@@ -66,6 +66,13 @@ class StorageError(OdistError):
         self.missing = missing
 
 
+def check_config(ok: bool, key: str, expected: str) -> None:
+    """Unless ``ok``, a ``ConfigError`` naming the config ``key`` and what it expects: every config section's
+    validation says it this one way."""
+    if not ok:
+        raise ConfigError(f"invalid config value for {key}", f"expected {expected}")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled as Ctrl-C is: the job stops, its commits stand, the CLI exits 143 with one line."""
 

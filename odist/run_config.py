@@ -11,13 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from odist.errors import ConfigError
+from odist.errors import ConfigError, check_config
 from odist.storage.lease import LeaseSettings
-
-
-def _check(ok: bool, key: str, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid config value for {key}", f"expected {expected}")
 
 
 @dataclass
@@ -40,14 +35,14 @@ class FleetConfig:
     prewarm_workers: bool = False
 
     def validate(self) -> FleetConfig:
-        _check(self.workers is None or self.workers >= 1, "fleet.workers", "a worker count >= 1")
-        _check(self.max_streams_in_flight is None or self.max_streams_in_flight >= 1,
-               "fleet.max_streams_in_flight", "a count >= 1")
-        _check(self.student_gpus >= 0 and (self.student_cpus is None or self.student_cpus >= 0),
-               "fleet.student_gpus", "non-negative shares such as 0.125 (fleet.student_cpus likewise)")
-        _check(self.student_gpus <= 1 or float(self.student_gpus).is_integer(), "fleet.student_gpus",
-               "a fraction <= 1 or a whole number of GPUs")
-        _check(self.retries >= 0, "fleet.retries", "0 or more")
+        check_config(self.workers is None or self.workers >= 1, "fleet.workers", "a worker count >= 1")
+        check_config(self.max_streams_in_flight is None or self.max_streams_in_flight >= 1,
+                     "fleet.max_streams_in_flight", "a count >= 1")
+        check_config(self.student_gpus >= 0 and (self.student_cpus is None or self.student_cpus >= 0),
+                     "fleet.student_gpus", "non-negative shares such as 0.125 (fleet.student_cpus likewise)")
+        check_config(self.student_gpus <= 1 or float(self.student_gpus).is_integer(), "fleet.student_gpus",
+                     "a fraction <= 1 or a whole number of GPUs")
+        check_config(self.retries >= 0, "fleet.retries", "0 or more")
         return self
 
 
@@ -167,15 +162,18 @@ class LiveConfig:
     rtsp_transport: str = "tcp"  # how RTSP cameras carry the media: tcp (interleaved) or udp
 
     def validate(self) -> LiveConfig:
-        _check(self.fps is None or self.fps > 0, "live.fps", "a positive frame rate or null (the camera's)")
-        _check(self.commit_every_s > 0, "live.commit_every_s", "a positive period in seconds")
-        _check(min(self.open_timeout_s, self.read_timeout_s) > 0, "live.read_timeout_s",
-               "positive timeouts in seconds (live.open_timeout_s likewise)")
-        _check(self.give_up_after_s is None or self.give_up_after_s > 0, "live.give_up_after_s",
-               "a positive time in seconds, or null (keep reconnecting)")
-        _check(self.status_every_s > 0, "live.status_every_s", "a positive period in seconds")
-        _check(self.rtsp_transport in ("tcp", "udp"), "live.rtsp_transport", "tcp or udp")
+        check_config(self.fps is None or self.fps > 0, "live.fps", "a positive frame rate or null (the camera's)")
+        check_config(self.commit_every_s > 0, "live.commit_every_s", "a positive period in seconds")
+        check_config(min(self.open_timeout_s, self.read_timeout_s) > 0, "live.read_timeout_s",
+                     "positive timeouts in seconds (live.open_timeout_s likewise)")
+        check_config(self.give_up_after_s is None or self.give_up_after_s > 0, "live.give_up_after_s",
+                     "a positive time in seconds, or null (keep reconnecting)")
+        check_config(self.status_every_s > 0, "live.status_every_s", "a positive period in seconds")
+        check_config(self.rtsp_transport in ("tcp", "udp"), "live.rtsp_transport", "tcp or udp")
         return self
+
+
+SEGMENT_FRAMES = 256  # an archive stream's frames per committed segment unless --segment-frames says otherwise
 
 
 @dataclass
@@ -189,10 +187,10 @@ class StorageConfig:
     commit_every_s: float = 60.0  # an archive stream commits at least this often, however long its segments
 
     def validate(self) -> StorageConfig:
-        _check(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
-        _check(self.commit_every_s > 0, "storage.commit_every_s", "a positive number of seconds, e.g. 60")
-        _check(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",
-               "a positive number of seconds, at most a third of storage.lease_ttl_s, e.g. 5")
+        check_config(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
+        check_config(self.commit_every_s > 0, "storage.commit_every_s", "a positive number of seconds, e.g. 60")
+        check_config(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",
+                     "a positive number of seconds, at most a third of storage.lease_ttl_s, e.g. 5")
         return self
 
     @property

@@ -18,6 +18,7 @@ from odist.distill.runner import Progress
 from odist.errors import ConfigError
 from odist.models.teachers import Teacher, build_teacher
 from odist.models.teachers.choice import prepare_weights
+from odist.run_config import SEGMENT_FRAMES
 from odist.storage.location import default_stream_id
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.run_root import check_run_root
@@ -30,7 +31,7 @@ def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | o
             evaluate: bool = False, max_frames: int | None = None, init: str | None = None,
             width: int | None = None, height: int | None = None, fps: float | None = None,
             frames: int | None = None, seed: int = 0, stream_id: str | None = None, resume: bool = False,
-            overwrite: bool = False, segment_frames: int = 256, progress: bool = False,
+            overwrite: bool = False, segment_frames: int = SEGMENT_FRAMES, progress: bool = False,
             on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
     """Distill ``input`` (a video file or ``synthetic:SCENARIO``) into the run root ``out`` (a location or an
     ``ObjectStore``); its summary.

@@ -10,7 +10,7 @@ import os
 from collections.abc import Sequence
 
 from odist import api_types
-from odist.config import OdistConfig, load_config, with_overrides
+from odist.config import OdistConfig, choice_overrides, load_config, with_overrides
 from odist.errors import ConfigError
 
 
@@ -20,8 +20,7 @@ def resolve_config(config: OdistConfig | str | os.PathLike[str] | None = None, o
     ``section.key=value`` ``overrides``, ``teacher`` (``teacher.name``) and ``device``."""
     overrides = api_types.texts("overrides", overrides)
     teacher, device = api_types.text("teacher", teacher), api_types.text("device", device)
-    extra = [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"]),
-             *([] if device is None else [f"device={device}"])]
+    extra = [*overrides, *choice_overrides(teacher, device)]
     if isinstance(config, OdistConfig):
         return with_overrides(config, extra)
     if config is not None:

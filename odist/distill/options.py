@@ -17,6 +17,7 @@ from typing import Any
 
 from odist._version import __version__
 from odist.config import OdistConfig
+from odist.run_config import SEGMENT_FRAMES
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class StreamOptions:
     fps: float | None = None
     frames: int | None = None
     seed: int = 0
-    segment_frames: int = 256
+    segment_frames: int = SEGMENT_FRAMES
 
     def open(self, uri: str) -> Any:
         """The frame source of ``uri`` with these options."""

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import torch
 
-from odist.config import OdistConfig, with_overrides
+from odist.config import OdistConfig, choice_overrides, with_overrides
 from odist.distill.distiller import OnlineDistiller
 from odist.distill.feeds import ArchiveFeed, FrameFeed
 from odist.distill.identity import check_length, check_resume, identity_fields
@@ -23,6 +23,7 @@ from odist.distill.options import StreamOptions, run_document, run_manifest, str
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, LeaseError, OdistError, OutputError
 from odist.models.teachers import Teacher
+from odist.run_config import SEGMENT_FRAMES
 from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint, weight_digest
 from odist.storage.documents import FAILED, start_run
 from odist.storage.integrity import require_complete
@@ -54,7 +55,7 @@ class StreamPipeline:
     """
 
     def __init__(self, area: StreamArea, config: OdistConfig, teacher: Teacher, *, evaluate: bool = False,
-                 overlap: bool | None = None, segment_frames: int = 256, allow_gaps: bool = False,
+                 overlap: bool | None = None, segment_frames: int = SEGMENT_FRAMES, allow_gaps: bool = False,
                  commit_every_s: float | None = None, name: str | None = None) -> None:
         self.area, self.config = area, config
         self.distiller = OnlineDistiller(config, teacher)
@@ -201,7 +202,7 @@ def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teache
                       uri: str | None = None) -> OdistConfig:
     """``base`` with a stream's ``section.key=value`` overrides and teacher spec applied (validated); with the
     stream's input ``uri``, the default teacher (``auto``) made concrete for it."""
-    config = with_overrides(base, [*overrides, *([] if teacher is None else [f"teacher.name={teacher}"])])
+    config = with_overrides(base, [*overrides, *choice_overrides(teacher)])
     return config if uri is None else teacher_for_input(config, uri)
 
 

@@ -17,14 +17,14 @@ from odist.distill.options import StreamOptions
 from odist.fleet.driver import run_fleet
 from odist.fleet.runtime import TeacherFactory
 from odist.fleet.summary import FleetSummary
-from odist.run_config import FleetConfig, PoolConfig
+from odist.run_config import SEGMENT_FRAMES, FleetConfig, PoolConfig
 
 
 def run(source: str, *, out: str, config: OdistConfig | str | os.PathLike[str] | None = None,
         fleet: FleetConfig | None = None, pool: PoolConfig | None = None, teacher: str | None = None,
         device: str | None = None, overrides: Sequence[str] = (), evaluate: bool = False,
         max_frames: int | None = None, width: int | None = None, height: int | None = None,
-        fps: float | None = None, frames: int | None = None, seed: int = 0, segment_frames: int = 256,
+        fps: float | None = None, frames: int | None = None, seed: int = 0, segment_frames: int = SEGMENT_FRAMES,
         progress: bool = False, teacher_factory: TeacherFactory | None = None, init: str | None = None,
         warm_start: str = "none") -> FleetSummary:
     """Distill every stream of ``source`` (a manifest, folder, glob, ``s3://`` prefix or ``synthetic:SCENARIO``)

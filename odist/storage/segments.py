@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from odist.run_config import SEGMENT_FRAMES
 from odist.storage.layout import Commit, StreamArea
 from odist.storage.masks import ENCODING, encode_mask
 from odist.storage.schema import LABEL_SCHEMA, MASK_SCHEMA, RECORD_SCHEMA, parquet_bytes
@@ -30,7 +31,7 @@ class SegmentWriter:
     """
 
     def __init__(self, area: StreamArea, state: StateProvider | Callable[[int], bytes], *,
-                 segment_frames: int = 256, allow_gaps: bool = False, commit_every_s: float | None = None,
+                 segment_frames: int = SEGMENT_FRAMES, allow_gaps: bool = False, commit_every_s: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if segment_frames < 1:
             raise ValueError("segment_frames must be positive")
