@@ -118,6 +118,55 @@ class DistillConfig:
     warm_start_lr_keyframes: int = 2
     seed: int = 0
 
+    def validate(self) -> DistillConfig:
+        """Check every value (a ``ConfigError`` names the key); return self."""
+        d = self
+        check_config(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
+                     and list(d.strides) == sorted(set(d.strides)), "distill.strides",
+                     "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
+        check_config(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
+        check_config(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
+        check_config(0 < d.lr <= MAX_LR, "distill.lr", f"a positive learning rate up to {MAX_LR:g}, e.g. 0.01")
+        check_config(0 <= d.min_class_fraction < 1, "distill.min_class_fraction", "a fraction of the frame in [0, 1)")
+        check_config(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
+        check_config(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
+        check_config(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")
+        check_config(d.stride_signal in ("after_updates", "before_updates"), "distill.stride_signal",
+                     "'after_updates' (the paper's) or 'before_updates'")
+        check_config(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
+        check_config(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
+        check_config(d.iou_loss_weight >= 0, "distill.iou_loss_weight",
+                     "a non-negative weight (0 = cross-entropy only)")
+        check_config(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",
+                     "non-negative sizes")
+        check_config(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
+                     "at most distill.replay_buffer_size samples per update")
+        check_config(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
+                     "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        check_config(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
+        check_config(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
+        check_config(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
+        check_config(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
+                     "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
+        check_config(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
+        check_config(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
+        check_config(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes",
+                     "'climb' (the paper's) or 'hold'")
+        check_config(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
+                     f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
+        check_config(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
+        check_config(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
+                     "0 unless distill.cut_threshold is set (a cut recalls a view)")
+        check_config(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
+        check_config(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
+                     f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")
+        check_config(d.warm_start_lr_scale > 0 and d.lr * d.warm_start_lr_scale <= MAX_LR,
+                     "distill.warm_start_lr_scale",
+                     f"a positive factor (1 = distill.lr) keeping distill.lr x the factor at most {MAX_LR:g}")
+        check_config(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
+        check_config(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
+        return self
+
 
 @dataclass
 class TeacherConfig:
@@ -203,51 +252,7 @@ class OdistConfig:
         check_config(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
         check_config(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
         check_config(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
-        d = self.distill
-        check_config(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
-                     and list(d.strides) == sorted(set(d.strides)), "distill.strides",
-                     "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
-        check_config(0 <= d.max_updates <= 1000, "distill.max_updates", "0..1000 updates per keyframe")
-        check_config(0.0 < d.accuracy_threshold <= 1.0, "distill.accuracy_threshold", "a value in (0, 1]")
-        check_config(0 < d.lr <= MAX_LR, "distill.lr", f"a positive learning rate up to {MAX_LR:g}, e.g. 0.01")
-        check_config(0 <= d.min_class_fraction < 1, "distill.min_class_fraction", "a fraction of the frame in [0, 1)")
-        check_config(0 <= d.momentum < 1, "distill.momentum", "a value in [0, 1)")
-        check_config(d.weight_decay >= 0, "distill.weight_decay", "a non-negative value")
-        check_config(d.optimizer in ("sgd", "adam"), "distill.optimizer", "'sgd' or 'adam'")
-        check_config(d.stride_signal in ("after_updates", "before_updates"), "distill.stride_signal",
-                     "'after_updates' (the paper's) or 'before_updates'")
-        check_config(d.foreground_weight >= 1, "distill.foreground_weight", "a weight >= 1")
-        check_config(0 <= d.box_dilation <= 2, "distill.box_dilation", "a fraction in [0, 2]")
-        check_config(d.iou_loss_weight >= 0, "distill.iou_loss_weight",
-                     "a non-negative weight (0 = cross-entropy only)")
-        check_config(d.replay_buffer_size >= 0 and d.replay_samples >= 0, "distill.replay_buffer_size",
-                     "non-negative sizes")
-        check_config(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
-                     "at most distill.replay_buffer_size samples per update")
-        check_config(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
-                     "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
-        check_config(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
-        check_config(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
-        check_config(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
-        check_config(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
-                     "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
-        check_config(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
-        check_config(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
-        check_config(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes",
-                     "'climb' (the paper's) or 'hold'")
-        check_config(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
-                     f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
-        check_config(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
-        check_config(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
-                     "0 unless distill.cut_threshold is set (a cut recalls a view)")
-        check_config(d.empty_patience >= 0, "distill.empty_patience", "0 (never climb on empty keyframes) or a count")
-        check_config(0 <= d.warm_start_rung < len(d.strides), "distill.warm_start_rung",
-                     f"a rung of distill.strides, 0 .. {len(d.strides) - 1}")
-        check_config(d.warm_start_lr_scale > 0 and d.lr * d.warm_start_lr_scale <= MAX_LR,
-                     "distill.warm_start_lr_scale",
-                     f"a positive factor (1 = distill.lr) keeping distill.lr x the factor at most {MAX_LR:g}")
-        check_config(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
-        check_config(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
+        self.distill.validate()
         t = self.teacher
         check_config(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")
         check_config(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
