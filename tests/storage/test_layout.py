@@ -5,7 +5,7 @@ import pyarrow.dataset as ds
 import pytest
 
 from odist.errors import StorageError
-from odist.storage.layout import StreamArea, check_stream_id, stream_ids
+from odist.storage.layout import StreamArea, check_stream_id, done_stream_ids, stream_ids
 from odist.storage.reader import decode_masks, read_stream_table, run_dataset
 from odist.storage.segments import SegmentWriter
 
@@ -149,3 +149,25 @@ def test_ls_shows_a_stream_folder_with_an_unusable_id_escaped_on_one_line(tmp_pa
     rows = {row.stream_id: row for row in list_streams(store.uri)}
     assert rows["cam\\n"].status == "damaged" and "is not usable in object keys" in rows["cam\\n"].detail
     assert rows["fine"].status == "done"
+
+
+def test_attempts_failures_and_reopening_go_through_the_area(store):
+    area = StreamArea(store, "cam-2")
+    area.record_attempt({"input": "a.mp4"})
+    assert area.manifest() == {"input": "a.mp4", "attempt": area.attempt}
+    assert not area.has_results() and area.status()[0] == "empty"
+    area.fail("decoder gave up")
+    assert area.status() == ("failed", "decoder gave up")
+    area.clear_failure()
+    assert area.failure() is None
+    _write(area, 4)[0].finish({"frames": 4})
+    assert area.has_results() and area.summary()["frames"] == 4 and done_stream_ids(store) == {"cam-2"}
+
+    later = StreamArea(store, "cam-2")  # a second attempt: its record is kept, stream.json names the first
+    later.record_attempt({"input": "b.mp4"})
+    assert later.manifest()["attempt"] == area.attempt
+    assert {key.rsplit("/", 1)[-1] for key in store.list(later.key("attempts/"))} == {
+        f"{area.attempt}.json", f"{later.attempt}.json"}
+    later.reopen()  # a live camera that runs again is neither done nor failed
+    assert later.summary() is None and later.failure() is None and done_stream_ids(store) == set()
+    assert later.has_results()  # its commits stand
