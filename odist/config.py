@@ -132,6 +132,10 @@ class TeacherConfig:
     # What a simulated teacher (oracle, replay) charges per frame: the paper's Mask R-CNN cost.
     charged_ms: float = 300.0
     charged_gflops: float = 520.0
+    # What the teacher costs per frame on the student's device (ms), for the measured speed-up when the teacher
+    # did not run there (oracle, replay, a teacher pool); None: measure the configured Mask R-CNN once per
+    # device and frame size and cache it (odist.models.teachers.device_cost).
+    device_ms: float | None = None
     batch_size: int = 4
     # An ONNX teacher's class names by class id (``coco``: torchvision's 91 COCO slots); empty: the model's metadata.
     onnx_classes: tuple[str, ...] = ()
@@ -250,6 +254,7 @@ class OdistConfig:
         _check(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
                "thresholds in [0, 1]")
         _check(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
+        _check(t.device_ms is None or t.device_ms > 0, "teacher.device_ms", "a positive number of ms, or null")
         _check(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
         unknown = sorted(set(t.class_groups) - set(self.classes[1:]))
         _check(not unknown, "teacher.class_groups",

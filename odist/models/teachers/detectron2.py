@@ -69,6 +69,9 @@ class Detectron2Teacher(Teacher):
     def device(self) -> torch.device:
         return torch.device(self.predictor.model.device)
 
+    def seconds_device(self) -> str:
+        return self.device.type
+
     def label(self, frames: Sequence[Frame]) -> TeacherResult:
         """Label ``frames`` in batches of ``config.batch_size``; ``seconds`` is the measured wall time."""
         start = time.perf_counter()
