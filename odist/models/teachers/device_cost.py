@@ -56,11 +56,12 @@ class DeviceTeacherCost:
     charged_seconds_per_frame: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figure, its origin and ``description`` (``describe``), as ``summary.json`` keeps them."""
+        return {**asdict(self), "description": self.describe()}
 
     def describe(self) -> str:
-        """``teacher 9.1 s/frame on cpu, cached in FILE``: the figure and its origin in words."""
-        where = {"this run": "the run's own teacher", "measured": f"measured now, cached in {self.file}",
+        """``teacher 9.1 s/frame on cpu (cached in FILE)``: the figure and its origin in words."""
+        where = {"this run": "its own time in this run", "measured": f"measured, cached in {self.file}",
                  "cached": f"cached in {self.file}", "configured": "teacher.device_ms"}[self.origin]
         return f"teacher {self.seconds_per_frame:.3g} s/frame on {self.device} ({where})"
 
