@@ -109,9 +109,19 @@ def _describe_stream(s: dict[str, Any], out: str) -> str:
     accuracy = (f"mIoU {s['miou']:.3f} (foreground {s['miou_foreground']:.3f})" if s.get("evaluated")
                 else f"keyframe mIoU {s['keyframe_miou']:.3f} (run with --evaluate to score every frame)")
     lines.append(f"frames {s['frames']}, keyframes {s['keyframes']}, updates {s['updates']}, {accuracy}")
-    lines.append(f"speed-up vs teacher on every frame: {_fmt(s['speedup_cost_model'])}x (paper cost model), "
-                 f"{_fmt(s['speedup_measured'])}x (measured), {_fmt(s['speedup_flops'])}x (FLOPs)")
+    lines.append(f"speed-up vs teacher on every frame: {_fmt(s['speedup_cost_model'])}x (paper's GPU cost model), "
+                 f"{_fmt(s['speedup_measured'])}x (measured here), {_fmt(s['speedup_flops'])}x (FLOPs)")
+    lines.append(f"measured here: the student's own time and {_teacher_here(s.get('teacher_cost_here'))}")
     return "\n".join(lines)
+
+
+def _teacher_here(cost: dict[str, Any] | None) -> str:
+    """What the measured speed-up charged the teacher per frame, in words."""
+    if not cost:
+        return "no teacher figure for this device (set teacher.device_ms)"
+    charged = cost.get("charged_seconds_per_frame")
+    instead = f", not the {charged:.3g} s/frame the teacher charged" if charged is not None else ""
+    return f"the {cost['description']}{instead}"
 
 
 def _fmt(value: float | None) -> str:

@@ -181,6 +181,10 @@ class TeacherConfig:
     # What a simulated teacher (oracle, replay) charges per frame: the paper's Mask R-CNN cost.
     charged_ms: float = 300.0
     charged_gflops: float = 520.0
+    # What the teacher costs per frame on the student's device (ms), for the measured speed-up when the teacher
+    # did not run there (oracle, replay, a teacher pool); None: measure the configured Mask R-CNN once per
+    # device and frame size and cache it (odist.models.teachers.device_cost).
+    device_ms: float | None = None
     batch_size: int = 4
     # An ONNX teacher's class names by class id (``coco``: torchvision's 91 COCO slots); empty: the model's metadata.
     onnx_classes: tuple[str, ...] = ()
@@ -258,6 +262,7 @@ class OdistConfig:
         check_config(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
                      "thresholds in [0, 1]")
         check_config(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
+        check_config(t.device_ms is None or t.device_ms > 0, "teacher.device_ms", "a positive number of ms, or null")
         check_config(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
         unknown = sorted(set(t.class_groups) - set(self.classes[1:]))
         check_config(not unknown, "teacher.class_groups",

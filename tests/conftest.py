@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,23 @@ from netutil import free_port
 from odist.config import OdistConfig
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.video.frame import Frame
+
+# The measured speed-up charges a teacher that did not run on the student's device (the oracle, replay) at the
+# configured Mask R-CNN's cost there, measured once per device and frame size (seconds to minutes on a CPU).
+# Tests give that figure (teacher.device_ms) and keep any measurement cache of their own apart from the user's;
+# tests/models/teachers/test_device_cost.py measures and caches for real.
+TEST_TEACHER_DEVICE_MS = "900"
+os.environ.setdefault("ODIST__TEACHER__DEVICE_MS", TEST_TEACHER_DEVICE_MS)
+os.environ.setdefault("ODIST_CACHE", tempfile.mkdtemp(prefix="odist-test-cache-"))
+
+
+@pytest.fixture(autouse=True)
+def quick_teacher_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configs built without the environment (``OdistConfig()``) would measure: give them the same figure."""
+    from odist.models.teachers import device_cost
+
+    monkeypatch.setattr(device_cost, "measure_seconds_per_frame",
+                        lambda *args, **kwargs: float(TEST_TEACHER_DEVICE_MS) / 1000.0)
 
 
 @pytest.fixture(scope="module")

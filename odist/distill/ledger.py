@@ -63,10 +63,13 @@ class CostLedger:
     def teacher_seconds_per_frame(self) -> float:
         return self.teacher_seconds / self.teacher_frames if self.teacher_frames else math.nan
 
-    def speedup_measured(self) -> float:
-        """Teacher-on-every-frame time (at the measured per-frame teacher time) over the time spent."""
-        spent = self.student_inference_seconds + self.student_update_seconds + self.teacher_seconds
-        baseline = self.frames * self.teacher_seconds_per_frame()
+    def speedup_measured(self, teacher_seconds_per_frame: float | None = None) -> float:
+        """Teacher-on-every-frame time over the time spent, the student's measured seconds plus its teacher
+        frames at ``teacher_seconds_per_frame`` (the teacher's cost on the student's device; default: the
+        teacher's own seconds per frame, right only when it ran there)."""
+        per_frame = self.teacher_seconds_per_frame() if teacher_seconds_per_frame is None else teacher_seconds_per_frame
+        spent = self.student_inference_seconds + self.student_update_seconds + self.teacher_frames * per_frame
+        baseline = self.frames * per_frame
         return baseline / spent if spent > 0 and not math.isnan(baseline) else math.nan
 
     def speedup_flops(self, teacher_gflops_per_frame: float) -> float:

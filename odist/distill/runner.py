@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -15,8 +16,9 @@ from odist.distill.class_stats import class_pixels, class_regions
 from odist.distill.distiller import FrameResult, OnlineDistiller
 from odist.distill.metrics import ConfusionMeter, class_iou, confusion, mean_iou
 from odist.distill.overlap import Learned, OverlappedKeyframes
-from odist.errors import InputError
+from odist.errors import InputError, OdistError
 from odist.models.teachers.base import Teacher
+from odist.models.teachers.device_cost import DeviceTeacherCost, device_teacher_cost
 from odist.video.frame import Frame
 
 
@@ -150,6 +152,7 @@ class StreamRunner:
         teacher_gflops = self.distiller.teacher.gflops_per_frame(*self._frame_size())
         keyframe_ious = class_iou(self.keyframe_meter.matrix)
         ious = class_iou(self.meter.matrix) if evaluated else None
+        here = self.teacher_cost_here()
         return {
             "frames": ledger.frames,
             "keyframes": ledger.keyframes,
@@ -167,7 +170,8 @@ class StreamRunner:
             "confusion": self.meter.matrix.tolist() if evaluated else None,
             "keyframe_class_iou": _by_name(keyframe_ious, class_names),
             "speedup_cost_model": ledger.speedup_cost_model(cost_model),
-            "speedup_measured": ledger.speedup_measured(),
+            "speedup_measured": ledger.speedup_measured(math.nan if here is None else here.seconds_per_frame),
+            "teacher_cost_here": None if here is None else here.as_dict(),
             "speedup_flops": ledger.speedup_flops(teacher_gflops),
             "student_gflops_per_frame": self.distiller.student_gflops_per_frame,
             "teacher_gflops_per_frame": teacher_gflops,
@@ -175,6 +179,24 @@ class StreamRunner:
             "frames_per_second": ledger.frames / self.wall_seconds if self.wall_seconds else math.nan,
             "ledger": ledger.state_dict(),
         }
+
+    def teacher_cost_here(self) -> DeviceTeacherCost | None:
+        """The teacher's per-frame cost on the student's device, which the measured speed-up charges each
+        teacher frame: the teacher's own wall time when it ran there, else the configured Mask R-CNN's
+        (cached or measured once, ``device_cost``); None when it cannot be measured (said once)."""
+        ledger, teacher = self.distiller.ledger, self.distiller.teacher
+        config = self.distiller.config
+        if 0 in self._frame_size():
+            return None  # no frame yet
+        own = ledger.teacher_seconds_per_frame()
+        ran_here = teacher.seconds_device() == torch.device(config.device).type and math.isfinite(own)
+        try:
+            return device_teacher_cost(config, *self._frame_size(), ran_here=own if ran_here else None,
+                                       charged=None if ran_here or not math.isfinite(own) else own)
+        except (RuntimeError, OSError, OdistError) as exc:
+            warnings.warn(f"{self.name}: the teacher's cost on {config.device} could not be measured ({exc}); "
+                          "the measured speed-up is n/a (set teacher.device_ms to give it)", stacklevel=2)
+            return None
 
     def _frame_size(self) -> tuple[int, int]:
         return self.distiller.frame_size

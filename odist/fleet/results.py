@@ -19,7 +19,9 @@ def stream_scores(summary: dict[str, Any] | None) -> dict[str, Any]:
     """The figures of one finished stream's ``summary.json`` that the results show (empty without one)."""
     if summary is None:
         return {}
-    return {"evaluated": bool(summary.get("evaluated")), **{key: summary.get(key) for key in SCORES}}
+    here = summary.get("teacher_cost_here")
+    return {"evaluated": bool(summary.get("evaluated")), **{key: summary.get(key) for key in SCORES},
+            "teacher_cost_here": here.get("description") if isinstance(here, dict) else None}
 
 
 def results_lines(outcomes: Sequence[dict[str, Any]], out: str, worst: int = 3) -> list[str]:
@@ -34,10 +36,11 @@ def results_lines(outcomes: Sequence[dict[str, Any]], out: str, worst: int = 3) 
         lines.append(f"  foreground mIoU: {_spread([r['miou_foreground'] for r in scored])}")
     else:
         lines.append("  mIoU: not scored on every frame (run with --evaluate)")
-    lines.append(f"  speed-up vs teacher on every frame (paper cost model): "
+    lines.append(f"  speed-up vs teacher on every frame (paper's GPU cost model): "
                  f"{_spread([r['speedup_cost_model'] for r in finished], 1, 'x')}")
-    lines.append(f"  speed-up vs teacher on every frame (measured): "
+    lines.append(f"  speed-up vs teacher on every frame (measured on the students' devices): "
                  f"{_spread([r['speedup_measured'] for r in finished], 1, 'x')}")
+    lines.append(f"    teacher charged at: {teacher_costs(finished)}")
     if scored:
         ranked = sorted(scored, key=lambda r: r["miou"])[:worst]
         lines.append(f"  least accurate (bottom {len(ranked)} by mIoU):")
@@ -46,6 +49,15 @@ def results_lines(outcomes: Sequence[dict[str, Any]], out: str, worst: int = 3) 
     lines.append(f"next: odist report {out} (per-camera accuracy and cost; --format html --out report.html for a page)")
     lines.append(f"      odist render {out} --stream {first} --out {first}.mp4 (its masks over the video)")
     return lines
+
+
+def teacher_costs(rows: Sequence[dict[str, Any]]) -> str:
+    """The teacher figures the measured speed-ups charged, with how many streams each: ``A (3 streams); B``."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = row.get("teacher_cost_here") or "n/a (no figure for the device; set teacher.device_ms)"
+        counts[key] = counts.get(key, 0) + 1
+    return "; ".join(f"{key} ({n} stream{'s' if n > 1 else ''})" for key, n in counts.items())
 
 
 def _table(rows: Sequence[dict[str, Any]]) -> list[str]:

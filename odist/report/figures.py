@@ -20,9 +20,9 @@ STATUSES = ("done", "partial", "failed", "empty")
 STREAM_COLUMNS = (
     "run", "stream_id", "status", "error", "frames", "next_frame", "dropped_frames", "clock", "start_time", "fps",
     "hours", "keyframes", "keyframe_rate", "updates", "teacher_device", "teacher_seconds", "student_device",
-    "student_seconds", "teacher_gflops", "student_gflops", "speedup_measured", "speedup_cost_model",
-    "speedup_flops", "evaluated_frames", "miou", "miou_foreground", "frame_miou", "frame_miou_foreground",
-    "evaluation_teacher_seconds",
+    "student_seconds", "teacher_gflops", "student_gflops", "speedup_measured", "teacher_seconds_here",
+    "teacher_cost_here", "speedup_cost_model", "speedup_flops", "evaluated_frames", "miou", "miou_foreground",
+    "frame_miou", "frame_miou_foreground", "evaluation_teacher_seconds",
     "teacher_cost", "student_cost", "cost", "cost_per_camera_hour",
 )
 
@@ -53,6 +53,9 @@ def stream_figures(streams: pa.Table, prices: Prices) -> pa.Table:
     student_cost = student_s / 3600.0 * student_hour
     cost = teacher_cost + student_cost
     start = column(streams, "first_timestamp")
+    # The measured speed-up: the student's measured seconds, each keyframe at the teacher's cost on the
+    # student's device (its own time if it ran there, else the configured Mask R-CNN's; finished streams).
+    here = column(streams, "teacher_seconds_here")
     values: dict[str, Any] = {
         "run": streams.column("run"), "stream_id": streams.column("stream_id"), "status": streams.column("status"),
         "error": streams.column("error"), "frames": frames.astype(np.int64),
@@ -64,7 +67,8 @@ def stream_figures(streams: pa.Table, prices: Prices) -> pa.Table:
         "teacher_seconds": teacher_s, "student_device": [device for device, _ in student],
         "student_seconds": student_s, "teacher_gflops": column(streams, "teacher_gflops"),
         "student_gflops": column(streams, "student_gflops"),
-        "speedup_measured": _ratio(frames * _ratio(teacher_s, keyframes), teacher_s + student_s),
+        "speedup_measured": _ratio(frames * here, student_s + keyframes * here),
+        "teacher_seconds_here": here, "teacher_cost_here": streams.column("teacher_cost_here"),
         "speedup_cost_model": _ratio(frames * column(streams, "cost_teacher_ms"), _cost_model_spent(streams)),
         "speedup_flops": _ratio(frames * column(streams, "teacher_gflops_per_frame"), _gflops_spent(streams)),
         "evaluated_frames": np.nan_to_num(column(streams, "evaluated_frames")).astype(np.int64),
@@ -127,7 +131,7 @@ def fleet_totals(figures: pa.Table, prices: Prices, runs: list[str],
         "teacher_seconds": float(col["teacher_seconds"].sum()), "student_seconds": float(col["student_seconds"].sum()),
         "teacher_gflops": float(np.nansum(col["teacher_gflops"])),
         "student_gflops": float(np.nansum(col["student_gflops"])),
-        **_fleet_speedups(figures, pretrain),
+        **_fleet_speedups(figures, pretrain), "teacher_costs_here": teacher_costs_here(figures),
         **_spread(figures, "miou"), **_spread(figures, "miou_foreground"), **_spread(figures, "frame_miou"),
         "teacher_cost": float(col["teacher_cost"].sum()), "student_cost": float(col["student_cost"].sum()),
         **extra, "cost": float(cost),
@@ -138,14 +142,31 @@ def fleet_totals(figures: pa.Table, prices: Prices, runs: list[str],
     return totals
 
 
+def teacher_costs_here(figures: pa.Table) -> str:
+    """Each teacher figure the measured speed-ups charged (``teacher_cost_here``) with its number of streams,
+    ``teacher 9 s/frame on cpu (cached in F) (3 streams); n/a (1 stream)``; ``n/a``: streams without one
+    (unfinished, or written by an older odist)."""
+    counts: dict[str, int] = {}
+    for text in figures.column("teacher_cost_here").to_pylist():
+        key = text or "n/a"
+        counts[key] = counts.get(key, 0) + 1
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))  # the most streams first
+    return "; ".join(f"{text} ({n} stream{'s' if n != 1 else ''})" for text, n in ordered) or "n/a"
+
+
 def _safe(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
 
 
 def _fleet_speedups(figures: pa.Table, pretrain: PretrainWork) -> dict[str, float]:
     """Speed-ups of the whole fleet: the streams' teacher-every-frame baselines over what they and the
-    pretrain of their checkpoints spent."""
-    also_spent = {"speedup_measured": pretrain.teacher_seconds, "speedup_flops": pretrain.teacher_gflops,
+    pretrain of their checkpoints spent (the pretrain's teacher frames, for the measured speed-up, at the
+    streams' mean teacher cost on their devices, weighted by keyframes)."""
+    keyframes, here = column(figures, "keyframes"), column(figures, "teacher_seconds_here")
+    known = np.isfinite(here) & (keyframes > 0)
+    mean_here = _safe(float((keyframes[known] * here[known]).sum()), float(keyframes[known].sum()))
+    pretrain_here = pretrain.teacher_frames * mean_here if pretrain.teacher_frames else 0.0
+    also_spent = {"speedup_measured": pretrain_here, "speedup_flops": pretrain.teacher_gflops,
                   "speedup_cost_model": pretrain.teacher_frames}  # in teacher-frame units
     out = {}
     for name in ("speedup_measured", "speedup_cost_model", "speedup_flops"):
@@ -161,7 +182,8 @@ def _spent(figures: pa.Table, name: str) -> np.ndarray:
     if name == "speedup_flops":
         return column(figures, "teacher_gflops") + column(figures, "student_gflops")
     if name == "speedup_measured":
-        return column(figures, "teacher_seconds") + column(figures, "student_seconds")
+        return column(figures, "keyframes") * column(figures, "teacher_seconds_here") + column(figures,
+                                                                                              "student_seconds")
     # In teacher-frame units: the baseline is N frames of teacher time, the spend (N-K)*S/T + K + U*U_cost/T.
     return column(figures, "frames") / column(figures, "speedup_cost_model")
 

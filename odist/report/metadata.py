@@ -32,6 +32,10 @@ META_SCHEMA = pa.schema([
     ("student_gflops", pa.float64()),
     ("teacher_gflops_per_frame", pa.float64()),
     ("evaluation_teacher_seconds", pa.float64()),
+    # What the measured speed-up charged each teacher frame: the teacher's cost on the student's device
+    # (summary.json's teacher_cost_here), and where that figure came from, in words.
+    ("teacher_seconds_here", pa.float64()),
+    ("teacher_cost_here", pa.string()),
     ("miou", pa.float64()),  # the stream's IoU from its accumulated confusion matrix (summary.json)
     ("miou_foreground", pa.float64()),
     ("dropped_frames", pa.int64()),
@@ -122,8 +126,18 @@ def _summary_figures(summary: dict[str, Any] | None) -> dict[str, Any]:
             "student_gflops": None if student is None or update is None else student + update,
             "teacher_gflops_per_frame": _number(summary.get("teacher_gflops_per_frame")),
             "evaluation_teacher_seconds": _number(ledger.get("evaluation_teacher_seconds")),
+            **_teacher_here(summary.get("teacher_cost_here")),
             "miou": _number(summary.get("miou")), "miou_foreground": _number(summary.get("miou_foreground")),
             "dropped_frames": _count(summary.get("dropped_frames"))}
+
+
+def _teacher_here(cost: Any) -> dict[str, Any]:
+    """The teacher's per-frame cost on the student's device and its origin, from ``summary.json`` (absent in
+    summaries written before odist recorded it: the measured speed-up is then not shown)."""
+    if not isinstance(cost, dict):
+        return {}
+    return {"teacher_seconds_here": _number(cost.get("seconds_per_frame")),
+            "teacher_cost_here": _text(cost.get("description"))}
 
 
 def _number(value: Any) -> float | None:

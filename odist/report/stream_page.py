@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from odist.errors import OdistError
 from odist.render.samples import sample_frames
-from odist.report.render_table import num
+from odist.report.render_table import num, times
 from odist.report.report import Report
 from odist.report.svg import series_plot
 from odist.storage.layout import StreamArea
@@ -78,7 +78,9 @@ def _section(row: dict[str, Any], n: int) -> str:
     run, sid = row["run"], row["stream_id"]
     records = read_stream_table(StreamArea(open_store(run), sid))
     facts = (f"{row['status']}, {num(records.num_rows)} frames committed, {num(row.get('keyframes'))} keyframes, "
-             f"mIoU {num(row.get('miou'))}, foreground {num(row.get('miou_foreground'))}; run {run}")
+             f"mIoU {num(row.get('miou'))}, foreground {num(row.get('miou_foreground'))}; speed-up "
+             f"{times(row.get('speedup_measured'))} measured ({row.get('teacher_cost_here') or 'no teacher figure'})"
+             f", {times(row.get('speedup_cost_model'))} paper's GPU cost model; run {run}")
     parts = [f'<section class="stream" id="stream-{n}"><h3>Stream {escape(sid)}</h3><p>{escape(facts)}</p>']
     indices = sample_indices(records)
     try:

@@ -26,3 +26,11 @@ def test_evaluation_cost_never_enters_speedup():
 
 def test_no_teacher_call_gives_nan_measured_speedup():
     assert math.isnan(CostLedger(frames=3, student_inference_seconds=1.0).speedup_measured())
+
+
+def test_measured_speedup_charges_teacher_frames_at_the_given_device_cost():
+    # An oracle charged 0.3 s per keyframe; on the student's device the teacher costs 2 s per frame.
+    ledger = CostLedger(frames=10, keyframes=2, teacher_frames=2, teacher_seconds=0.6,
+                        student_inference_seconds=0.8, student_update_seconds=0.2)
+    assert math.isclose(ledger.speedup_measured(2.0), 10 * 2.0 / (1.0 + 2 * 2.0))
+    assert ledger.speedup_measured(0.3) == ledger.speedup_measured()

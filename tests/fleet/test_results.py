@@ -11,7 +11,7 @@ from odist.fleet.results import results_lines
 def _row(sid: str, miou: float | None, speedup: float, evaluated: bool = True) -> dict:
     return {"stream_id": sid, "status": "done", "evaluated": evaluated, "miou": miou,
             "miou_foreground": None if miou is None else miou / 2, "speedup_cost_model": speedup,
-            "speedup_measured": speedup / 10}
+            "speedup_measured": speedup / 10, "teacher_cost_here": "teacher 3 s/frame on cpu (cached in c.json)"}
 
 
 def test_results_show_the_fleet_spread_and_the_worst_streams_first():
@@ -21,7 +21,9 @@ def test_results_show_the_fleet_spread_and_the_worst_streams_first():
     text = "\n".join(lines)
     assert lines[0] == "results of the 3 stream(s) finished by this job (mean and spread over streams):"
     assert "  mIoU: mean 0.600, std 0.163, p10 0.440, p90 0.760" in lines
-    assert "  speed-up vs teacher on every frame (paper cost model): mean 12.0x, std 1.6, p10 10.4x, p90 13.6x" in lines
+    assert ("  speed-up vs teacher on every frame (paper's GPU cost model): mean 12.0x, std 1.6, p10 10.4x, "
+            "p90 13.6x") in lines
+    assert "    teacher charged at: teacher 3 s/frame on cpu (cached in c.json) (3 streams)" in lines
     table = [line.split() for line in lines[lines.index(next(x for x in lines if "STREAM" in x)) + 1:-2]]
     assert [cells[:2] for cells in table] == [["b", "0.400"], ["c", "0.600"]]
     assert "odist render runs/fleet --stream b --out b.mp4" in text
@@ -29,7 +31,8 @@ def test_results_show_the_fleet_spread_and_the_worst_streams_first():
 
 def test_results_without_evaluation_say_how_to_score():
     text = "\n".join(results_lines([_row("a", None, 9.0, evaluated=False)], "runs/r"))
-    assert "run with --evaluate" in text and "(measured): mean 0.9x" in text and "least accurate" not in text
+    assert "run with --evaluate" in text and "(measured on the students' devices): mean 0.9x" in text
+    assert "least accurate" not in text
 
 
 def test_a_job_that_finished_nothing_shows_no_results():

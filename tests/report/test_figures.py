@@ -83,6 +83,23 @@ def test_speedups_of_finished_streams_match_their_summaries(report, real_run):
     assert report.totals["speedup_cost_model"] > 1
 
 
+def test_measured_speedup_charges_keyframes_at_the_teacher_cost_on_the_students_device(report, real_run):
+    truth = committed_records(real_run)
+    for sid in ("cam-a", "cam-b"):
+        here = json.loads((real_run / f"streams/stream_id={sid}/summary.json").read_text())["teacher_cost_here"]
+        row, rec = by_id(report)[sid], truth[sid]
+        assert here["charged_seconds_per_frame"] == pytest.approx(0.3)  # the oracle charged the paper's GPU figure
+        assert (row["teacher_seconds_here"], row["teacher_cost_here"]) == (here["seconds_per_frame"],
+                                                                          here["description"])
+        per_frame = here["seconds_per_frame"]
+        spent = rec["student_seconds"].astype(np.float64).sum() + rec["keyframe"].sum() * per_frame
+        assert row["speedup_measured"] == pytest.approx(len(rec["frame_index"]) * per_frame / spent)
+    assert by_id(report)["cam-c"]["speedup_measured"] is None  # unfinished: no figure for its device yet
+    assert by_id(report)["cam-c"]["teacher_cost_here"] is None
+    description = by_id(report)["cam-a"]["teacher_cost_here"]
+    assert report.totals["teacher_costs_here"] == f"n/a (3 streams); {description} (2 streams)"
+
+
 def test_accuracy_spread_is_over_scored_cameras(report, real_run):
     truth = committed_records(real_run)
     streams = [StreamArea(open_store(str(real_run)), sid).summary()["miou"] for sid in ("cam-a", "cam-b")]

@@ -52,3 +52,8 @@ class Teacher(ABC):
     @abstractmethod
     def gflops_per_frame(self, height: int, width: int) -> float:
         """What labelling one frame of this size costs, in GFLOPs (for the cost ledger)."""
+
+    def seconds_device(self) -> str | None:
+        """The device type (``cpu``, ``cuda``) whose wall time ``label``'s ``seconds`` are, in this process;
+        None when they are charged (a simulated teacher) or were spent elsewhere (a teacher pool)."""
+        return None

@@ -7,9 +7,11 @@ order); ``coco.CONTIGUOUS_TO_COCO_ID`` turns them into the torchvision 91-slot i
 
 from __future__ import annotations
 
+import ast
 import time
 import warnings
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -69,15 +71,19 @@ class Detectron2Teacher(Teacher):
     def device(self) -> torch.device:
         return torch.device(self.predictor.model.device)
 
+    def seconds_device(self) -> str:
+        return self.device.type
+
     def label(self, frames: Sequence[Frame]) -> TeacherResult:
         """Label ``frames`` in batches of ``config.batch_size``; ``seconds`` is the measured wall time."""
         start = time.perf_counter()
         labels: list[Labels] = []
         for begin in range(0, len(frames), self.config.batch_size):
             batch = frames[begin : begin + self.config.batch_size]
-            for frame, instances in zip(batch, self.detect(batch), strict=True):
-                size = (frame.height, frame.width)
-                labels.append(instances_to_labels(instances, self.lookup, size, self.config.score_threshold))
+            with torch.inference_mode():  # the instances are inference tensors: read them in the same mode
+                for frame, instances in zip(batch, self.detect(batch), strict=True):
+                    size = (frame.height, frame.width)
+                    labels.append(instances_to_labels(instances, self.lookup, size, self.config.score_threshold))
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         seconds = time.perf_counter() - start
@@ -89,12 +95,13 @@ class Detectron2Teacher(Teacher):
         from detectron2.modeling.postprocessing import detector_postprocess
 
         inputs = [self._input(frame.image) for frame in frames]
+        # detector_postprocess rescales the boxes in place: it must run in inference mode, as the model did.
         with torch.inference_mode():
             raw = self.predictor.model.inference(inputs, do_postprocess=False)
-        return [
-            detector_postprocess(r, frame.height, frame.width, mask_threshold=self.config.mask_threshold)
-            for r, frame in zip(raw, frames, strict=True)
-        ]
+            return [
+                detector_postprocess(r, frame.height, frame.width, mask_threshold=self.config.mask_threshold)
+                for r, frame in zip(raw, frames, strict=True)
+            ]
 
     def gflops_per_frame(self, height: int, width: int) -> float:
         """GFLOPs (2 x MACs, ``FlopCounterMode``) of one forward pass on a random frame of this size.
@@ -124,21 +131,48 @@ def _import_detectron2() -> Any:
     except ImportError:
         raise TeacherError(
             "the detectron2 teacher needs detectron2, which is not installed",
-            "install it from source: pip install 'git+https://github.com/facebookresearch/detectron2.git' "
-            "(needs a matching torch), or use --teacher maskrcnn",
+            "install it from source, with torch installed: pip install --no-build-isolation "
+            "'git+https://github.com/facebookresearch/detectron2.git', or use --teacher maskrcnn",
         ) from None
     return detectron2
 
 
+def model_zoo_config(config_name: str) -> Path:
+    """The model-zoo YAML file ``config_name`` (e.g. ``COCO-InstanceSegmentation/mask_rcnn_R_50_FPN_3x.yaml``)
+    as installed with detectron2, found without ``detectron2.model_zoo`` (it imports ``pkg_resources``,
+    which setuptools 81 and later no longer ship)."""
+    path = Path(str(resources.files("detectron2").joinpath("model_zoo", "configs", *config_name.split("/"))))
+    if not path.is_file():
+        raise OSError(f"{config_name} is not a detectron2 model-zoo config (no {path})")
+    return path
+
+
+def model_zoo_checkpoint_url(config_name: str) -> str:
+    """The URL of the model-zoo checkpoint trained with ``config_name``, read from the table in
+    ``detectron2/model_zoo/model_zoo.py`` without importing it (it needs ``pkg_resources``)."""
+    source = resources.files("detectron2").joinpath("model_zoo", "model_zoo.py").read_text()
+    table: dict[str, str] = {}
+    prefix = ""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            if node.targets[0].id == "CONFIG_PATH_TO_URL_SUFFIX":
+                table = ast.literal_eval(node.value)
+            elif node.targets[0].id == "S3_PREFIX":
+                prefix = ast.literal_eval(node.value)
+    name = config_name.removesuffix(".yaml").removesuffix(".py")
+    if not prefix or name not in table:
+        raise TeacherError(f"detectron2's model zoo has no checkpoint for {config_name}", WEIGHTS_MISSING_FIX)
+    return f"{prefix}{name}/{table[name]}"
+
+
 def _config(config_name: str, teacher: TeacherConfig, device: str) -> Any:
     """A detectron2 CfgNode for a model-zoo config name or a local YAML file."""
-    from detectron2 import model_zoo
     from detectron2.config import get_cfg
 
     cfg = get_cfg()
     try:
-        path = config_name if Path(config_name).is_file() else model_zoo.get_config_file(config_name)
-        cfg.merge_from_file(path)
+        path = config_name if Path(config_name).is_file() else model_zoo_config(config_name)
+        cfg.merge_from_file(str(path))
     except (RuntimeError, OSError, KeyError, ValueError) as exc:
         raise TeacherError(f"cannot load detectron2 config {config_name!r}: {exc}",
                            f"pass a model-zoo name such as --teacher detectron2:{DEFAULT_CONFIG}") from None
@@ -161,9 +195,7 @@ def _weights(weights: str | None, config_name: str) -> str:
                       UserWarning, stacklevel=4)
         return ""
     if weights == "model_zoo":
-        from detectron2 import model_zoo
-
-        return model_zoo.get_checkpoint_url(config_name)
+        return model_zoo_checkpoint_url(config_name)
     parsed = urlparse(weights)
     if parsed.scheme in ("http", "https"):
         return weights

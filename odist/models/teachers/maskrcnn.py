@@ -99,6 +99,9 @@ class MaskRCNNTeacher(Teacher):
         """Apply ``performance.teacher_amp`` (off where the device cannot run it, logged once)."""
         self.amp_dtype = resolve_amp(performance.teacher_amp, self.device, key="performance.teacher_amp")
 
+    def seconds_device(self) -> str:
+        return self.device.type
+
     def label(self, frames: Sequence[Frame]) -> TeacherResult:
         """Label ``frames`` in batches of ``config.batch_size``; ``seconds`` is the measured wall time."""
         start = time.perf_counter()

@@ -68,6 +68,9 @@ class OnnxTeacher(Teacher):
     def providers(self) -> list[str]:
         return list(self.session.get_providers())
 
+    def seconds_device(self) -> str:
+        return "cuda" if self.providers[:1] == [PROVIDERS["cuda"]] else "cpu"
+
     def label(self, frames: Sequence[Frame]) -> TeacherResult:
         """Label ``frames`` in runs of up to ``teacher.batch_size`` (one per run for unbatched models)."""
         start = time.perf_counter()
