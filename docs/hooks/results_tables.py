@@ -1,0 +1,115 @@
+"""Tables of benchmark results, read from ``bench/results/*.json`` when the docs are built.
+
+A page asks for one with a fenced block::
+
+    ```results
+    file: frame_cost.json          # under bench/results/
+    rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key")
+    where: {policy: default}       # optional: keep rows whose fields equal these
+    columns:                       # header: a field name, or a format string over the row's fields
+      model: model
+      GFLOP/frame: "{gflops:.1f}"
+      mIoU: "{miou:.3f} ± {miou_std:.3f}"
+    ```
+
+A cell whose fields are missing or null reads ``n/a``. Below the table, a line names the file and the
+machine it was measured on.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
+BLOCK = re.compile(r"^```results\n(.*?)^```\n", re.S | re.M)
+
+
+class ResultsError(ValueError):
+    """A ``results`` block that names a missing file, rows or field."""
+
+
+def replace_results_blocks(markdown: str, page: str, warn: Callable[[str], None]) -> str:
+    """Every ``results`` block of a page replaced by its table (or, when it is wrong, a warning and a note)."""
+    def expand(match: re.Match) -> str:
+        try:
+            return results_table(yaml.safe_load(match.group(1))) + "\n"
+        except (ResultsError, OSError, yaml.YAMLError) as error:
+            warn(f"{page}: results block: {error}")
+            return f"*results table unavailable: {error}*\n"
+    return BLOCK.sub(expand, markdown)
+
+
+def results_table(spec: dict[str, Any], results: Path = RESULTS) -> str:
+    """One Markdown table and its source line, from a block's spec."""
+    if not isinstance(spec, dict) or not {"file", "rows", "columns"} <= spec.keys():
+        raise ResultsError("needs file, rows and columns")
+    payload = json.loads((results / spec["file"]).read_text())
+    rows = [row for row in _rows(payload, spec["rows"], spec["file"])
+            if all(row.get(k) == v for k, v in (spec.get("where") or {}).items())]
+    if not rows:
+        raise ResultsError(f"no rows at {spec['rows']!r} of {spec['file']} match {spec.get('where')}")
+    columns = spec["columns"]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(template, row) for template in columns.values()) + " |" for row in rows]
+    return "\n".join(lines) + "\n\n" + _source(spec["file"], payload)
+
+
+def _rows(payload: Any, path: str, name: str) -> list[dict[str, Any]]:
+    value = payload
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            raise ResultsError(f"{name} has no {path!r}")
+        value = value[key]
+    if isinstance(value, dict):
+        value = [{"key": key, **row} if isinstance(row, dict) else {"key": key, "value": row}
+                 for key, row in value.items()]
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        raise ResultsError(f"{path!r} of {name} is not a list of rows")
+    return value
+
+
+def _cell(template: str, row: dict[str, Any]) -> str:
+    if "{" not in template:
+        template = "{" + template + "}"
+    fields = [field.split(".")[0].split("[")[0] for _, field, _, _ in string.Formatter().parse(template) if field]
+    if any(row.get(field) is None for field in fields):
+        return "n/a"
+    try:
+        return _plain(template.format(**{k: _number(v) for k, v in row.items()}))
+    except (KeyError, ValueError, TypeError, IndexError) as error:
+        raise ResultsError(f"cannot format {template!r}: {error!r}") from error
+
+
+class _Float(float):
+    """A float that prints with a sensible number of digits when no format is given."""
+
+    def __str__(self) -> str:
+        return f"{self:.3f}" if abs(self) < 10 else f"{self:.1f}" if abs(self) < 1000 else f"{self:,.0f}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else float.__format__(self, spec)
+
+
+def _number(value: Any) -> Any:
+    return _Float(value) if isinstance(value, float) else value
+
+
+def _plain(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _source(name: str, payload: dict[str, Any]) -> str:
+    env = payload.get("environment") or {}
+    facts = [f"torch {env['torch_version']}" if env.get("torch_version") else "",
+             f"{env['cpu_count']} CPUs" if env.get("cpu_count") else "",
+             env.get("cuda_device_name", ""),
+             "jemalloc preloaded" if env.get("jemalloc_preloaded") else ""]
+    measured = ", ".join(fact for fact in facts if fact)
+    return f"<small>From `bench/results/{name}`" + (f" ({measured})" if measured else "") + ".</small>\n"
