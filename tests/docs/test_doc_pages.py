@@ -1,0 +1,59 @@
+"""Every page's examples run word for word in a fresh folder and print what the page shows (``doc_pages``).
+
+Pages are sorted by what their examples cost on a 2-core CPU. ``QUICK`` pages run in the normal suite (CI).
+``SLOW`` pages (minutes of distillation each, a Ray cluster: about an hour together) would take CI past its
+budget, so they run on demand: ``ODIST_DOCS_SLOW=1 pytest tests/docs -k slow_page`` (``-k 'slow_page and
+pretrain'`` for one). A new page with examples must be put in one of the two.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from doc_pages import DOCS, check_page, steps
+
+# Seconds on a 2-core CPU, measured when each page's output was captured.
+QUICK = {
+    "commands/plan.md": 5,
+    "commands/ls.md": 40,
+    "storage.md": 60,
+    "python.md": 150,
+}
+SLOW = {
+    "getting-started.md": 480,
+    "commands/distill.md": 420,
+    "commands/pretrain.md": 420,
+    "commands/export.md": 150,
+    "commands/render.md": 240,
+    "commands/run.md": 420,
+    "commands/report.md": 420,
+    "commands/live.md": 180,
+    "cluster.md": 240,
+}
+
+
+def pages_with_examples() -> list[str]:
+    return sorted(str(page.relative_to(DOCS)) for page in DOCS.rglob("*.md")
+                  if any(not step.skip for step in steps(page.read_text())))
+
+
+def test_every_page_with_examples_is_run_somewhere():
+    assert set(pages_with_examples()) <= set(QUICK) | set(SLOW), set(pages_with_examples()) - set(QUICK) - set(SLOW)
+    assert not set(QUICK) & set(SLOW)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("page", sorted(QUICK))
+def test_quick_page_prints_what_it_shows(page, tmp_path):
+    problems = check_page(page, tmp_path)
+    assert not problems, "\n\n".join(problems)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+@pytest.mark.skipif(not os.environ.get("ODIST_DOCS_SLOW"), reason="minutes per page: set ODIST_DOCS_SLOW=1 to run")
+@pytest.mark.parametrize("page", sorted(SLOW))
+def test_slow_page_prints_what_it_shows(page, tmp_path):
+    problems = check_page(page, tmp_path)
+    assert not problems, "\n\n".join(problems)
