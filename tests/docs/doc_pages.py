@@ -22,6 +22,7 @@ import contextlib
 import io
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -155,8 +156,15 @@ def run_step(step: Step, folder: Path, namespace: dict, timeout_s: float) -> str
     return printed.getvalue()
 
 
-def check_page(page: str, folder: Path, timeout_s: float = 1800) -> list[str]:
-    """Run every example of ``docs/PAGE`` in ``folder``; the differences from the page, one per step."""
+def check_page(page: str, folder: Path, timeout_s: float = 1800, checkout: tuple[str, ...] = ()) -> list[str]:
+    """Run every example of ``docs/PAGE`` in ``folder``; the differences from the page, one per step.
+
+    ``checkout`` names files and folders of this checkout copied there first, for a page whose reader works
+    in the checkout (the cluster page runs ``cluster/local/ray-local.sh``).
+    """
+    for name in checkout:
+        source = ROOT / name
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, folder / name)
     problems = []
     namespace: dict = {"__name__": "__docs__"}
     for step in steps((DOCS / page).read_text()):

@@ -31,6 +31,8 @@ SLOW = {
     "commands/live.md": 180,
     "cluster.md": 240,
 }
+# What of the checkout a page's reader works in (the cluster page runs from the checkout's root).
+CHECKOUT = {"cluster.md": ("cluster", "ray_jobs", ".gitignore")}
 
 
 def pages_with_examples() -> list[str]:
@@ -55,5 +57,13 @@ def test_quick_page_prints_what_it_shows(page, tmp_path):
 @pytest.mark.skipif(not os.environ.get("ODIST_DOCS_SLOW"), reason="minutes per page: set ODIST_DOCS_SLOW=1 to run")
 @pytest.mark.parametrize("page", sorted(SLOW))
 def test_slow_page_prints_what_it_shows(page, tmp_path):
-    problems = check_page(page, tmp_path)
+    problems = check_page(page, tmp_path, checkout=CHECKOUT.get(page, ()))
     assert not problems, "\n\n".join(problems)
+
+
+def test_the_python_page_shows_every_public_call():
+    import odist
+
+    code = "".join(step.code for step in steps((DOCS / "python.md").read_text()) if step.kind == "python")
+    public = [name for name in odist.__all__ if name[0].islower() and not name.startswith("_")]
+    assert public and all(f"odist.{name}(" in code for name in public), public
