@@ -4,7 +4,8 @@ A page asks for one with a fenced block::
 
     ```results
     file: frame_cost.json          # under bench/results/
-    rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key")
+    rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key");
+                                   # a list of paths: their rows one after the other
     where: {policy: default}       # optional: keep rows whose fields equal these
     columns:                       # header: a field name, or a format string over the row's fields
       model: model
@@ -51,7 +52,8 @@ def results_table(spec: dict[str, Any], results: Path = RESULTS) -> str:
     if not isinstance(spec, dict) or not {"file", "rows", "columns"} <= spec.keys():
         raise ResultsError("needs file, rows and columns")
     payload = json.loads((results / spec["file"]).read_text())
-    rows = [row for row in _rows(payload, spec["rows"], spec["file"])
+    paths = spec["rows"] if isinstance(spec["rows"], list) else [spec["rows"]]
+    rows = [row for path in paths for row in _rows(payload, path, spec["file"])
             if all(row.get(k) == v for k, v in (spec.get("where") or {}).items())]
     if not rows:
         raise ResultsError(f"no rows at {spec['rows']!r} of {spec['file']} match {spec.get('where')}")
