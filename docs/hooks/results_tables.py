@@ -13,7 +13,7 @@ A page asks for one with a fenced block::
       mIoU: "{miou:.3f} ± {miou_std:.3f}"
     ```
 
-A cell whose fields are missing or null reads ``n/a``. Below the table, a line names the file and the
+A cell whose fields are missing or null reads ``n/a``; booleans read yes/no and lists of numbers ``0,1,2``. Below the table, a line names the file and the
 machine it was measured on.
 """
 
@@ -100,7 +100,14 @@ class _Float(float):
 
 
 def _number(value: Any) -> Any:
-    return _Float(value) if isinstance(value, float) else value
+    """A field as a cell shows it: floats with sensible digits, yes/no, lists joined by commas."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return _Float(value)
+    if isinstance(value, list) and not any(isinstance(item, (dict, list)) for item in value):
+        return ",".join(str(item) for item in value)
+    return value
 
 
 def _plain(text: str) -> str:
