@@ -3,7 +3,8 @@
 A page asks for one with a fenced block::
 
     ```results
-    file: frame_cost.json          # under bench/results/
+    file: frame_cost.json          # under bench/results/; or a list of files, or files mapped to a label
+                                   # (the rows' "source" field), their rows one after the other
     rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key");
                                    # a list of paths: their rows one after the other
     where: {policy: default}       # optional: keep rows whose fields equal these
@@ -13,8 +14,8 @@ A page asks for one with a fenced block::
       mIoU: "{miou:.3f} ± {miou_std:.3f}"
     ```
 
-A cell whose fields are missing or null reads ``n/a``; booleans read yes/no and lists of numbers ``0,1,2``. Below the table, a line names the file and the
-machine it was measured on.
+A cell whose fields are missing or null reads ``n/a``; booleans read yes/no and lists of numbers ``0,1,2``.
+Below the table, a line names the files and the machine they were measured on.
 """
 
 from __future__ import annotations
@@ -51,16 +52,31 @@ def results_table(spec: dict[str, Any], results: Path = RESULTS) -> str:
     """One Markdown table and its source line, from a block's spec."""
     if not isinstance(spec, dict) or not {"file", "rows", "columns"} <= spec.keys():
         raise ResultsError("needs file, rows and columns")
-    payload = json.loads((results / spec["file"]).read_text())
+    files = _files(spec["file"])
     paths = spec["rows"] if isinstance(spec["rows"], list) else [spec["rows"]]
-    rows = [row for path in paths for row in _rows(payload, path, spec["file"])
-            if all(row.get(k) == v for k, v in (spec.get("where") or {}).items())]
+    rows, payloads = [], []
+    for name, label in files:
+        payload = json.loads((results / name).read_text())
+        payloads.append(payload)
+        rows += [{**row, "source": label} for path in paths for row in _rows(payload, path, name)
+                 if all(row.get(k) == v for k, v in (spec.get("where") or {}).items())]
     if not rows:
         raise ResultsError(f"no rows at {spec['rows']!r} of {spec['file']} match {spec.get('where')}")
     columns = spec["columns"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(template, row) for template in columns.values()) + " |" for row in rows]
-    return "\n".join(lines) + "\n\n" + _source(spec["file"], payload)
+    return "\n".join(lines) + "\n\n" + _source([name for name, _ in files], payloads[0])
+
+
+def _files(value: Any) -> list[tuple[str, str]]:
+    """``file``: one name, a list of names, or names mapped to a label (the rows' ``source`` field)."""
+    if isinstance(value, str):
+        return [(value, value)]
+    if isinstance(value, list):
+        return [(name, name) for name in value]
+    if isinstance(value, dict):
+        return [(name, str(label)) for name, label in value.items()]
+    raise ResultsError("file must be a name, a list of names or a mapping of names to labels")
 
 
 def _rows(payload: Any, path: str, name: str) -> list[dict[str, Any]]:
@@ -85,7 +101,13 @@ def _cell(template: str, row: dict[str, Any]) -> str:
         return "n/a"
     try:
         return _plain(template.format(**{k: _number(v) for k, v in row.items()}))
-    except (KeyError, ValueError, TypeError, IndexError) as error:
+    except KeyError:  # a key inside a field that this row lacks (a class it never saw)
+        return "n/a"
+    except TypeError as error:
+        if "NoneType" in str(error):  # a null inside a field (a class the teacher never labelled)
+            return "n/a"
+        raise ResultsError(f"cannot format {template!r}: {error!r}") from error
+    except (ValueError, IndexError) as error:
         raise ResultsError(f"cannot format {template!r}: {error!r}") from error
 
 
@@ -114,11 +136,12 @@ def _plain(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _source(name: str, payload: dict[str, Any]) -> str:
+def _source(names: list[str], payload: dict[str, Any]) -> str:
     env = payload.get("environment") or {}
     facts = [f"torch {env['torch_version']}" if env.get("torch_version") else "",
              f"{env['cpu_count']} CPUs" if env.get("cpu_count") else "",
              env.get("cuda_device_name", ""),
              "jemalloc preloaded" if env.get("jemalloc_preloaded") else ""]
     measured = ", ".join(fact for fact in facts if fact)
-    return f"<small>From `bench/results/{name}`" + (f" ({measured})" if measured else "") + ".</small>\n"
+    where = ", ".join(f"`bench/results/{name}`" for name in names)
+    return f"<small>From {where}" + (f" ({measured})" if measured else "") + ".</small>\n"

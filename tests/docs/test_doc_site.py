@@ -65,7 +65,7 @@ def test_a_wrong_results_block_is_a_warning_naming_the_page():
 def test_mkdocs_build_strict_passes(tmp_path):
     pytest.importorskip("mkdocs")
     env = {**environment(), "NO_MKDOCS_2_WARNING": "1"}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet", "--site-dir", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "reference" / "cli" / "index.html").exists()
