@@ -5,7 +5,8 @@ A page asks for one with a fenced block::
     ```results
     file: frame_cost.json          # under bench/results/; or a list of files, or files mapped to a label
                                    # (the rows' "source" field), their rows one after the other
-    rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key");
+    rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key";
+                                   # another dict: one row);
                                    # a list of paths: their rows one after the other
     where: {policy: default}       # optional: keep rows whose fields equal these
     columns:                       # header: a field name, or a format string over the row's fields
@@ -86,8 +87,8 @@ def _rows(payload: Any, path: str, name: str) -> list[dict[str, Any]]:
             raise ResultsError(f"{name} has no {path!r}")
         value = value[key]
     if isinstance(value, dict):
-        value = [{"key": key, **row} if isinstance(row, dict) else {"key": key, "value": row}
-                 for key, row in value.items()]
+        value = ([{"key": key, **row} for key, row in value.items()]
+                 if value and all(isinstance(row, dict) for row in value.values()) else [value])
     if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
         raise ResultsError(f"{path!r} of {name} is not a list of rows")
     return value
