@@ -116,14 +116,25 @@ class _Float(float):
     """A float that prints with a sensible number of digits when no format is given."""
 
     def __str__(self) -> str:
+        if self.is_integer() and abs(self) < 1e6:
+            return f"{self:.0f}"
         return f"{self:.3f}" if abs(self) < 10 else f"{self:.1f}" if abs(self) < 1000 else f"{self:,.0f}"
 
     def __format__(self, spec: str) -> str:
         return str(self) if not spec else float.__format__(self, spec)
 
 
+class _Mapping(dict):
+    """A dict field: its entries read as cells do (``{f[key]}``); on its own, ``key:value`` pairs (``1:27 8:3``)."""
+
+    def __format__(self, spec: str) -> str:
+        return " ".join(f"{key}:{value}" for key, value in self.items())
+
+
 def _number(value: Any) -> Any:
     """A field as a cell shows it: floats with sensible digits, yes/no, lists joined by commas."""
+    if isinstance(value, dict):
+        return _Mapping({key: _number(item) for key, item in value.items()})
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
