@@ -3,7 +3,8 @@
 - ``<!-- cli-reference -->`` becomes every command's ``--help``, from ``odist.cli.build_parser``;
 - ``<!-- config-reference -->`` becomes every config key with its type, default and comment, from the config
   dataclasses;
-- a fenced ``results`` block becomes a table of a ``bench/results/*.json`` file (``results_tables.py``);
+- a fenced ``results`` block becomes a table of a ``bench/results/*.json`` file (``results_tables.py``), and
+  every such file must be shown by one;
 - ``bench/results/*.png`` are published under ``benchmarks/results/``.
 """
 
@@ -21,10 +22,11 @@ sys.path[:0] = [str(HOOKS), str(ROOT)]
 
 from cli_reference import cli_reference  # noqa: E402
 from config_reference import config_reference  # noqa: E402
-from results_tables import RESULTS, replace_results_blocks  # noqa: E402
+from results_tables import RESULTS, files_named, replace_results_blocks  # noqa: E402
 
 log = logging.getLogger("mkdocs.plugins.odist_docs")
 MARKERS = {"<!-- cli-reference -->": cli_reference, "<!-- config-reference -->": config_reference}
+SHOWN: set[str] = set()  # the results files the pages' tables read, for the check after the build
 
 
 def on_files(files: Files, config) -> Files:
@@ -39,4 +41,15 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     for marker, generate in MARKERS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, generate())
+    SHOWN.update(files_named(markdown))
     return replace_results_blocks(markdown, page.file.src_uri, log.warning)
+
+
+def on_pre_build(config) -> None:
+    SHOWN.clear()
+
+
+def on_post_build(config) -> None:
+    """Every benchmark result is shown on some page: a result without a table is a warning."""
+    for name in sorted({path.name for path in RESULTS.glob("*.json")} - SHOWN):
+        log.warning(f"bench/results/{name} is shown by no results block (add one to a page in docs/benchmarks/)")

@@ -49,6 +49,17 @@ def replace_results_blocks(markdown: str, page: str, warn: Callable[[str], None]
     return BLOCK.sub(expand, markdown)
 
 
+def files_named(markdown: str) -> set[str]:
+    """The results files a page's blocks read (blocks that do not parse name none)."""
+    names: set[str] = set()
+    for match in BLOCK.finditer(markdown):
+        try:
+            names.update(name for name, _ in _files(yaml.safe_load(match.group(1))["file"]))
+        except (ResultsError, yaml.YAMLError, KeyError, TypeError):
+            continue
+    return names
+
+
 def results_table(spec: dict[str, Any], results: Path = RESULTS) -> str:
     """One Markdown table and its source line, from a block's spec."""
     if not isinstance(spec, dict) or not {"file", "rows", "columns"} <= spec.keys():

@@ -14,7 +14,7 @@ from doc_pages import DOCS, ROOT, environment
 sys.path.insert(0, str(DOCS / "hooks"))
 from cli_reference import cli_reference
 from config_reference import config_reference
-from results_tables import ResultsError, replace_results_blocks, results_table
+from results_tables import ResultsError, files_named, replace_results_blocks, results_table
 
 
 def test_the_cli_reference_has_every_command_and_flag():
@@ -70,3 +70,9 @@ def test_mkdocs_build_strict_passes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "reference" / "cli" / "index.html").exists()
     assert os.path.getsize(tmp_path / "benchmarks" / "frame-cost" / "index.html") > 0
+
+
+def test_the_files_a_page_shows_are_named_by_its_blocks():
+    page = ("```results\nfile: {a.json: x, b.json: y}\nrows: r\ncolumns: {c: c}\n```\n\n"
+            "```results\nfile: c.json\nrows: r\ncolumns: {c: c}\n```\n\n```python\nfile = 'd.json'\n```\n")
+    assert files_named(page) == {"a.json", "b.json", "c.json"}
