@@ -15,21 +15,21 @@ from doc_pages import DOCS, check_page, steps
 
 # Seconds on a 2-core CPU, measured when each page's output was captured.
 QUICK = {
-    "commands/plan.md": 5,
-    "commands/ls.md": 40,
-    "storage.md": 60,
-    "python.md": 150,
+    "commands/plan.md": 20,
+    "commands/ls.md": 80,
+    "storage.md": 50,
+    "python.md": 190,
+    "commands/live.md": 80,
 }
 SLOW = {
     "getting-started.md": 480,
-    "commands/distill.md": 420,
+    "commands/distill.md": 200,
     "commands/pretrain.md": 420,
     "commands/export.md": 150,
     "commands/render.md": 240,
     "commands/run.md": 420,
     "commands/report.md": 420,
-    "commands/live.md": 180,
-    "cluster.md": 240,
+    "cluster.md": 100,
 }
 # What of the checkout a page's reader works in (the cluster page runs from the checkout's root).
 CHECKOUT = {"cluster.md": ("cluster", "ray_jobs", ".gitignore")}
