@@ -1,4 +1,5 @@
-"""The config reference: every key of the typed config tree with its type, default and the comment above it."""
+"""The config reference: every key of the typed config tree with its type, default and the comment above it
+(dataclasses), or its description (pydantic models)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def config_reference() -> str:
     root = OdistConfig()
     top, sections = [], []
     for name, value, kind, doc in _fields(root):
-        if dataclasses.is_dataclass(value):
+        if _is_section(value):
             sections.append(_section(name, value))
         else:
             top.append(_row(name, kind, value, doc))
@@ -31,10 +32,24 @@ def _section(name: str, section: Any) -> str:
     return f"## `{name}`\n\n{_doc(type(section))}\n\n{_table(rows)}\n"
 
 
+def _is_section(value: Any) -> bool:
+    return dataclasses.is_dataclass(value) or hasattr(type(value), "model_fields")
+
+
 def _fields(instance: Any) -> list[tuple[str, Any, str, str]]:
+    """(name, default, type, meaning) of each field of a dataclass or a pydantic model, in order."""
     comments = _comments(type(instance))
+    if hasattr(type(instance), "model_fields"):  # a pydantic model: its own descriptions first
+        return [(name, getattr(instance, name), _type_text(field.annotation),
+                 field.description or comments.get(name, ""))
+                for name, field in type(instance).model_fields.items()]
     return [(f.name, getattr(instance, f.name), str(f.type), comments.get(f.name, ""))
             for f in dataclasses.fields(instance)]
+
+
+def _type_text(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) if isinstance(annotation, type) else str(annotation).replace(
+        "typing.", "")
 
 
 def _comments(cls: type) -> dict[str, str]:

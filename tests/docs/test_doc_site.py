@@ -76,3 +76,20 @@ def test_the_files_a_page_shows_are_named_by_its_blocks():
     page = ("```results\nfile: {a.json: x, b.json: y}\nrows: r\ncolumns: {c: c}\n```\n\n"
             "```results\nfile: c.json\nrows: r\ncolumns: {c: c}\n```\n\n```python\nfile = 'd.json'\n```\n")
     assert files_named(page) == {"a.json", "b.json", "c.json"}
+
+
+def test_the_config_reference_reads_pydantic_sections_too():
+    pydantic = pytest.importorskip("pydantic")
+    import config_reference
+
+    class Section(pydantic.BaseModel):
+        """A section."""
+
+        retries: int = pydantic.Field(2, description="attempts after the first")
+        # the comment above
+        address: str | None = None
+
+    rows = config_reference._fields(Section())
+    assert [(name, default, meaning) for name, default, _, meaning in rows] == [
+        ("retries", 2, "attempts after the first"), ("address", None, "the comment above")]
+    assert config_reference._is_section(Section()) and rows[0][2] == "int"
