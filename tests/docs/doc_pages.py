@@ -102,6 +102,9 @@ def normalise(text: str, folder: str | None = None) -> list[str]:
         line = line.rsplit("\r", 1)[-1]
         if _BAR.search(line) or not line.strip():
             continue
+        if line.strip().isdigit():  # a line that is one number is the point of its command (echo $?)
+            lines.append(line.strip())
+            continue
         line = _FOLDER.sub("<DIR>", line)
         line = _HEX.sub("<HEX>", line)
         line = _NUMBER.sub("N", line)
@@ -137,13 +140,19 @@ def environment() -> dict[str, str]:
 
 
 def run_step(step: Step, folder: Path, namespace: dict, timeout_s: float) -> str:
-    """What one step printed (stdout and stderr together)."""
+    """What one step printed (stdout and stderr together).
+
+    Each command runs in a shell of its own that starts with ``$?`` set to the previous command's exit status
+    (kept in ``namespace``), as in the reader's terminal.
+    """
     if step.kind == "file":
         (folder / step.path).write_text(step.code)
         return ""
     if step.kind == "shell":
-        done = subprocess.run(["bash", "-c", step.code], cwd=folder, env=environment(), stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
+        status = namespace.get("__status__", 0)
+        done = subprocess.run(["bash", "-c", f"(exit {status})\n{step.code}"], cwd=folder, env=environment(),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
+        namespace["__status__"] = done.returncode
         return done.stdout
     printed = io.StringIO()
     cwd = Path.cwd()

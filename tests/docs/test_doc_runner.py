@@ -56,6 +56,7 @@ def test_normalise_takes_out_numbers_digests_folders_bars_and_spacing():
     assert normalise(printed, "/tmp/pytest-7/x") == ["results: <DIR>/runs/demo/",
                                                     "from part-N-N-<HEX>.parquet: mIoU N, Nx"]
     assert normalise("results: /tmp/demo/runs/demo/") == ["results: <DIR>/runs/demo/"]
+    assert normalise("1\n") == ["1"] and mismatch("1", "0\n") is not None  # an exit status is compared
 
 
 def test_mismatch_accepts_other_numbers_and_interleaved_lines_but_not_other_words_or_order():
@@ -72,7 +73,8 @@ def test_check_page_runs_files_commands_and_python_in_one_folder(tmp_path, monke
 
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "p.md").write_text(
-        '```text title="n.txt"\n41\n```\n\n```console\n$ cat n.txt\n41\n$ echo two\nthree\n```\n\n'
+        '```text title="n.txt"\n41\n```\n\n```console\n$ cat n.txt\n41\n$ echo two\nthree\n'
+        '$ cat missing.txt\ncat: missing.txt: No such file or directory\n$ echo $?\n1\n```\n\n'
         '```python\nprint(open("n.txt").read().strip())\n```\n\n```text\n41\n```\n')
     monkeypatch.setattr(doc_pages, "DOCS", tmp_path / "docs")
     (work := tmp_path / "work").mkdir()
