@@ -20,7 +20,8 @@ from odist.plan.capacity import DEFAULT_STUDENT_GPUS, DEFAULT_TEACHER_BATCH, DEF
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ROOT / "cluster"
-IMAGE_REPO_ROOT = "/home/ray/odist/"  # where the image of cluster/README.md holds this repository
+GUIDE = ROOT / "docs" / "cluster.md"  # the cluster guide, moved from cluster/README.md
+IMAGE_REPO_ROOT = "/home/ray/odist/"  # where the image of docs/cluster.md holds this repository
 S3_ENV = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
 OPTIONAL_AWS_ENV = {"AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"}
 
@@ -129,8 +130,8 @@ def test_every_container_gets_the_s3_secret(raycluster):
             assert not env[name]["valueFrom"]["secretKeyRef"].get("optional", False)
 
 
-def test_secret_keys_are_the_ones_the_readme_creates(raycluster):
-    readme = (CLUSTER / "README.md").read_text()
+def test_secret_keys_are_the_ones_the_guide_creates(raycluster):
+    readme = GUIDE.read_text()
     assert "kubectl create secret generic odist-s3" in readme
     for container in containers(raycluster):
         for entry in container["env"]:
@@ -234,7 +235,7 @@ def test_aws_installs_odist_from_the_wheel(aws):
 def test_ray_versions_agree(aws, raycluster):
     version = raycluster["spec"]["rayVersion"]
     assert aws["docker"]["image"] == f"rayproject/ray:{version}-py311-gpu"
-    assert f"FROM rayproject/ray:{version}-py311-gpu" in (CLUSTER / "README.md").read_text()
+    assert f"FROM rayproject/ray:{version}-py311-gpu" in GUIDE.read_text()
 
 
 def test_object_store_settings_in_start_commands(aws):
