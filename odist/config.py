@@ -201,7 +201,7 @@ class CostModelConfig:
 
 @dataclass
 class PerformanceConfig:
-    """Speed switches; see README "GPU switches". Only channels_last is on by default: it is exact on the
+    """Speed switches; see docs/configuration.md "GPU switches". Only channels_last is on by default: it is exact on the
     CPU (the same class maps as the contiguous layout) and 1.5-1.6x faster there (bench/student_cpu.py).
 
     On the CPU a GPU-only switch (fp16 autocast, pinned uploads, the memory share) falls back to its

@@ -36,7 +36,7 @@ def init_local_ray(**kwargs: Any) -> None:
 
     kwargs["include_dashboard"] = os.environ.get(DASHBOARD_ENV) == "1"
     # Ray's token authentication stays on (its default: a token in ~/.ray/auth_token, made on first use; even on
-    # loopback, other users of the machine cannot reach the cluster without it); the README says so once,
+    # loopback, other users of the machine cannot reach the cluster without it); the docs say so once,
     # instead of Ray's warning on every start.
     token_notice = logging.getLogger(TOKEN_NOTICE_LOGGER)
     level = token_notice.level

@@ -5,7 +5,7 @@ update pay for setting up their kernels (oneDNN primitives, autograd). Without a
 on the worker's first stream; with :data:`SETUP_HOOK` as the job's ``worker_process_setup_hook``
 (``--set fleet.prewarm_workers=true``) every worker process pays it as it starts.
 
-Off by default, by measurement (``bench/fleet_throughput.py``, README "Fleet throughput"): a local Ray
+Off by default, by measurement (``bench/fleet_throughput.py``, docs/benchmarks/fleet-throughput.md): a local Ray
 prestarts one idle worker per CPU before the job exists, and a job whose runtime env carries a setup hook
 cannot use them, so its actors wait for new processes that import everything before the actor starts.
 The start-up went from 5.6 s to 7.2 s. What shortened it is importing less (Mask R-CNN's torchvision only

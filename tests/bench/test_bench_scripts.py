@@ -1,7 +1,7 @@
 """Every benchmark's tiny check (bench/README.md) runs to the end and writes its JSON.
 
 The benchmarks measure, they assert no timings; these runs only make sure a change to the package has not
-broken a script (the numbers in the README come from them).
+broken a script (the docs' benchmark tables come from their results).
 """
 
 from __future__ import annotations

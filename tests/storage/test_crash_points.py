@@ -4,7 +4,7 @@ answer from ``odist ls`` and ``odist report``.
 
 The store raises at each step (``storefaults.FaultyStore``, in this process); at two steps the process itself
 dies (a forked child calls ``os._exit`` there). The matrix is printed as a table at the end of the module (the
-README's crash-point table).
+docs/storage.md's crash-point table).
 """
 
 from __future__ import annotations
