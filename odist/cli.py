@@ -121,7 +121,8 @@ def _teacher_here(cost: dict[str, Any] | None) -> str:
         return "no teacher figure for this device (set teacher.device_ms)"
     charged = cost.get("charged_seconds_per_frame")
     instead = f", not the {charged:.3g} s/frame the teacher charged" if charged is not None else ""
-    return f"the {cost['description']}{instead}"
+    now = " (measured just now)" if cost.get("origin") == "measured" else ""
+    return f"the {cost['description']}{now}{instead}"
 
 
 def _fmt(value: float | None) -> str:

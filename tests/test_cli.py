@@ -170,6 +170,10 @@ def test_max_frames_stops_early_and_reports_where_results_went(tmp_path, capsys)
     printed = capsys.readouterr().out
     assert "results: " in printed and str(out) in printed and "frames 12" in printed
     summary = stream(out).summary()
+    # The oracle charged 0.3 s per keyframe; the measured speed-up says what it charged instead, and why.
+    here = summary["teacher_cost_here"]
+    assert (f"measured here: the student's own time and the {here['description']}, not the 0.3 s/frame "
+            "the teacher charged") in printed
     assert summary["frames"] == 12 and summary["evaluated"] is False and summary["miou"] is None
     assert read_stream_table(stream(out), "records").num_rows == 12
 

@@ -52,3 +52,4 @@ def test_a_second_stream_reads_the_cached_cost(measurements, tmp_path):
     assert (first["teacher_cost_here"]["origin"], second["teacher_cost_here"]["origin"]) == ("measured", "cached")
     assert second["teacher_cost_here"]["seconds_per_frame"] == SECONDS_HERE
     assert second["teacher_cost_here"]["file"] == first["teacher_cost_here"]["file"]
+    assert second["teacher_cost_here"]["description"] == first["teacher_cost_here"]["description"]  # one group

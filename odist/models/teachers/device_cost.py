@@ -60,9 +60,10 @@ class DeviceTeacherCost:
         return {**asdict(self), "description": self.describe()}
 
     def describe(self) -> str:
-        """``teacher 9.1 s/frame on cpu (cached in FILE)``: the figure and its origin in words."""
-        where = {"this run": "its own time in this run", "measured": f"measured, cached in {self.file}",
-                 "cached": f"cached in {self.file}", "configured": "teacher.device_ms"}[self.origin]
+        """``teacher 9.1 s/frame on cpu (measured once, cached in FILE)``: the figure and its origin in words
+        (the same words whether this stream measured it or read it, so the report groups them)."""
+        where = {"this run": "its own time in this run", "measured": f"measured once, cached in {self.file}",
+                 "cached": f"measured once, cached in {self.file}", "configured": "teacher.device_ms"}[self.origin]
         return f"teacher {self.seconds_per_frame:.3g} s/frame on {self.device} ({where})"
 
 
