@@ -143,8 +143,8 @@ class FaultyStore(ObjectStore):
     def has_any(self, prefix: str = "") -> bool:
         return self.inner.has_any(prefix)
 
-    def sweep_temporaries(self, prefix: str) -> list[str]:
-        return self.inner.sweep_temporaries(prefix)
+    def sweep_temporaries(self, prefix: str, skip: tuple[str, ...] = ()) -> list[str]:
+        return self.inner.sweep_temporaries(prefix, skip)
 
     def arrow_filesystem(self) -> tuple[Any, str]:
         return self.inner.arrow_filesystem()

@@ -196,7 +196,7 @@ class StreamArea:
                  if k.rsplit("/", 2)[-2] in ("records", "masks", "labels", "checkpoints") and k not in named]
         for k in stale:
             self.store.delete(k)
-        return stale + self.store.sweep_temporaries(self.prefix)
+        return stale + self.store.sweep_temporaries(self.prefix, skip=(self.key(LEASE_FOLDER),))
 
     def reset(self) -> None:
         """Delete everything of this stream but its lease (for an explicit overwrite)."""

@@ -75,9 +75,10 @@ class ObjectStore(ABC):
     def get_or_none(self, key: str) -> bytes | None:
         return self.get(key) if self.exists(key) else None
 
-    def sweep_temporaries(self, prefix: str) -> list[str]:
-        """Delete what writes a crash interrupted left under the folder ``prefix``; their keys. An object
-        store's PUT leaves nothing behind, so by default there is nothing to sweep."""
+    def sweep_temporaries(self, prefix: str, skip: tuple[str, ...] = ()) -> list[str]:
+        """Delete what writes a crash interrupted left under the folder ``prefix``, except under the folders
+        ``skip`` (keys); their keys. An object store's PUT leaves nothing behind, so by default there is nothing
+        to sweep."""
         return []
 
     def has_any(self, prefix: str = "") -> bool:
@@ -190,14 +191,17 @@ class LocalStore(ObjectStore):
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def sweep_temporaries(self, prefix: str) -> list[str]:
+    def sweep_temporaries(self, prefix: str, skip: tuple[str, ...] = ()) -> list[str]:
         """Delete the hidden temporary files (``.NAME.XXXX.tmp``, see ``write_bytes_atomic``) that a crash
-        mid-write left under the folder ``prefix``; their keys. Call it only where no other writer is at work."""
+        mid-write left under the folder ``prefix``, except under the folders ``skip`` (keys, e.g. a lease
+        renewed from another thread); their keys. Call it only where no other writer is at work."""
         base = self._path(prefix)
         self._check_inside(base)
         if not base.is_dir():
             return []
-        found = sorted(p for p in self._files(base) if p.name.startswith(".") and p.name.endswith(".tmp"))
+        kept = [self._path(folder) for folder in skip]
+        found = sorted(p for p in self._files(base) if p.name.startswith(".") and p.name.endswith(".tmp")
+                       and not any(p.is_relative_to(folder) for folder in kept))
         for path in found:
             path.unlink(missing_ok=True)
         return [path.relative_to(self.root).as_posix() for path in found]

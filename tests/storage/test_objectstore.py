@@ -111,6 +111,17 @@ def test_a_local_sweep_removes_only_the_half_written_temporaries_under_its_folde
     assert (tmp_path / "streams/b/.summary.json.x1y2.tmp").exists() and (tmp_path / "streams/a/.hidden").exists()
 
 
+def test_a_sweep_leaves_the_temporaries_of_skipped_folders_alone(tmp_path):
+    # a lease is renewed from another thread while the stream is swept: its half-written renewal must stay
+    store = LocalStore(tmp_path)
+    for folder in ("streams/a/lease", "streams/a/records"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / ".000000001.json.x1y2.tmp").write_bytes(b"half")
+    assert store.sweep_temporaries("streams/a/", skip=("streams/a/lease/",)) == [
+        "streams/a/records/.000000001.json.x1y2.tmp"]
+    assert (tmp_path / "streams/a/lease/.000000001.json.x1y2.tmp").exists()
+
+
 def test_a_link_out_of_the_run_root_is_never_written_or_deleted_through(tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
