@@ -178,6 +178,9 @@ class LiveConfig:
         return self
 
 
+FINAL_CHECKPOINTS = ("full", "weights", "weights-fp16")
+
+
 @dataclass
 class StorageConfig:
     """How writers share a run root: a stream's one writer renews its lease (``odist.storage.lease``) every
@@ -187,8 +190,15 @@ class StorageConfig:
     lease_ttl_s: float = 30.0
     lease_heartbeat_s: float = 5.0
     commit_every_s: float = 60.0  # an archive stream commits at least this often, however long its segments
+    # What a finished stream's last checkpoint keeps once its summary.json is written: "full" (the whole state:
+    # a stopped live camera continues from it), "weights" (the student's weights: about half the size) or
+    # "weights-fp16" (those in half precision: about a quarter). Warm starts and export read all three; an
+    # unfinished stream's checkpoints are always full, so an interrupted stream still resumes exactly.
+    final_checkpoint: str = "full"
 
     def validate(self) -> StorageConfig:
+        _check(self.final_checkpoint in FINAL_CHECKPOINTS, "storage.final_checkpoint",
+               f"one of {', '.join(FINAL_CHECKPOINTS)}")
         _check(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
         _check(self.commit_every_s > 0, "storage.commit_every_s", "a positive number of seconds, e.g. 60")
         _check(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",

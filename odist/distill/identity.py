@@ -84,9 +84,9 @@ def check_length(area: StreamArea, frames: int | None) -> None:
 def record_attempt(area: StreamArea, manifest: dict[str, Any]) -> None:
     """Write this attempt's record; ``stream.json`` too when the stream has no commit (nothing to describe yet)."""
     document = dumps({**manifest, "attempt": area.attempt})
-    area.store.put(area.key(f"{ATTEMPTS}{area.attempt}.json"), document)
-    if area.last_commit() is None or not area.store.exists(area.key(STREAM_MANIFEST)):
-        area.store.put(area.key(STREAM_MANIFEST), document)
+    describe = area.last_commit() is None or not area.store.exists(area.key(STREAM_MANIFEST))
+    area.store.put_many([(area.key(f"{ATTEMPTS}{area.attempt}.json"), document),
+                         *([(area.key(STREAM_MANIFEST), document)] if describe else [])])
 
 
 def _rate(fps: Any) -> str | None:

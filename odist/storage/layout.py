@@ -123,17 +123,19 @@ class StreamArea:
             records=self.key(f"records/{name}.parquet"), masks=self.key(f"masks/{name}.parquet"),
             checkpoint=self.key(f"checkpoints/ckpt-{last:06d}-{self.attempt}.pt"), created_unix=time.time(),
             labels=None if labels is None else self.key(f"labels/{name}.parquet"))
-        self.store.put(commit.records, records)
-        self.store.put(commit.masks, masks)
-        if labels is not None:
-            self.store.put(commit.labels, labels)
-        self.store.put(commit.checkpoint, checkpoint)
+        self.store.put_many([(commit.records, records), (commit.masks, masks), (commit.checkpoint, checkpoint),
+                             *([] if labels is None else [(commit.labels, labels)])])
         self._check_lease()  # the commit record makes the segment visible: only its writer may write it
         self.store.put(self.key(f"commits/{commit.sequence:06d}.json"), dumps(asdict(commit)))
         self._commits = [*self.commits(), commit]
         if previous is not None:
             self.store.delete(previous.checkpoint)
         return commit
+
+    def rewrite_checkpoint(self, commit: Commit, data: bytes) -> None:
+        """Replace the checkpoint ``commit`` names with ``data`` (a smaller one, once the stream is done)."""
+        self._check_lease()
+        self.store.put(commit.checkpoint, data)
 
     def finish(self, summary: dict[str, Any]) -> None:
         self._check_lease()
