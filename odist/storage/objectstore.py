@@ -103,6 +103,15 @@ _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
+def _forget_put_pool() -> None:
+    """In a forked child: the parent's threads are not there, so the next ``put_many`` starts its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_put_pool)
+
+
 def _put_pool() -> ThreadPoolExecutor:
     """The process's threads for ``put_many``, started on first use (a stream per call would pay their start)."""
     global _pool
