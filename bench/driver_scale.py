@@ -23,7 +23,8 @@ Run::
     # many short streams: this code, with 4 workers at 0.5 CPU, and with weights-only final checkpoints,
     # against the code before, interleaved twice
     python bench/driver_scale.py --streams 1000 --repeats 2 --ray-apart --compare-root /path/to/checkout-before \
-        --variant w4:... --out bench/results/short_streams.json
+        --variant w4:workers=4,student_cpus=0.5 --variant fp16:storage.final_checkpoint=weights-fp16 \\
+        --out bench/results/short_streams.json
 
 Tiny check::
 
@@ -44,6 +45,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+FLEET_KEYS = ("workers", "student_cpus")  # --variant keys that size the fleet rather than set the config
 
 
 def rss_mb(field: str = "VmRSS") -> float:
@@ -156,7 +158,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override for this checkout's runs (repeatable)")
     p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE[,KEY=VALUE]",
-                   help="also run this checkout with these overrides (on top of --set), as code NAME (repeatable)")
+                   help="also run this checkout with these overrides (on top of --set), as code NAME; the keys "
+                        "workers and student_cpus size its fleet instead (repeatable)")
     p.add_argument("--repeats", type=int, default=1,
                    help="runs of each code per N, interleaved (this, before, this, before, ...; default 1)")
     p.add_argument("--ray-apart", action="store_true",
@@ -183,12 +186,16 @@ def main(argv: list[str] | None = None) -> int:
     from _common import describe_environment, environment, fmt, markdown_table, write_manifest, write_results
 
     env = environment("cpu")
-    codes: dict[str, tuple[Path, list[str]]] = {"this": (ROOT, args.overrides)}
+    base = {"workers": args.workers, "student_cpus": args.student_cpus}
+    codes: dict[str, tuple[Path, list[str], dict[str, Any]]] = {"this": (ROOT, args.overrides, base)}
     for variant in args.variant:
         name, _, sets = variant.partition(":")
-        codes[name] = (ROOT, [*args.overrides, *sets.split(",")])
+        pairs = [item.partition("=") for item in sets.split(",")]
+        fleet = base | {key: float(value) if key == "student_cpus" else int(value)
+                        for key, _, value in pairs if key in FLEET_KEYS}
+        codes[name] = (ROOT, [*args.overrides, *(f"{k}={v}" for k, _, v in pairs if k not in FLEET_KEYS)], fleet)
     if args.compare_root:
-        codes["before"] = (args.compare_root.resolve(), [])
+        codes["before"] = (args.compare_root.resolve(), [], base)
     payload: dict[str, Any] = {"benchmark": "driver_scale", "environment": env,
                                "args": vars(args) | {"out": args.out.name, "compare_root": str(args.compare_root)},
                                "runs": []}
@@ -196,10 +203,11 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.streams:
             manifest = write_manifest(Path(tmp), n)
             for repeat in range(args.repeats):
-                for label, (root, overrides) in codes.items():
-                    print(f"{n} streams, {label} ({root}, {' '.join(overrides) or 'defaults'}) ...", file=sys.stderr)
-                    result = {"streams": n, "code": label, "repeat": repeat, "overrides": overrides,
-                              **run_driver(manifest, root, args, overrides)}
+                for label, (root, overrides, fleet) in codes.items():
+                    print(f"{n} streams, {label} ({root}, {' '.join(overrides) or 'defaults'}, {fleet}) ...",
+                          file=sys.stderr)
+                    result = {"streams": n, "code": label, "repeat": repeat, "overrides": overrides, **fleet,
+                              **run_driver(manifest, root, argparse.Namespace(**(vars(args) | fleet)), overrides)}
                     print(f"  {result['wall_seconds']:.1f} s, peak RSS {result['peak_rss_mb']:.0f} MB",
                           file=sys.stderr)
                     payload["runs"].append(result)
@@ -209,12 +217,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.workers} workers ({args.student_cpus:g} CPU each) on a local {args.ray_cpus}-CPU Ray; one fresh "
           "driver process per run" + (", every code in this one run, interleaved" if len(codes) > 1 else "")
           + ("; Ray started before the timed span" if args.ray_apart else "") + ".\n")
-    rows = [[str(r["streams"]), r["code"], " ".join(r.get("overrides") or []) or "-", str(r["done"]),
+    rows = [[str(r["streams"]), r["code"], " ".join(r.get("overrides") or []) or "-",
+             f'{r.get("workers", args.workers)} x {r.get("student_cpus", args.student_cpus):g}', str(r["done"]),
              str(r["failed"]), fmt(r.get("ray_start_seconds"), 1), fmt(r["wall_seconds"], 1),
              fmt(r["streams"] / r["wall_seconds"], 1), fmt(r.get("checkpoint_mb", 0) * 1000 / r["streams"], 0),
              fmt(r["peak_rss_mb"], 0), str(r.get("torch_in_driver", "?")).lower()] for r in payload["runs"]]
-    print(markdown_table(["streams", "code", "overrides", "done", "failed", "Ray start s", "wall s", "streams/s",
-                          "checkpoint kB / stream", "driver peak RSS MB", "torch in driver"], rows))
+    print(markdown_table(["streams", "code", "overrides", "workers x CPUs", "done", "failed", "Ray start s", "wall s",
+                          "streams/s", "checkpoint kB / stream", "driver peak RSS MB", "torch in driver"], rows))
     print(f"\nJSON: {args.out}")
     return 0
 

@@ -88,5 +88,5 @@ def test_continuing_from_weights_only_is_refused_in_one_line_and_warm_starts_rea
 def test_an_unknown_final_checkpoint_is_a_config_error(tmp_path):
     from odist.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="storage.final_checkpoint"):
+    with pytest.raises(ConfigError, match=r"storage\.final_checkpoint"):
         _run(tmp_path / "run", "half")
