@@ -15,8 +15,8 @@ others:
    ``--student-gpus 0.125`` through ``odist run``).
 
 Everything goes under ``--out`` (default ``$OUT``, else a new temporary folder): ``logs/STEP.log`` (the step's
-command, output and exit status), each benchmark's JSON, ``cuda_tests.xml`` (JUnit) and ``summary.json``; a
-Markdown table of the steps ends stdout. Exit status 0 when every step passed, else 1.
+command, output and exit status), ``versions.json``, each benchmark's JSON, ``cuda_tests.xml`` (JUnit) and
+``summary.json``; a Markdown table of the steps ends stdout. Exit status 0 when every step passed, else 1.
 
 ``--device cpu`` is the dry run: every step at tiny sizes on the CPU (``pip install --dry-run``, the CUDA
 tests collected and skipped), so a typo never costs GPU time; CI runs it (``tests/bench/test_gpu_run.py``).
@@ -74,6 +74,7 @@ if smi:
     query = [smi, "--query-gpu=name,driver_version,memory.total,mig.mode.current", "--format=csv,noheader"]
     info["nvidia_smi"] = subprocess.run(query, capture_output=True, text=True).stdout.strip()
 print(json.dumps(info, indent=1))
+open(sys.argv[2], "w").write(json.dumps(info, indent=1) + "\n")
 want_cuda = sys.argv[1] == "cuda"
 if want_cuda and not torch.cuda.is_available():
     sys.exit("torch sees no CUDA GPU: install a CUDA build of torch (pip install torch --index-url "
@@ -124,7 +125,8 @@ def plan(args: argparse.Namespace) -> list[Step]:
         install[4:4] = ["--no-deps", "--no-build-isolation"]
     if dry:
         install.append("--dry-run")
-    steps = [Step("install", install, 120, 20), Step("versions", [py, "-c", VERSIONS, args.device], 60, 10)]
+    steps = [Step("install", install, 120, 20),
+             Step("versions", [py, "-c", VERSIONS, args.device, str(out / "versions.json")], 60, 10)]
     sizes = (["--width", "160", "--height", "90", "--repeats", "1", "--warmup", "0", "--widths", "0.5", "--archs",
               "v1", "--threads", "1", "--teacher-options", TINY_TEACHER] if dry else
              ["--repeats", "10", "--warmup", "2"])
@@ -165,12 +167,12 @@ def run_step(step: Step, timeout_s: float, env: dict[str, str], logs: Path) -> N
         f.write(f"\n[{step.status}, exit {step.exit_code}, {step.seconds:.1f} s]\n")
 
 
-def describe(step: Step) -> None:
+def describe(step: Step, out: Path) -> None:
     """What a step's output tells beyond its status: the versions, the CUDA tests' counts."""
     text = Path(step.log).read_text(errors="replace") if step.log else ""
-    if step.name == "versions" and "{" in text:
+    if step.name == "versions" and (out / "versions.json").is_file():
         with contextlib.suppress(ValueError):
-            step.extra = json.loads(text[text.index("{"):text.rindex("}") + 1])
+            step.extra = json.loads((out / "versions.json").read_text())
     if step.name == "cuda_tests":
         tail = [line for line in text.splitlines() if " passed" in line or " skipped" in line or " failed" in line]
         if tail:
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"  {step.name} (up to {timeout_s:.0f} s) ...", file=sys.stderr)
         run_step(step, timeout_s, env, logs)
-        describe(step)
+        describe(step, args.out)
         print(f"  {step.name}: {step.status} in {step.seconds:.1f} s", file=sys.stderr)
     summary = {"device": args.device, "budget_s": args.budget, "host": platform.node(),
                "passed": all(step.status == "passed" for step in steps), "steps": [asdict(step) for step in steps]}
