@@ -175,6 +175,8 @@ class LiveConfig:
 
 SEGMENT_FRAMES = 256  # an archive stream's frames per committed segment unless --segment-frames says otherwise
 
+FINAL_CHECKPOINTS = ("full", "weights", "weights-fp16")
+
 
 @dataclass
 class StorageConfig:
@@ -185,8 +187,15 @@ class StorageConfig:
     lease_ttl_s: float = 30.0
     lease_heartbeat_s: float = 5.0
     commit_every_s: float = 60.0  # an archive stream commits at least this often, however long its segments
+    # What a finished stream's last checkpoint keeps once its summary.json is written: "full" (the whole state:
+    # a stopped live camera continues from it), "weights" (the student's weights: about half the size) or
+    # "weights-fp16" (those in half precision: about a quarter). Warm starts and export read all three; an
+    # unfinished stream's checkpoints are always full, so an interrupted stream still resumes exactly.
+    final_checkpoint: str = "full"
 
     def validate(self) -> StorageConfig:
+        check_config(self.final_checkpoint in FINAL_CHECKPOINTS, "storage.final_checkpoint",
+                     f"one of {', '.join(FINAL_CHECKPOINTS)}")
         check_config(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
         check_config(self.commit_every_s > 0, "storage.commit_every_s", "a positive number of seconds, e.g. 60")
         check_config(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",

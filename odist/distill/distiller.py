@@ -37,6 +37,7 @@ from odist.distill.metrics import confusion, min_class_iou
 from odist.distill.policy import KeyframePolicy, Trigger
 from odist.distill.scene import scene_signature
 from odist.distill.schedule import StrideLadder
+from odist.distill.student_costs import student_gflops
 from odist.distill.viewbank import ViewBank
 from odist.errors import TeacherError
 from odist.models.acceleration import (
@@ -47,7 +48,6 @@ from odist.models.acceleration import (
     to_channels_last,
     upload,
 )
-from odist.models.flops import count_gflops
 from odist.models.jitnet import JITNet
 from odist.models.teachers.base import Teacher, TeacherResult
 from odist.video.frame import Frame
@@ -314,8 +314,7 @@ class OnlineDistiller:
         if self._gflops is None or self._gflops[:2] != (h, w):
             scale = self.config.student.input_scale
             sh, sw = max(32, round(h * scale)), max(32, round(w * scale))
-            self._gflops = (h, w, count_gflops(self.student, sh, sw),
-                            count_gflops(self.student, sh, sw, backward=True))
+            self._gflops = (h, w, *student_gflops(self.student, sh, sw))
 
     @property
     def frame_size(self) -> tuple[int, int]:

@@ -24,7 +24,14 @@ from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, LeaseError, OdistError, OutputError
 from odist.models.teachers import Teacher
 from odist.run_config import SEGMENT_FRAMES
-from odist.storage.checkpoint import checkpoint_bytes, load_checkpoint, parse_checkpoint, weight_digest
+from odist.storage.checkpoint import (
+    check_continuable,
+    checkpoint_bytes,
+    load_checkpoint,
+    parse_checkpoint,
+    weight_digest,
+    weights_checkpoint_bytes,
+)
 from odist.storage.documents import FAILED, start_run
 from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea
@@ -79,6 +86,7 @@ class StreamPipeline:
         area.sweep_uncommitted()
         if last is not None:
             payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
+            check_continuable(payload, area.store.url(last.checkpoint), area.stream_id)
             self.distiller.load_state_dict(payload["state"]["distiller"])
             self.runner.load_state_dict(payload["state"]["runner"])
             area.clear_failure()
@@ -119,8 +127,15 @@ class StreamPipeline:
         return summary
 
     def finish(self, summary: dict[str, Any]) -> None:
-        """Commit the last segment, then mark the stream done with ``summary``."""
+        """Commit the last segment, then mark the stream done with ``summary``; then shrink the last checkpoint
+        to ``storage.final_checkpoint`` (until the summary exists it is whole, so a crash still resumes exactly)."""
         self.writer.finish(summary)
+        contents = self.config.storage.final_checkpoint
+        last = self.area.last_commit()
+        if contents != "full" and last is not None:
+            self.area.rewrite_checkpoint(last, weights_checkpoint_bytes(
+                self.distiller.student.state_dict(), self.config.to_dict(), contents,
+                next_frame_index=last.next_frame_index))
 
 
 def distill_stream(

@@ -37,6 +37,7 @@ from enum import Enum
 from typing import Any
 
 import numpy as np
+import torch
 
 from odist.config import DistillConfig
 from odist.distill.scene import jump_distance, scene_distance, scene_signature
@@ -193,8 +194,9 @@ class KeyframePolicy:
     def state_dict(self) -> dict[str, Any]:
         return {
             "ladder": self.ladder.state_dict(),
-            "reference": None if self.reference is None else self.reference.tolist(),
-            "previous": None if self.previous is None else self.previous.tolist(),
+            # Tensors, not lists: a checkpoint pickles two (18, 32, 3) lists of floats slowly.
+            "reference": None if self.reference is None else torch.from_numpy(self.reference.copy()),
+            "previous": None if self.previous is None else torch.from_numpy(self.previous.copy()),
             "motion": list(self.motion),
             "cut_seen": self.cut_seen,
             "confidence_reference": self.confidence_reference,
@@ -213,5 +215,8 @@ class KeyframePolicy:
         self.empty_streak = int(state.get("empty_streak", 0))
 
 
-def _array(value: list | None) -> np.ndarray | None:
+def _array(value: list | torch.Tensor | None) -> np.ndarray | None:
+    """A signature as a checkpoint holds it (a tensor; a list in checkpoints written before) as an array."""
+    if isinstance(value, torch.Tensor):
+        return value.numpy().astype(np.float32)
     return None if value is None else np.asarray(value, np.float32)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -23,6 +25,7 @@ from odist.video.manifest import StreamSpec
 
 # Errors that mean the worker (or its node) went away mid-stream: the stream is retried elsewhere.
 WORKER_LOST = (RayActorError, WorkerCrashedError, ObjectLostError, OwnerDiedError)
+PROGRESS_POLL_S = 0.5  # the least time between two progress questions to the busy workers
 log = logging.getLogger(__name__)
 
 
@@ -56,6 +59,7 @@ class FleetScheduler:
         self.counts = self.log.counts
         self._live_frames: dict[ray.ObjectRef, int] = {}
         self._teacher_waiting: dict[ray.ObjectRef, int] = {}
+        self._polled = -math.inf  # when the busy workers were last asked how far they are
 
     def run(self) -> OutcomeLog:
         """Process every queued stream; the workers are stopped at the end, whatever happens."""
@@ -160,7 +164,11 @@ class FleetScheduler:
     def _show(self) -> None:
         if self.display is None or self.display.bar is None:
             return
-        self._poll_progress()
+        # Asking every busy worker costs two Ray calls each: at most every PROGRESS_POLL_S, however short the
+        # streams (a fleet of short streams finishes several a second, and the display needs no more).
+        if time.monotonic() - self._polled >= PROGRESS_POLL_S:
+            self._polled = time.monotonic()
+            self._poll_progress()
         answered = [self._live_frames[ref] for ref in self.running if ref in self._live_frames]
         live = FleetCounts(**{**asdict(self.counts), "running": len(self.running),
                               "frames": self.counts.frames + sum(self._live_frames.values()),

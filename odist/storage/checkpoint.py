@@ -45,6 +45,27 @@ def checkpoint_bytes(state: dict[str, Any], config_dict: dict[str, Any], **extra
     return buffer.getvalue()
 
 
+def weights_checkpoint_bytes(weights: dict[str, torch.Tensor], config_dict: dict[str, Any], contents: str,
+                             **extra: Any) -> bytes:
+    """A checkpoint of the student's ``weights`` alone (``contents`` ``weights``, or ``weights-fp16``: floating
+    tensors in half precision), which warm starts and export read but nothing can continue a stream from."""
+    half = contents == "weights-fp16"
+    student = {name: (t.detach().to("cpu", torch.float16) if half and t.is_floating_point() else t.detach().cpu())
+               for name, t in weights.items()}
+    return checkpoint_bytes({"distiller": {"student": student}}, config_dict, contents=contents, **extra)
+
+
+def check_continuable(payload: dict[str, Any], where: str, stream_id: str) -> None:
+    """A one-line ``CheckpointError`` when ``payload`` holds less than a stream's whole state (``contents``)."""
+    contents = payload.get("contents", "full")
+    if contents != "full":
+        raise CheckpointError(
+            f"stream {stream_id} cannot continue: its last checkpoint {where} holds the student's weights only "
+            f"(storage.final_checkpoint={contents}), not the state to resume it exactly",
+            "start it over (--overwrite), or warm-start a new stream from it (--init); keep "
+            "storage.final_checkpoint=full for streams that must continue")
+
+
 def parse_checkpoint(data: bytes, where: str, config_dict: dict[str, Any]) -> dict[str, Any]:
     """Read checkpoint bytes and check that its student matches ``config_dict``; returns the payload."""
     try:

@@ -135,17 +135,19 @@ class StreamArea:
             records=self.key(f"records/{name}.parquet"), masks=self.key(f"masks/{name}.parquet"),
             checkpoint=self.key(f"checkpoints/ckpt-{last:06d}-{self.attempt}.pt"), created_unix=time.time(),
             labels=None if labels is None else self.key(f"labels/{name}.parquet"))
-        self.store.put(commit.records, records)
-        self.store.put(commit.masks, masks)
-        if labels is not None:
-            self.store.put(commit.labels, labels)
-        self.store.put(commit.checkpoint, checkpoint)
+        self.store.put_many([(commit.records, records), (commit.masks, masks), (commit.checkpoint, checkpoint),
+                             *([] if labels is None else [(commit.labels, labels)])])
         self._check_lease()  # the commit record makes the segment visible: only its writer may write it
         self.store.put(self.commit_key(commit.sequence), dumps(asdict(commit)))
         self._commits = [*self.commits(), commit]
         if previous is not None:
             self.store.delete(previous.checkpoint)
         return commit
+
+    def rewrite_checkpoint(self, commit: Commit, data: bytes) -> None:
+        """Replace the checkpoint ``commit`` names with ``data`` (a smaller one, once the stream is done)."""
+        self._check_lease()
+        self.store.put(commit.checkpoint, data)
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Mark the stream done with ``summary`` (``summary.json``); a failure recorded before is dropped."""
@@ -174,9 +176,9 @@ class StreamArea:
         (nothing it describes yet) or none."""
         self._check_lease()
         document = dumps({**manifest, "attempt": self.attempt})
-        self.store.put(self.key(f"{ATTEMPTS}{self.attempt}.json"), document)
-        if self.last_commit() is None or not self.store.exists(self.key(STREAM_MANIFEST)):
-            self.store.put(self.key(STREAM_MANIFEST), document)
+        describe = self.last_commit() is None or not self.store.exists(self.key(STREAM_MANIFEST))
+        self.store.put_many([(self.key(f"{ATTEMPTS}{self.attempt}.json"), document),
+                             *([(self.key(STREAM_MANIFEST), document)] if describe else [])])
 
     def publish_live_status(self, status: dict[str, Any]) -> None:
         """A live camera's status, for people and reports (``live.json``)."""

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlparse
@@ -84,6 +87,42 @@ class ObjectStore(ABC):
     def has_any(self, prefix: str = "") -> bool:
         """Whether any object's key starts with ``prefix``."""
         return bool(self.list(prefix))
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> None:
+        """``put`` every ``(key, data)`` pair, at the same time: each is atomic on its own, none is ordered
+        before another (a local store's syncs, an S3 store's round trips overlap). The first item's error
+        (in the given order) is raised once every put has ended."""
+        if len(items) < 2:
+            for key, data in items:
+                self.put(key, data)
+            return
+        futures = [_put_pool().submit(self.put, key, data) for key, data in items]
+        wait(futures)
+        for future in futures:
+            future.result()
+
+
+PUT_THREADS = 8  # the most puts ``put_many`` runs at once, over every store of the process
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _forget_put_pool() -> None:
+    """In a forked child: the parent's threads are not there, so the next ``put_many`` starts its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_put_pool)
+
+
+def _put_pool() -> ThreadPoolExecutor:
+    """The process's threads for ``put_many``, started on first use (a stream per call would pay their start)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=PUT_THREADS, thread_name_prefix="odist-put")
+        return _pool
 
 
 class LocalStore(ObjectStore):

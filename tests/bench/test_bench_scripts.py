@@ -44,6 +44,7 @@ TINY_CHECKS = {
     "teacher_pool_load": ["--replicas", "1", "--clients", "1", "2", "--variants", "actor-pool", "serve-adaptive",
                           "--warmup", "0.5", "--window", "1", "--a", "0.02", "--b", "0.002", "--scale-seconds", "0"],
     "driver_scale": ["--streams", "2", "--frames", "2"],
+    "stream_overhead": ["--streams", "3", "--frames", "2"],
     "archive_read": ["--scenarios", "static_easy", "--frames", "20", "--width", "96", "--height", "64",
                      "--repeats", "1"],
 }

@@ -166,8 +166,25 @@ def test_state_round_trip_with_the_triggers_on_continues_exactly():
         np.testing.assert_array_equal(x.prediction, y.prediction)
     counts = ("frames", "keyframes", "updates", "cut_keyframes", "drift_keyframes", "confidence_keyframes",
               "empty_keyframes")
-    assert second.policy.state_dict() == first.policy.state_dict()
+    mine, theirs = second.policy.state_dict(), first.policy.state_dict()
+    assert mine.keys() == theirs.keys()
+    for key, value in theirs.items():
+        if isinstance(value, torch.Tensor):
+            assert torch.equal(mine[key], value), key
+        else:
+            assert mine[key] == value, key
     assert [getattr(second.ledger, k) for k in counts] == [getattr(first.ledger, k) for k in counts]
+
+
+def test_an_old_checkpoint_s_signatures_as_lists_load():
+    cfg = config(*SMALL)
+    distiller = OnlineDistiller(cfg, Scripted(background))
+    signature = np.linspace(0, 2, 18 * 32 * 3, dtype=np.float32).reshape(18, 32, 3)
+    state = distiller.state_dict()
+    state["policy"] = {**state["policy"], "reference": signature.tolist(), "previous": signature.tolist()}
+    distiller.load_state_dict(state)
+    np.testing.assert_array_equal(distiller.policy.reference, signature)
+    assert distiller.policy.reference.dtype == np.float32
 
 
 def test_a_checkpoint_from_before_the_policy_loads():
