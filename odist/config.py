@@ -45,6 +45,9 @@ class StudentConfig:
     # Normalise with each frame's own batch statistics at inference as in training, which keeps
     # inference consistent with the single-frame updates and robust to lighting drift.
     batch_stats_at_inference: bool = True
+    # With batch_stats_at_inference=false: how far each training forward moves BatchNorm's running statistics
+    # (1.0: inference uses the last keyframe's statistics). Inference then folds them into the convolutions.
+    running_stats_momentum: float = 0.1
     # Feed the stem's half- and quarter-resolution features to the head: object boundaries drawn at 2x
     # rather than the decoder's 8x subsampling (+20% FLOPs; false = the paper's head exactly).
     fine_skips: bool = True
@@ -203,6 +206,7 @@ class OdistConfig:
         _check(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
         _check(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
         _check(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
+        _check(0.0 < s.running_stats_momentum <= 1.0, "student.running_stats_momentum", "a momentum in (0, 1]")
         d = self.distill
         _check(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
                and list(d.strides) == sorted(set(d.strides)), "distill.strides",
