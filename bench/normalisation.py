@@ -15,7 +15,9 @@ Each is run in fp32 and under bf16 autocast (``--precisions``; ``performance.amp
 Accuracy: every synthetic scenario (oracle teacher, every frame scored, ``--seeds``) and the shared real clip
 (``bench/real_clip.py``'s replayed person labels, student seeds ``--seeds``), at small frames so the matrix fits
 a loaded machine. Speed, in the same process, variants interleaved round by round: inference and one update
-(SGD on a rendered frame's truth, batch 1) at ``--sizes``, median of ``--repeats``.
+(SGD on a rendered frame's truth, batch 1) at ``--sizes``: the calling thread's CPU time (median of
+``--repeats``; with one torch thread all the work runs there, and other processes on a loaded machine do not
+inflate it) and the fastest wall time. ``--accuracy-from`` re-times against an earlier run's accuracy.
 
 The rule: the default is the fastest variant whose mIoU is within ``--tolerance`` (0.005) of ``frame`` fp32's on
 every scenario and on the real clip's person IoU. Results: ``bench/results/normalisation.json``.
@@ -35,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import json
 import statistics
 import sys
 import tempfile
@@ -93,6 +96,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="accuracy runs in parallel processes")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--skip-accuracy", action="store_true")
+    p.add_argument("--accuracy-from", type=Path, default=None,
+                   help="take the accuracy runs from an earlier results JSON instead of making them")
     p.add_argument("--skip-timing", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "normalisation.json")
     return p.parse_args(argv)
@@ -208,18 +213,22 @@ def timing(args: argparse.Namespace, payload: dict[str, Any]) -> None:
             steps[("running", precision, "inference")] = inference_step(
                 fold_batchnorm(nets["running"]).to(memory_format=torch.channels_last), image, amp)
             steps[("group", precision, "inference")] = inference_step(nets["group"].eval(), image, amp)
-        times: dict[tuple[str, str, str], list[float]] = {k: [] for k in steps}
+        cpu: dict[tuple[str, str, str], list[float]] = {k: [] for k in steps}
+        wall: dict[tuple[str, str, str], list[float]] = {k: [] for k in steps}
         for step in steps.values():  # warm-up
             step()
         for _ in range(args.repeats):
             for key, step in steps.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 step()
-                times[key].append((time.perf_counter() - start) * 1000.0)
+                cpu[key].append((time.thread_time() - start_cpu) * 1000.0)
+                wall[key].append((time.perf_counter() - start) * 1000.0)
         gflops = count_gflops(nets["frame"], height, width)
-        for (name, precision, what), values in times.items():
+        for (name, precision, what), values in cpu.items():
+            walls = wall[(name, precision, what)]
             payload["timing"].append({"size": size, "variant": name, "precision": precision, "what": what,
-                                      "ms": statistics.median(values), "ms_all": values, "gflops": gflops})
+                                      "ms": statistics.median(values), "cpu_ms_all": values,
+                                      "wall_ms_min": min(walls), "wall_ms_all": walls, "gflops": gflops})
             if name == "running":  # keyframe differs from running in its momentum only
                 payload["timing"].append({**payload["timing"][-1], "variant": "keyframe"})
         print(f"timed {size}", file=sys.stderr)
@@ -288,10 +297,11 @@ def accuracy_table(payload: dict[str, Any]) -> str:
 
 def timing_table(payload: dict[str, Any]) -> str:
     rows = payload.get("timing", [])
-    body = [[t["size"], t["variant"], t["precision"], t["what"], fmt(t["ms"], 1),
+    body = [[t["size"], t["variant"], t["precision"], t["what"], fmt(t["ms"], 1), fmt(t["wall_ms_min"], 1),
              fmt(t["gflops"] / (t["ms"] / 1000.0), 1) if t["what"].startswith("inference") else ""]
             for t in rows if t["variant"] != "keyframe"]
-    return markdown_table(["size", "normalisation", "precision", "step", "ms (median)", "GFLOP/s"], body)
+    return markdown_table(["size", "normalisation", "precision", "step", "CPU ms (median)", "wall ms (min)",
+                           "GFLOP/s (CPU time)"], body)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -303,7 +313,12 @@ def main(argv: list[str] | None = None) -> int:
                                "variants": VARIANTS, "precisions": PRECISIONS, "runs": [], "timing": []}
     if not args.skip_timing:
         timing(args, payload)
-    if not args.skip_accuracy:
+    if args.accuracy_from is not None:
+        earlier = json.loads(args.accuracy_from.read_text())
+        payload["runs"] = earlier["runs"]
+        payload["accuracy_args"] = earlier["args"]
+        payload["accuracy"] = aggregate(payload["runs"])
+    elif not args.skip_accuracy:
         accuracy(args, payload)
     payload["choice"] = choose(payload, args.tolerance)
     write_results(args.out, payload)
@@ -315,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
               "teacher, every frame scored.\n")
         print(accuracy_table(payload) + "\n")
     if payload["timing"]:
-        print(f"Milliseconds per frame, batch 1, channels_last, {env['torch_threads']} thread(s), median of "
-              f"{args.repeats} rounds, variants interleaved within each round.\n")
+        print(f"Milliseconds per frame, batch 1, channels_last, {env['torch_threads']} thread(s): the thread's CPU "
+              f"time (median of {args.repeats} rounds; a loaded machine inflates wall time, not this) and the "
+              "fastest wall time; variants interleaved within each round.\n")
         print(timing_table(payload) + "\n")
     chosen = payload["choice"]["chosen"]
     print("Choice: " + ("none qualifies" if chosen is None else
