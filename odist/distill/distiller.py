@@ -251,7 +251,9 @@ class OnlineDistiller:
         min_pixels = round(d.min_class_fraction * example.target.numel())
         while True:
             self.student.train()  # inference between two steps (a live student) switches it to eval
-            logits = self._logits(images, targets.shape[-2:])
+            # The forward after the last allowed update only scores it: no graph to keep for a backward pass.
+            with torch.set_grad_enabled(updates < d.max_updates):
+                logits = self._logits(images, targets.shape[-2:])
             predicted = class_map(logits[0])
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes), min_pixels)
             before = accuracy if before is None else before
