@@ -96,8 +96,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="accuracy runs in parallel processes")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process (default 1)")
     p.add_argument("--skip-accuracy", action="store_true")
-    p.add_argument("--accuracy-from", type=Path, default=None,
-                   help="take the accuracy runs from an earlier results JSON instead of making them")
+    p.add_argument("--accuracy-from", type=Path, nargs="+", default=None,
+                   help="take the accuracy runs from earlier results JSONs (all their runs) instead of making them")
+    p.add_argument("--timing-from", type=Path, default=None,
+                   help="take the timing from an earlier results JSON instead of measuring it")
     p.add_argument("--skip-timing", action="store_true")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "normalisation.json")
     return p.parse_args(argv)
@@ -309,14 +311,17 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     env = environment("cpu")
     payload: dict[str, Any] = {"benchmark": "normalisation", "environment": env,
-                               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                               "args": json.loads(json.dumps(vars(args), default=str)),
                                "variants": VARIANTS, "precisions": PRECISIONS, "runs": [], "timing": []}
-    if not args.skip_timing:
+    if args.timing_from is not None:
+        earlier = json.loads(args.timing_from.read_text())
+        payload["timing"], payload["timing_args"] = earlier["timing"], earlier["args"]
+    elif not args.skip_timing:
         timing(args, payload)
     if args.accuracy_from is not None:
-        earlier = json.loads(args.accuracy_from.read_text())
-        payload["runs"] = earlier["runs"]
-        payload["accuracy_args"] = earlier["args"]
+        earlier = [json.loads(path.read_text()) for path in args.accuracy_from]
+        payload["runs"] = [run for e in earlier for run in e["runs"]]
+        payload["accuracy_args"] = [e["args"] for e in earlier]
         payload["accuracy"] = aggregate(payload["runs"])
     elif not args.skip_accuracy:
         accuracy(args, payload)
@@ -325,13 +330,16 @@ def main(argv: list[str] | None = None) -> int:
     print("# Normalisation and precision of the student\n")
     print(f"{describe_environment(env)}.\n")
     if payload.get("accuracy"):
-        print(f"mIoU (real clip: person IoU), mean ± standard deviation over seeds {args.seeds}; synthetic "
-              f"{args.width}x{args.height}, {args.frames} frames; real clip {args.clip_width} wide, oracle/replayed "
+        a = (payload.get("accuracy_args") or [payload["args"]])[0]
+        seeds = sorted({r["seed"] for r in payload["runs"]})
+        print(f"mIoU (real clip: person IoU), mean ± standard deviation over seeds {seeds}; synthetic "
+              f"{a['width']}x{a['height']}, {a['frames']} frames; real clip {a['clip_width']} wide, oracle/replayed "
               "teacher, every frame scored.\n")
         print(accuracy_table(payload) + "\n")
     if payload["timing"]:
-        print(f"Milliseconds per frame, batch 1, channels_last, {env['torch_threads']} thread(s): the thread's CPU "
-              f"time (median of {args.repeats} rounds; a loaded machine inflates wall time, not this) and the "
+        t = payload.get("timing_args") or payload["args"]
+        print(f"Milliseconds per frame, batch 1, channels_last, {t['threads']} thread(s): the thread's CPU "
+              f"time (median of {t['repeats']} rounds; a loaded machine inflates wall time, not this) and the "
               "fastest wall time; variants interleaved within each round.\n")
         print(timing_table(payload) + "\n")
     chosen = payload["choice"]["chosen"]
