@@ -81,7 +81,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))
     p.add_argument("--precisions", nargs="+", choices=list(PRECISIONS), default=list(PRECISIONS))
-    p.add_argument("--scenarios", nargs="+", choices=list(SCENARIOS), default=list(SCENARIOS))
+    p.add_argument("--scenarios", nargs="*", choices=list(SCENARIOS), default=list(SCENARIOS),
+                   help="synthetic scenarios (none: the real clip only)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--width", type=int, default=160, help="synthetic frame width (default 160)")
     p.add_argument("--height", type=int, default=90, help="synthetic frame height (default 90)")
