@@ -265,19 +265,30 @@ def update_step(model: nn.Module, image: torch.Tensor, target: torch.Tensor, wei
 
 
 def choose(payload: dict[str, Any], tolerance: float) -> dict[str, Any]:
-    """The fastest (variant, precision) within ``tolerance`` of the baseline's mIoU on every input."""
-    rows = {(r["input"], r["variant"], r["precision"]): r for r in payload.get("accuracy", [])}
-    inputs = sorted({r["input"] for r in payload.get("accuracy", [])})
+    """The fastest (variant, precision) within ``tolerance`` of the baseline's mIoU on every input.
+
+    A loss is the mean over the seeds both ran; a variant qualifies only with every input at every seed the
+    baseline ran."""
+    miou = {(r["input"], r["variant"], r["precision"], r["seed"]): r["miou"] for r in payload.get("runs", [])}
+    inputs = sorted({key[0] for key in miou})
     ms = {(t["variant"], t["precision"]): t["ms"] for t in payload.get("timing", [])
           if t["what"] == "inference" and t["size"] == "640x360"}
     verdicts = []
-    for (variant, precision) in dict.fromkeys((r["variant"], r["precision"]) for r in rows.values()):
-        losses = {i: rows[(i, *BASELINE)]["miou"] - rows[(i, variant, precision)]["miou"] for i in inputs
-                  if (i, variant, precision) in rows and (i, *BASELINE) in rows}
-        ok = len(losses) == len(inputs) and all(loss <= tolerance for loss in losses.values())
+    for variant, precision in dict.fromkeys((key[1], key[2]) for key in miou):
+        losses, complete = {}, True
+        for name in inputs:
+            base = {key[3] for key in miou if key[:3] == (name, *BASELINE)}
+            seeds = sorted(seed for seed in base if (name, variant, precision, seed) in miou)
+            complete &= bool(base) and len(seeds) == len(base)
+            if seeds:
+                losses[name] = float(np.mean([miou[(name, *BASELINE, seed)] - miou[(name, variant, precision, seed)]
+                                              for seed in seeds]))
+        ok = complete and all(loss <= tolerance for loss in losses.values())
+        worst = max(losses, key=losses.get) if losses else None
         verdicts.append({"variant": variant, "precision": precision, "qualifies": ok,
-                         "worst_loss": max(losses.values()) if losses else None,
-                         "inference_ms_640x360": ms.get((variant, precision))})
+                         "inputs_measured": len(losses), "inputs": len(inputs), "complete": complete,
+                         "worst_loss": losses[worst] if losses else None, "worst_input": worst,
+                         "losses": losses, "inference_ms_640x360": ms.get((variant, precision))})
     qualified = [v for v in verdicts if v["qualifies"] and v["inference_ms_640x360"] is not None]
     best = min(qualified, key=lambda v: v["inference_ms_640x360"]) if qualified else None
     return {"tolerance": tolerance, "verdicts": verdicts, "chosen": best}
@@ -343,6 +354,15 @@ def main(argv: list[str] | None = None) -> int:
               f"time (median of {t['repeats']} rounds; a loaded machine inflates wall time, not this) and the "
               "fastest wall time; variants interleaved within each round.\n")
         print(timing_table(payload) + "\n")
+    verdicts = [[v["variant"], v["precision"],
+                 f"{v['inputs_measured']}/{v['inputs']}" + ("" if v["complete"] else " (incomplete)"),
+                 f"{fmt(v['worst_loss'])} ({v['worst_input']})" if v["worst_input"] else "n/a",
+                 fmt(v["inference_ms_640x360"], 1), "yes" if v["qualifies"] else "no"]
+                for v in payload["choice"]["verdicts"]]
+    if verdicts:
+        print(f"The rule: mIoU within {args.tolerance} of {' '.join(BASELINE)} on every input.\n")
+        print(markdown_table(["normalisation", "precision", "inputs measured", "worst mIoU loss, same seeds (input)",
+                              "inference CPU ms 640x360", "qualifies"], verdicts) + "\n")
     chosen = payload["choice"]["chosen"]
     print("Choice: " + ("none qualifies" if chosen is None else
                         f"{chosen['variant']} {chosen['precision']} (worst mIoU loss {fmt(chosen['worst_loss'])})"))
