@@ -332,7 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         timing(args, payload)
     if args.accuracy_from is not None:
         earlier = [json.loads(path.read_text()) for path in args.accuracy_from]
-        payload["runs"] = [run for e in earlier for run in e["runs"]]
+        runs = {(r["input"], r["variant"], r["precision"], r["seed"]): r for e in earlier for r in e["runs"]}
+        payload["runs"] = list(runs.values())  # a run made twice counts once (the later)
         payload["accuracy_args"] = [e["args"] for e in earlier]
         payload["accuracy"] = aggregate(payload["runs"])
     elif not args.skip_accuracy:
