@@ -162,8 +162,8 @@ class PerformanceConfig:
     """
 
     # Autocast dtype of the student's inference and updates: "off", "bf16" or "fp16" (updates use a GradScaler).
-    # bf16 is 1.6-2.0x faster on a CPU with avx512_bf16 but loses 0.009 mIoU on static_easy over whole streams
-    # (bench/normalisation.py), so it stays a switch.
+    # bf16 is 1.6-2.0x faster on a CPU with avx512_bf16; over whole streams it scores within 0.005 mIoU of fp32
+    # or better on four of five inputs but 0.009 lower on static_easy (bench/normalisation.py): it stays a switch.
     amp: str = "off"
     # Autocast dtype of the Mask R-CNN teacher's inference: "off", "bf16" or "fp16".
     teacher_amp: str = "off"
