@@ -328,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.timing_from is not None:
         earlier = json.loads(args.timing_from.read_text())
         payload["timing"], payload["timing_args"] = earlier["timing"], earlier["args"]
+        payload["timing_environment"] = earlier["environment"]
     elif not args.skip_timing:
         timing(args, payload)
     if args.accuracy_from is not None:
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     payload["choice"] = choose(payload, args.tolerance)
     write_results(args.out, payload)
     print("# Normalisation and precision of the student\n")
-    print(f"{describe_environment(env)}.\n")
+    print(f"{describe_environment(payload.get('timing_environment', env))}.\n")
     if payload.get("accuracy"):
         a = (payload.get("accuracy_args") or [payload["args"]])[0]
         seeds = sorted({r["seed"] for r in payload["runs"]})
