@@ -7,8 +7,8 @@ Normalisations (``--variants``):
 * ``running``: running statistics (momentum 0.1, torch's default), folded into the convolutions at inference;
 * ``keyframe``: running statistics with momentum 1.0: inference uses the statistics of the last training
   forward (the last keyframe's, under the weights its updates left), folded likewise;
-* ``group`` (timing only): GroupNorm (8 groups) in place of every BatchNorm. Like ``frame`` it computes
-  statistics per frame and folds nowhere, so it cannot be faster than ``frame``.
+* ``group`` (timing only, its accuracy is not measured): GroupNorm (8 groups) in place of every BatchNorm.
+  Like ``frame`` it computes statistics per frame and folds nowhere.
 
 Each is run in fp32 and under bf16 autocast (``--precisions``; ``performance.amp=bf16``, where the CPU runs it).
 
