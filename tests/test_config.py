@@ -47,6 +47,8 @@ def test_round_trips_through_plain_data():
     ("distill.iou_loss_weight=-0.5", "distill.iou_loss_weight"),
     ("distill.nope=1", "distill.nope"),
     ("student.width=wide", "student.width"),
+    ("student.running_stats_momentum=0", "student.running_stats_momentum"),
+    ("student.running_stats_momentum=1.5", "student.running_stats_momentum"),
     ("classes=[person,car]", "classes"),
     ("teacher.class_groups={\"dog\":[\"dog\"]}", "teacher.class_groups"),
 ])

@@ -12,7 +12,7 @@ import copy
 import random
 import time
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -48,6 +48,7 @@ from odist.models.acceleration import (
     to_channels_last,
     upload,
 )
+from odist.models.fold import FoldedForward, has_running_stats
 from odist.models.jitnet import JITNet
 from odist.models.teachers.base import Teacher, TeacherResult
 from odist.video.frame import Frame
@@ -69,6 +70,10 @@ class OnlineDistiller:
         if self.acceleration.channels_last:
             to_channels_last(self.student)
         self._forward = compile_forward(self.student, self.acceleration.compile)
+        # Running statistics fold into the convolutions at inference (compiled forwards fold their own).
+        self._infer_forward = self._forward
+        if has_running_stats(self.student) and not self.acceleration.compile:
+            self._infer_forward = FoldedForward(self.student, self.acceleration.channels_last)
         self._scaler = self.acceleration.grad_scaler()
         self._memory = StudentMemory(self.student, self.device, self.acceleration.amp_dtype is not None)
         if self._gpu_share() is not None:
@@ -246,7 +251,9 @@ class OnlineDistiller:
         min_pixels = round(d.min_class_fraction * example.target.numel())
         while True:
             self.student.train()  # inference between two steps (a live student) switches it to eval
-            logits = self._logits(images, targets.shape[-2:])
+            # The forward after the last allowed update only scores it: no graph to keep for a backward pass.
+            with torch.set_grad_enabled(updates < d.max_updates):
+                logits = self._logits(images, targets.shape[-2:])
             predicted = class_map(logits[0])
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes), min_pixels)
             before = accuracy if before is None else before
@@ -271,7 +278,7 @@ class OnlineDistiller:
         """The student's class map of ``image`` and, when the policy uses it, its confidence."""
         self.student.eval()
         with torch.inference_mode():
-            logits = self._logits(image, image.shape[-2:])
+            logits = self._logits(image, image.shape[-2:], self._infer_forward)
             classes = class_map(logits[0])
             confidence = student_confidence(logits[0], classes) if self.policy.needs_confidence else None
         return classes.to(torch.uint8).cpu().numpy(), confidence
@@ -283,13 +290,15 @@ class OnlineDistiller:
 
     # -- tensors ---------------------------------------------------------------------------------
 
-    def _logits(self, images: torch.Tensor, size: torch.Size | tuple[int, int]) -> torch.Tensor:
-        """Float32 logits at ``size``; the student runs under ``performance.amp`` autocast (and compiled)."""
+    def _logits(self, images: torch.Tensor, size: torch.Size | tuple[int, int],
+                forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """Float32 logits at ``size``; the student (or ``forward``) runs under ``performance.amp`` autocast
+        (and compiled)."""
         scale = self.config.student.input_scale
         if scale != 1.0:
             images = F.interpolate(images, scale_factor=scale, mode="bilinear", antialias=True, align_corners=False)
         with self.acceleration.autocast():
-            logits = self._forward(images)
+            logits = (forward or self._forward)(images)
         logits = logits.float()
         if logits.shape[-2:] != size:
             logits = F.interpolate(logits, size=size, mode="bilinear", align_corners=False)

@@ -115,7 +115,8 @@ def new_student(config: OdistConfig) -> JITNet:
     s = config.student
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.distill.seed)
-        return jitnet(len(config.classes), s.width, s.units, s.batch_stats_at_inference, s.fine_skips)
+        return jitnet(len(config.classes), s.width, s.units, s.batch_stats_at_inference, s.fine_skips,
+                      momentum=s.running_stats_momentum)
 
 
 def make_optimizer(student: torch.nn.Module, d: DistillConfig) -> torch.optim.Optimizer:

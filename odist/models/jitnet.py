@@ -118,14 +118,22 @@ class JITNet(nn.Module):
 
 
 def jitnet(num_classes: int, width: float = 1.0, units: int = 1, batch_stats_at_inference: bool = True,
-           fine_skips: bool = False) -> JITNet:
+           fine_skips: bool = False, momentum: float = 0.1) -> JITNet:
     """Build a JITNet with ``num_classes`` outputs (background included).
 
     ``width`` scales every layer's channels; ``units`` is residual units per block.
     ``batch_stats_at_inference`` makes BatchNorm always normalise with the current frame's
     statistics (no running averages), so training on one keyframe and inferring agree.
+    Without it, running statistics move by ``momentum`` per training forward (1.0: they are the last
+    training batch's, e.g. the last keyframe's) and inference uses them (foldable, see ``odist.models.fold``).
     ``fine_skips`` feeds the stem's half- and quarter-resolution features to the head (sharper edges).
     """
     if num_classes < 2:
         raise ValueError("JITNet needs at least two classes (background and one more)")
-    return JITNet(num_classes, width, units, track_running_stats=not batch_stats_at_inference, fine_skips=fine_skips)
+    if not 0.0 < momentum <= 1.0:
+        raise ValueError(f"JITNet's BatchNorm momentum must lie in (0, 1], got {momentum}")
+    model = JITNet(num_classes, width, units, track_running_stats=not batch_stats_at_inference, fine_skips=fine_skips)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.momentum = momentum
+    return model

@@ -76,6 +76,29 @@ def test_bf16_stays_on_the_cpu_and_really_runs_in_bf16():
     assert seen == [torch.bfloat16]
 
 
+def test_bf16_falls_back_to_fp32_with_one_clear_line_where_the_cpu_lacks_it(monkeypatch, caplog):
+    def no_bf16(*_args, **_kwargs):
+        raise RuntimeError("bfloat16 is not supported on this CPU")
+
+    monkeypatch.setattr(acceleration.torch, "autocast", no_bf16)  # what a CPU without bf16 kernels does
+    assert not acceleration._cpu_bf16_works()
+    monkeypatch.undo()
+    monkeypatch.setattr(acceleration, "_noticed", set())
+    monkeypatch.setattr(acceleration, "_cpu_bf16_works", lambda: False)
+    with caplog.at_level(logging.WARNING, logger="odist.performance"):
+        accel = Acceleration.resolve(PerformanceConfig(amp="bf16"), "cpu")
+        Acceleration.resolve(PerformanceConfig(amp="bf16"), "cpu")
+    assert accel.amp_dtype is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "performance.amp=bf16 is off: this CPU's torch cannot run a bf16 convolution under autocast"]
+    model = small_student()
+    seen = []
+    model.stem1[0].register_forward_hook(lambda _m, _i, out: seen.append(out.dtype))
+    with accel.autocast():
+        model(torch.randn(1, 3, 32, 48))
+    assert seen == [torch.float32]
+
+
 def test_only_fp16_enables_the_grad_scaler():
     assert Acceleration(CPU, torch.float16).grad_scaler().is_enabled()
     assert not Acceleration(CPU, torch.bfloat16).grad_scaler().is_enabled()

@@ -75,3 +75,16 @@ def _fit_thin_stripes(fine_skips: bool, steps: int = 40) -> float:
 def test_fine_skips_fit_detail_finer_than_the_decoder_stride():
     # Stripes 2 px wide every 8 px: the decoder's finest features are 8x subsampled, the stem's 2x.
     assert _fit_thin_stripes(fine_skips=True) > _fit_thin_stripes(fine_skips=False) + 0.2
+
+
+def test_running_statistics_move_by_the_momentum_asked_for():
+    model = jitnet(3, width=0.25, batch_stats_at_inference=False, momentum=1.0).train()
+    x = torch.randn(1, 3, 64, 64) * 3 + 2
+    model(x)
+    first = model.stem1[1]
+    with torch.no_grad():
+        pre = model.stem1[0](x)
+    torch.testing.assert_close(first.running_mean, pre.mean((0, 2, 3)))
+    assert all(m.momentum == 1.0 for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    with pytest.raises(ValueError, match=r"momentum must lie in \(0, 1\]"):
+        jitnet(3, momentum=0.0)
