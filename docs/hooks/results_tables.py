@@ -6,7 +6,7 @@ A page asks for one with a fenced block::
     file: frame_cost.json          # under bench/results/; or a list of files, or files mapped to a label
                                    # (the rows' "source" field), their rows one after the other
     rows: teachers                 # dotted path to a list of rows (a dict of dicts: one row per key, as "key";
-                                   # another dict: one row);
+                                   # another dict: one row; "." the file's top level as one row);
                                    # a list of paths: their rows one after the other
     where: {policy: default}       # optional: keep rows whose fields equal these
     columns:                       # header: a field name, or a format string over the row's fields
@@ -93,7 +93,7 @@ def _files(value: Any) -> list[tuple[str, str]]:
 
 def _rows(payload: Any, path: str, name: str) -> list[dict[str, Any]]:
     value = payload
-    for key in path.split("."):
+    for key in ([] if path == "." else path.split(".")):
         if not isinstance(value, dict) or key not in value:
             raise ResultsError(f"{name} has no {path!r}")
         value = value[key]
