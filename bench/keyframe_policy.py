@@ -14,7 +14,9 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
   trigger at 0.1 (``jump-wide-drift-all``: at 0.2); ``jump-long``: ``jump-drift-all`` with the ladder
   8..256; ``jump-long-gated``: that with 128 and 256 reached only after keyframes the student got right
   before its updates (``distill.handled_climb_from=4``);
-* ``default``: the config defaults as shipped.
+* ``default``: the config defaults as shipped; ``default-reset`` / ``default-recover``: with
+  ``distill.cut_ladder`` reset / recover; ``default-replay``: with one replayed keyframe of the last 4 in
+  every update; ``default-augment``: with a camera-motion copy of the keyframe (``distill.augment_zoom=0.2``).
 
 A scenario named ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth (``bench/_pan.py``).
 
@@ -89,6 +91,12 @@ POLICIES: dict[str, list[str]] = {
     "jump-long-gated": [*PAPER, *JUMP_CUT, "distill.cut_ladder=test", "distill.drift_threshold=0.1", *OTHERS,
                         "distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4"],
     "default": [],
+    # Issue 32 items 2 and 3, each a change to the shipped defaults: the ladder after a cut, each label
+    # teaching more (a replay of recent keyframes, a camera-motion copy of the keyframe).
+    "default-reset": ["distill.cut_ladder=reset"],
+    "default-recover": ["distill.cut_ladder=recover"],
+    "default-replay": ["distill.replay_buffer_size=4", "distill.replay_samples=1"],
+    "default-augment": ["distill.augment_zoom=0.2"],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}

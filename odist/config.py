@@ -76,6 +76,9 @@ class DistillConfig:
     iou_loss_weight: float = 1.0
     replay_buffer_size: int = 0
     replay_samples: int = 0
+    # Each keyframe's updates also train on one copy of it seen by a moved camera: a crop of 1/s of the
+    # frame at a random place, s drawn from [1, 1 + augment_zoom], resized back (a pan and a zoom). 0 = off.
+    augment_zoom: float = 0.0
     # Stop asking the teacher after this many keyframes (0 = never): the "frozen student" baseline.
     freeze_after_keyframes: int = 0
     # Keep inferring while the teacher labels a keyframe, learning from the labels when they arrive (one
@@ -91,7 +94,9 @@ class DistillConfig:
     cut_contrast: float = 5.0
     # How a cut moves the ladder: "reset" to the lowest rung (then one move), or "test": the student's
     # accuracy on the cut's frame before any update decides (it handles the new view: the ladder moves as
-    # on any keyframe; it does not: the lowest rung, and the next keyframe after the lowest stride).
+    # on any keyframe; it does not: the lowest rung, and the next keyframe after the lowest stride);
+    # "recover": as "test", and the first later keyframe the student handles before its updates climbs
+    # straight back to the rung held before the cut.
     cut_ladder: str = "test"
     # A frame whose signature lies this far from the last keyframe's is a keyframe; the ladder moves as
     # on a ladder keyframe (no restart). 0 = off.
@@ -223,11 +228,12 @@ class OdistConfig:
                "non-negative sizes")
         _check(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
                "at most distill.replay_buffer_size samples per update")
+        _check(0 <= d.augment_zoom <= 1, "distill.augment_zoom", "0 (off) or a zoom range in (0, 1], e.g. 0.2")
         _check(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
                "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         _check(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
         _check(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
-        _check(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
+        _check(d.cut_ladder in ("reset", "test", "recover"), "distill.cut_ladder", "'reset', 'test' or 'recover'")
         _check(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
                "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         _check(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")

@@ -25,6 +25,7 @@ from odist.distill.learning import (
     FrameResult,
     KeyframeLearning,
     _Example,
+    camera_motion,
     class_map,
     make_example,
     make_optimizer,
@@ -96,7 +97,7 @@ class OnlineDistiller:
             d = self.config.distill
             slots = 2 if d.optimizer == "adam" else int(d.momentum > 0)
             self._memory.check(fraction, height, width, self.config.student.input_scale, slots,
-                               1 + d.replay_samples)
+                               1 + d.replay_samples + int(d.augment_zoom > 0))
 
     # -- per frame -------------------------------------------------------------------------------
 
@@ -227,15 +228,18 @@ class OnlineDistiller:
                            answer.labels[0], before, trigger=Trigger(trigger).value)
 
     def _learn_steps(self, example: _Example) -> Generator[None, None, tuple[float, float, int, np.ndarray, int]]:
-        """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent.
+        """SGD steps on the keyframe (plus replay samples and a camera-motion copy of it) until its
+        min-class IoU > threshold or the budget is spent.
 
         Yields after each update; returns the keyframe's min-class IoU before and after the updates, the
-        update count, the final prediction and the batch size (1 + replay samples).
+        update count, the final prediction and the batch size (1 + replay samples + the copy).
         """
         d = self.config.distill
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         batch = [example, *self._replay_samples()]
+        if d.augment_zoom > 0:
+            batch.append(camera_motion(example, d.augment_zoom, self._rng))
         images = torch.cat([e.image for e in batch])
         if self.acceleration.channels_last:  # cat may return a plain contiguous batch
             images = to_channels_last(images)

@@ -15,6 +15,8 @@ paper's loop exactly):
   frame before any update (its min-class IoU passes the threshold, labels with foreground) the ladder moves
   as on any keyframe (a view-bank recall or a warm start may pass at once); otherwise it drops to the
   lowest rung and probes the new view again after the lowest stride, whatever the updates reached;
+  ``"recover"``: as ``"test"``, and the rung held before such a cut is kept: the first later keyframe the
+  student handles before its updates climbs straight back to it (or one rung, when that is higher);
 * **drift** (``distill.drift_threshold``): a frame whose signature has drifted this far from the last
   keyframe's (a slow pan, a zoom, a scene that changes within the shot) is a keyframe; the ladder moves as
   on a ladder keyframe (no restart);
@@ -70,6 +72,7 @@ class KeyframePolicy:
     cut_seen: bool = False  # a jump was observed and has not yet been taken as a keyframe
     confidence_reference: float | None = None  # the student's confidence on the first frame after it
     empty_streak: int = 0
+    recover_rung: int | None = None  # the rung before a cut the student did not handle (cut_ladder "recover")
     _signature: np.ndarray | None = field(default=None, repr=False)  # of the frame being decided
 
     @classmethod
@@ -143,10 +146,16 @@ class KeyframePolicy:
         if trigger == Trigger.CUT and self.config.cut_ladder == "reset":
             self.ladder.rung = 0
         elif trigger == Trigger.CUT and not handled:
+            if self.config.cut_ladder == "recover":
+                self.recover_rung = max(self.ladder.rung, self.recover_rung or 0)
             self.ladder.rung = 0
             self.ladder.next_keyframe = frame_index + self.ladder.stride  # probe the new view early
             return self.ladder.stride
         self._move(frame_index, threshold_met, handled)
+        if handled and self.recover_rung is not None:  # the student handles the new view: climb back at once
+            self.ladder.rung = max(self.ladder.rung, min(self.recover_rung, len(self.ladder.strides) - 1))
+            self.ladder.next_keyframe = frame_index + self.ladder.stride
+            self.recover_rung = None
         return self.ladder.stride
 
     def _move(self, frame_index: int, threshold_met: bool, handled: bool) -> None:
@@ -199,6 +208,7 @@ class KeyframePolicy:
             "cut_seen": self.cut_seen,
             "confidence_reference": self.confidence_reference,
             "empty_streak": self.empty_streak,
+            "recover_rung": self.recover_rung,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -211,6 +221,8 @@ class KeyframePolicy:
         self.cut_seen = bool(state.get("cut_seen", False))
         self.confidence_reference = state.get("confidence_reference")
         self.empty_streak = int(state.get("empty_streak", 0))
+        rung = state.get("recover_rung")
+        self.recover_rung = None if rung is None else int(rung)
 
 
 def _array(value: list | None) -> np.ndarray | None:

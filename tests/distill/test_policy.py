@@ -148,10 +148,13 @@ def _serialised(state: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
-def test_state_round_trip_with_the_triggers_on_continues_exactly():
+@pytest.mark.parametrize("learning", [[], ["distill.cut_ladder=recover", "distill.augment_zoom=0.2",
+                                             "distill.replay_buffer_size=3", "distill.replay_samples=1"]],
+                         ids=["triggers", "recover-augment-replay"])
+def test_state_round_trip_with_the_triggers_on_continues_exactly(learning):
     frames = list(SyntheticSource("edited", width=96, height=64, frames=150, seed=1))
     cfg = config(*SMALL, CUT, "distill.confidence_drop=0.1", "distill.empty_keyframes=hold",
-                 "distill.drift_threshold=0.1")
+                 "distill.drift_threshold=0.1", *learning)
     teacher = build_teacher("oracle", cfg.teacher, DEFAULT_CLASSES)
     first = OnlineDistiller(cfg, teacher)
     for f in frames[:70]:
