@@ -16,7 +16,8 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
   before its updates (``distill.handled_climb_from=4``);
 * ``default``: the config defaults as shipped; ``default-reset`` / ``default-recover``: with
   ``distill.cut_ladder`` reset / recover; ``default-replay``: with one replayed keyframe of the last 4 in
-  every update; ``default-augment``: with a camera-motion copy of the keyframe (``distill.augment_zoom=0.2``).
+  every update; ``default-augment``: with a camera-motion copy of the keyframe (``distill.augment_zoom=0.2``);
+  ``default-flip``: with the flip trigger at 0.3 (``default-flip-nodrift``: and the drift trigger off).
 
 A scenario named ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth (``bench/_pan.py``).
 
@@ -65,6 +66,7 @@ from odist.models.teachers import build_teacher
 from odist.video.synthetic import SCENARIOS, SyntheticSource
 
 PAPER = ["distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0",
+         "distill.flip_threshold=0",
          "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]"]
 # The cut rule before: distance from the last keyframe's signature, every cut restarts the ladder.
 KEYFRAME_CUT = ["distill.cut_rule=keyframe", "distill.cut_threshold=0.1", "distill.cut_ladder=reset"]
@@ -97,6 +99,10 @@ POLICIES: dict[str, list[str]] = {
     "default-recover": ["distill.cut_ladder=recover"],
     "default-replay": ["distill.replay_buffer_size=4", "distill.replay_samples=1"],
     "default-augment": ["distill.augment_zoom=0.2"],
+    # the student's foreground moving since the keyframe asks for the teacher; with the drift trigger off
+    # instead of on top of it (about the same keyframes, bench/moving_shots.py)
+    "default-flip": ["distill.flip_threshold=0.3"],
+    "default-flip-nodrift": ["distill.flip_threshold=0.3", "distill.drift_threshold=0"],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}

@@ -30,7 +30,7 @@ DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
 ENV_PREFIX = "ODIST__"
 # ``--set`` overrides that give back the paper's keyframe loop exactly: every trigger off, ladder 8..64.
 PAPER_KEYFRAME_POLICY: tuple[str, ...] = (
-    "distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0",
+    "distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0", "distill.flip_threshold=0",
     "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
 )
 
@@ -104,6 +104,9 @@ class DistillConfig:
     # A frame on which the student's confidence falls this far below its value on the first frame after
     # the last keyframe is a keyframe.
     confidence_drop: float = 0.1
+    # A frame on which the student's foreground has moved this far (1 - IoU) from its foreground on the
+    # first frame after the last keyframe is a keyframe. 0 = off.
+    flip_threshold: float = 0.0
     # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
     # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
     empty_keyframes: str = "hold"
@@ -237,6 +240,7 @@ class OdistConfig:
         _check(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
                "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         _check(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")
+        _check(0 <= d.flip_threshold < 1, "distill.flip_threshold", "0 (off) or a foreground change in (0, 1)")
         _check(0 <= d.confidence_drop < 1, "distill.confidence_drop", "0 (off) or a confidence drop in (0, 1)")
         _check(d.empty_keyframes in ("climb", "hold"), "distill.empty_keyframes", "'climb' (the paper's) or 'hold'")
         _check(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",

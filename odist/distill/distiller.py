@@ -124,12 +124,12 @@ class OnlineDistiller:
         image = self._to_tensor(frame.image)
         self.ledger.frames += 1
         start = self.now()
-        prediction, confidence = self._infer(image)
+        prediction, confidence, foreground = self._infer(image)
         seconds = self.now() - start
         self.ledger.student_inference_seconds += seconds
         self.ledger.student_inference_gflops += self._gflops[2]
         return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None,
-                           confidence=confidence)
+                           confidence=confidence, foreground=foreground)
 
     def keyframe_trigger(self, frame: Frame) -> Trigger | None:
         """Why ``frame`` is a keyframe before the student sees it (a cut, or the ladder), or None."""
@@ -149,10 +149,11 @@ class OnlineDistiller:
         return self.policy.cut(frame)
 
     def confidence_trigger(self, result: FrameResult) -> Trigger | None:
-        """``Trigger.CONFIDENCE`` when the student's confidence on the frame it just inferred fell too far."""
+        """``Trigger.CONFIDENCE`` or ``Trigger.FLIP`` when the student's confidence on the frame it just
+        inferred fell, or its foreground moved, too far since the last keyframe."""
         if self._frozen():
             return None
-        return self.policy.after_inference(result.confidence)
+        return self.policy.after_inference(result.confidence, result.foreground)
 
     def _frozen(self) -> bool:
         """``distill.freeze_after_keyframes`` reached: the teacher is never asked again."""
@@ -271,14 +272,16 @@ class OnlineDistiller:
         n = min(self.config.distill.replay_samples, len(self._replay))
         return self._rng.sample(list(self._replay), n) if n else []
 
-    def _infer(self, image: torch.Tensor) -> tuple[np.ndarray, float | None]:
-        """The student's class map of ``image`` and, when the policy uses it, its confidence."""
+    def _infer(self, image: torch.Tensor) -> tuple[np.ndarray, float | None, torch.Tensor | None]:
+        """The student's class map of ``image`` and, when the policy uses them, its confidence and the
+        pixels it calls foreground."""
         self.student.eval()
         with torch.inference_mode():
             logits = self._logits(image, image.shape[-2:])
             classes = class_map(logits[0])
             confidence = student_confidence(logits[0], classes) if self.policy.needs_confidence else None
-        return classes.to(torch.uint8).cpu().numpy(), confidence
+            foreground = classes > 0 if self.policy.needs_foreground else None
+        return classes.to(torch.uint8).cpu().numpy(), confidence, foreground
 
     def charge_evaluation(self, answer: TeacherResult) -> None:
         """Book an evaluator's labelling of a frame apart (``evaluation_*``: never in the speed-up)."""

@@ -47,6 +47,7 @@ class FrameResult:
     accuracy_before_updates: float | None = None
     trigger: str | None = None  # why a keyframe was taken (``Trigger``); None on other frames
     confidence: float | None = None  # the student's confidence on an inferred frame, when the policy uses it
+    foreground: torch.Tensor | None = None  # the pixels it called foreground there, when the policy uses them
 
 
 @dataclass
