@@ -178,6 +178,11 @@ def score(rows: list[dict[str, float]], fallen: float) -> dict[str, Any]:
     return out
 
 
+def columns(rows: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Rows as one list per key, values rounded to 4 digits (a compact JSON)."""
+    return {key: [round(r[key], 4) for r in rows] for key in (rows[0] if rows else {})}
+
+
 def table(summary: dict[str, dict[str, Any]]) -> str:
     headers = ["source", "inferred frames (fallen)", *SIGNALS]
     body = [[source, f"{s['frames']} ({s['fallen_frames']})",
@@ -197,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
             pooled: list[dict[str, float]] = []
             for seed in args.seeds:
                 rows = trace(source, seed, args, Path(tmp))
-                payload["traces"][f"{source}:{seed}"] = rows
+                payload["traces"][f"{source}:{seed}"] = columns(rows)
                 pooled += rows
                 print(f"{source} seed {seed}: {len(rows)} inferred frames", file=sys.stderr)
             payload["summary"][source] = score(pooled, args.fallen)
