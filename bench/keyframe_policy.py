@@ -17,7 +17,8 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
 * ``default``: the config defaults as shipped; ``default-reset`` / ``default-recover``: with
   ``distill.cut_ladder`` reset / recover; ``default-replay``: with one replayed keyframe of the last 4 in
   every update; ``default-augment``: with a camera-motion copy of the keyframe (``distill.augment_zoom=0.2``);
-  ``default-flip``: with the flip trigger at 0.3 (``default-flip-nodrift``: and the drift trigger off).
+  ``default-recover-augment``: both; ``default-flip``: with the flip trigger at 0.3
+  (``default-flip-nodrift``: and the drift trigger off).
 
 A scenario named ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth (``bench/_pan.py``).
 
@@ -101,6 +102,7 @@ POLICIES: dict[str, list[str]] = {
     "default-augment": ["distill.augment_zoom=0.2"],
     # the student's foreground moving since the keyframe asks for the teacher; with the drift trigger off
     # instead of on top of it (about the same keyframes, bench/moving_shots.py)
+    "default-recover-augment": ["distill.cut_ladder=recover", "distill.augment_zoom=0.2"],
     "default-flip": ["distill.flip_threshold=0.3"],
     "default-flip-nodrift": ["distill.flip_threshold=0.3", "distill.drift_threshold=0"],
 }
