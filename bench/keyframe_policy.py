@@ -226,7 +226,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         return f"{fmt(row[key], digits, suffix)} ± {fmt(row[key + '_std'], digits)}"
 
     headers = ["scenario", "policy", "seeds", "mIoU", "mIoU fg", "speed-up (cost model)", "speed-up (FLOPs)",
-               "keyframes (ladder/cut/drift/conf)", "empty", "updates"]
+               f"keyframes ({'/'.join(TRIGGERS)})", "empty", "updates"]
     body = [[r["scenario"], r["policy"], ",".join(map(str, r["seeds"])), pm(r, "miou"), pm(r, "miou_foreground"),
              pm(r, "speedup_cost_model", 1, "x"), pm(r, "speedup_flops", 1, "x"),
              f"{r['keyframes']:.1f} ({_by_trigger(r)})", f"{r['empty_keyframes']:.1f}", f"{r['updates']:.0f}"]
