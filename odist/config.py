@@ -30,7 +30,7 @@ DEFAULT_CLASS_GROUPS: dict[str, list[str]] = {
 ENV_PREFIX = "ODIST__"
 # ``--set`` overrides that give back the paper's keyframe loop exactly: every trigger off, ladder 8..64.
 PAPER_KEYFRAME_POLICY: tuple[str, ...] = (
-    "distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0",
+    "distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0", "distill.flip_threshold=0",
     "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
 )
 
@@ -82,6 +82,9 @@ class DistillConfig:
     iou_loss_weight: float = 1.0
     replay_buffer_size: int = 0
     replay_samples: int = 0
+    # Each keyframe's updates also train on one copy of it seen by a moved camera: a crop of 1/s of the
+    # frame at a random place, s drawn from [1, 1 + augment_zoom], resized back (a pan and a zoom). 0 = off.
+    augment_zoom: float = 0.0
     # Stop asking the teacher after this many keyframes (0 = never): the "frozen student" baseline.
     freeze_after_keyframes: int = 0
     # Keep inferring while the teacher labels a keyframe, learning from the labels when they arrive (one
@@ -97,7 +100,9 @@ class DistillConfig:
     cut_contrast: float = 5.0
     # How a cut moves the ladder: "reset" to the lowest rung (then one move), or "test": the student's
     # accuracy on the cut's frame before any update decides (it handles the new view: the ladder moves as
-    # on any keyframe; it does not: the lowest rung, and the next keyframe after the lowest stride).
+    # on any keyframe; it does not: the lowest rung, and the next keyframe after the lowest stride);
+    # "recover": as "test", and the first later keyframe the student handles before its updates climbs
+    # straight back to the rung held before the cut.
     cut_ladder: str = "test"
     # A frame whose signature lies this far from the last keyframe's is a keyframe; the ladder moves as
     # on a ladder keyframe (no restart). 0 = off.
@@ -105,6 +110,9 @@ class DistillConfig:
     # A frame on which the student's confidence falls this far below its value on the first frame after
     # the last keyframe is a keyframe.
     confidence_drop: float = 0.1
+    # A frame on which the student's foreground has moved this far (1 - IoU) from its foreground on the
+    # first frame after the last keyframe is a keyframe. 0 = off.
+    flip_threshold: float = 0.0
     # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
     # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
     empty_keyframes: str = "hold"
@@ -151,7 +159,10 @@ class DistillConfig:
                      "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         check_config(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
         check_config(d.cut_contrast >= 1, "distill.cut_contrast", "a factor >= 1 over the recent frame-to-frame motion")
-        check_config(d.cut_ladder in ("reset", "test"), "distill.cut_ladder", "'reset' or 'test'")
+        check_config(d.cut_ladder in ("reset", "test", "recover"), "distill.cut_ladder",
+                     "'reset', 'test' or 'recover'")
+        check_config(0 <= d.flip_threshold < 1, "distill.flip_threshold", "0 (off) or a foreground change in (0, 1)")
+        check_config(0 <= d.augment_zoom <= 1, "distill.augment_zoom", "0 (off) or a zoom range in (0, 1], e.g. 0.2")
         check_config(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
                      "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         check_config(0 < d.view_threshold <= 2, "distill.view_threshold", "a scene-signature distance in (0, 2]")

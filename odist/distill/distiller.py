@@ -25,6 +25,7 @@ from odist.distill.learning import (
     FrameResult,
     KeyframeLearning,
     _Example,
+    camera_motion,
     class_map,
     make_example,
     make_optimizer,
@@ -101,7 +102,7 @@ class OnlineDistiller:
             d = self.config.distill
             slots = 2 if d.optimizer == "adam" else int(d.momentum > 0)
             self._memory.check(fraction, height, width, self.config.student.input_scale, slots,
-                               1 + d.replay_samples)
+                               1 + d.replay_samples + int(d.augment_zoom > 0))
 
     # -- per frame -------------------------------------------------------------------------------
 
@@ -128,12 +129,12 @@ class OnlineDistiller:
         image = self._to_tensor(frame.image)
         self.ledger.frames += 1
         start = self.now()
-        prediction, confidence = self._infer(image)
+        prediction, confidence, foreground = self._infer(image)
         seconds = self.now() - start
         self.ledger.student_inference_seconds += seconds
         self.ledger.student_inference_gflops += self._gflops[2]
         return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None,
-                           confidence=confidence)
+                           confidence=confidence, foreground=foreground)
 
     def keyframe_trigger(self, frame: Frame) -> Trigger | None:
         """Why ``frame`` is a keyframe before the student sees it (a cut, or the ladder), or None."""
@@ -153,10 +154,11 @@ class OnlineDistiller:
         return self.policy.cut(frame)
 
     def confidence_trigger(self, result: FrameResult) -> Trigger | None:
-        """``Trigger.CONFIDENCE`` when the student's confidence on the frame it just inferred fell too far."""
+        """``Trigger.CONFIDENCE`` or ``Trigger.FLIP`` when the student's confidence on the frame it just
+        inferred fell, or its foreground moved, too far since the last keyframe."""
         if self._frozen():
             return None
-        return self.policy.after_inference(result.confidence)
+        return self.policy.after_inference(result.confidence, result.foreground)
 
     def _frozen(self) -> bool:
         """``distill.freeze_after_keyframes`` reached: the teacher is never asked again."""
@@ -232,15 +234,18 @@ class OnlineDistiller:
                            answer.labels[0], before, trigger=Trigger(trigger).value)
 
     def _learn_steps(self, example: _Example) -> Generator[None, None, tuple[float, float, int, np.ndarray, int]]:
-        """SGD steps on the keyframe (plus replay samples) until min-class IoU > threshold or budget spent.
+        """SGD steps on the keyframe (plus replay samples and a camera-motion copy of it) until its
+        min-class IoU > threshold or the budget is spent.
 
         Yields after each update; returns the keyframe's min-class IoU before and after the updates, the
-        update count, the final prediction and the batch size (1 + replay samples).
+        update count, the final prediction and the batch size (1 + replay samples + the copy).
         """
         d = self.config.distill
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         batch = [example, *self._replay_samples()]
+        if d.augment_zoom > 0:
+            batch.append(camera_motion(example, d.augment_zoom, self._rng))
         images = torch.cat([e.image for e in batch])
         if self.acceleration.channels_last:  # cat may return a plain contiguous batch
             images = to_channels_last(images)
@@ -274,14 +279,16 @@ class OnlineDistiller:
         n = min(self.config.distill.replay_samples, len(self._replay))
         return self._rng.sample(list(self._replay), n) if n else []
 
-    def _infer(self, image: torch.Tensor) -> tuple[np.ndarray, float | None]:
-        """The student's class map of ``image`` and, when the policy uses it, its confidence."""
+    def _infer(self, image: torch.Tensor) -> tuple[np.ndarray, float | None, torch.Tensor | None]:
+        """The student's class map of ``image`` and, when the policy uses them, its confidence and the
+        pixels it calls foreground."""
         self.student.eval()
         with torch.inference_mode():
             logits = self._logits(image, image.shape[-2:], self._infer_forward)
             classes = class_map(logits[0])
             confidence = student_confidence(logits[0], classes) if self.policy.needs_confidence else None
-        return classes.to(torch.uint8).cpu().numpy(), confidence
+            foreground = classes > 0 if self.policy.needs_foreground else None
+        return classes.to(torch.uint8).cpu().numpy(), confidence, foreground
 
     def charge_evaluation(self, answer: TeacherResult) -> None:
         """Book an evaluator's labelling of a frame apart (``evaluation_*``: never in the speed-up)."""

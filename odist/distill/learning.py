@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from odist.config import DistillConfig, OdistConfig
 from odist.distill.loss import foreground_weights
@@ -45,6 +47,7 @@ class FrameResult:
     accuracy_before_updates: float | None = None
     trigger: str | None = None  # why a keyframe was taken (``Trigger``); None on other frames
     confidence: float | None = None  # the student's confidence on an inferred frame, when the policy uses it
+    foreground: torch.Tensor | None = None  # the pixels it called foreground there, when the policy uses them
 
 
 @dataclass
@@ -108,6 +111,21 @@ def make_example(image: torch.Tensor, labels: Labels, num_classes: int, d: Disti
     weights = foreground_weights(labels.boxes, h, w, weight=d.foreground_weight, dilation=d.box_dilation,
                                  device=device)
     return _Example(image, target, weights)
+
+
+def camera_motion(example: _Example, zoom: float, rng: random.Random) -> _Example:
+    """``example`` seen by a moved camera: a crop of 1/s of it (s drawn from [1, 1 + zoom]) at a random
+    place, resized back to its size; labels and loss weights move with the image (nearest neighbour)."""
+    h, w = example.target.shape
+    scale = 1.0 + rng.random() * zoom
+    ch, cw = max(1, round(h / scale)), max(1, round(w / scale))
+    y0, x0 = rng.randint(0, h - ch), rng.randint(0, w - cw)
+    window = (slice(y0, y0 + ch), slice(x0, x0 + cw))
+    image = F.interpolate(example.image[..., window[0], window[1]], size=(h, w), mode="bilinear",
+                          align_corners=False)
+    maps = torch.stack([example.target.float(), example.weights])[None, :, window[0], window[1]]
+    target, weights = F.interpolate(maps, size=(h, w), mode="nearest")[0]
+    return _Example(image.contiguous(), target.long(), weights)
 
 
 def new_student(config: OdistConfig) -> JITNet:

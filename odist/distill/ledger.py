@@ -34,6 +34,7 @@ class CostLedger:
     cut_keyframes: int = 0
     drift_keyframes: int = 0
     confidence_keyframes: int = 0
+    flip_keyframes: int = 0
     empty_keyframes: int = 0
     inferred_keyframes: int = 0
     view_recalls: int = 0  # cuts on which the view bank gave back a known view's student
@@ -44,13 +45,15 @@ class CostLedger:
         self.cut_keyframes += trigger == "cut"
         self.drift_keyframes += trigger == "drift"
         self.confidence_keyframes += trigger == "confidence"
+        self.flip_keyframes += trigger == "flip"
         self.empty_keyframes += empty
         self.inferred_keyframes += inferred
 
     def keyframes_by_trigger(self) -> dict[str, int]:
-        cut, drift, confidence = self.cut_keyframes, self.drift_keyframes, self.confidence_keyframes
-        return {"ladder": self.keyframes - cut - drift - confidence, "cut": cut, "drift": drift,
-                "confidence": confidence}
+        cut, drift, confidence, flip = (self.cut_keyframes, self.drift_keyframes, self.confidence_keyframes,
+                                        self.flip_keyframes)
+        return {"ladder": self.keyframes - cut - drift - confidence - flip, "cut": cut, "drift": drift,
+                "confidence": confidence, "flip": flip}
 
     def speedup_cost_model(self, model: CostModelConfig) -> float:
         """N*T / ((N-K+I)*S + K*T + U*U_cost): the paper's cost model over this stream, where I counts

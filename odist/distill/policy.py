@@ -15,17 +15,25 @@ paper's loop exactly):
   frame before any update (its min-class IoU passes the threshold, labels with foreground) the ladder moves
   as on any keyframe (a view-bank recall or a warm start may pass at once); otherwise it drops to the
   lowest rung and probes the new view again after the lowest stride, whatever the updates reached;
+  ``"recover"``: as ``"test"``, and the rung held before such a cut is kept: the first later keyframe the
+  student handles before its updates climbs straight back to it (or one rung, when that is higher);
 * **drift** (``distill.drift_threshold``): a frame whose signature has drifted this far from the last
   keyframe's (a slow pan, a zoom, a scene that changes within the shot) is a keyframe; the ladder moves as
   on a ladder keyframe (no restart);
 * **confidence** (``distill.confidence_drop``): a frame on which the student's confidence (the mean
   max-softmax over the pixels it calls foreground; no reading when it calls almost none) falls this far
   below its value on the first frame read after the last keyframe is a keyframe too;
+* **flip** (``distill.flip_threshold``): a frame on which the student's foreground has moved this far
+  from its foreground on the first frame read after the last keyframe (1 - IoU of the two; no reading
+  while their union covers less than ``MIN_FLIP_PIXELS`` of the frame) is a keyframe. Of the cheap
+  signals measured (``bench/moving_shots.py``) this one predicts best how far the student's accuracy has
+  fallen since it was taught: the student's own answer drifting means the view moved under it;
 * **empty keyframes** (``distill.empty_keyframes="hold"``): a keyframe whose teacher labels hold no
   foreground tests nothing about the student's foreground skill, so the rung holds rather than climbs
   (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one.
 
-Every keyframe carries its trigger: ``ladder`` (the stride ran out), ``cut``, ``drift`` or ``confidence``.
+Every keyframe carries its trigger: ``ladder`` (the stride ran out), ``cut``, ``drift``, ``confidence`` or
+``flip``.
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ from odist.distill.schedule import StrideLadder
 from odist.video.frame import Frame
 
 MOTION_WINDOW = 30  # recent frame-to-frame jumps that measure the stream's own motion (about a second)
+MIN_FLIP_PIXELS = 0.002  # of the frame: a smaller union of two foregrounds gives no flip reading
 
 
 class Trigger(str, Enum):
@@ -54,6 +63,7 @@ class Trigger(str, Enum):
     CUT = "cut"
     DRIFT = "drift"
     CONFIDENCE = "confidence"
+    FLIP = "flip"
 
 
 TRIGGERS: tuple[str, ...] = tuple(t.value for t in Trigger)
@@ -70,7 +80,9 @@ class KeyframePolicy:
     motion: deque[float] = field(default_factory=lambda: deque(maxlen=MOTION_WINDOW))  # recent jumps, no cuts
     cut_seen: bool = False  # a jump was observed and has not yet been taken as a keyframe
     confidence_reference: float | None = None  # the student's confidence on the first frame after it
+    flip_reference: torch.Tensor | None = None  # the student's foreground on the first frame after it
     empty_streak: int = 0
+    recover_rung: int | None = None  # the rung before a cut the student did not handle (cut_ladder "recover")
     _signature: np.ndarray | None = field(default=None, repr=False)  # of the frame being decided
 
     @classmethod
@@ -84,6 +96,10 @@ class KeyframePolicy:
     @property
     def needs_confidence(self) -> bool:
         return self.config.confidence_drop > 0
+
+    @property
+    def needs_foreground(self) -> bool:
+        return self.config.flip_threshold > 0
 
     @property
     def needs_signature(self) -> bool:
@@ -119,8 +135,12 @@ class KeyframePolicy:
         self._requested()
         return Trigger.CUT
 
-    def after_inference(self, confidence: float | None) -> Trigger | None:
-        """``Trigger.CONFIDENCE`` when the student's confidence on the frame just inferred fell too far."""
+    def after_inference(self, confidence: float | None, foreground: torch.Tensor | None = None) -> Trigger | None:
+        """``Trigger.CONFIDENCE`` when the student's confidence on the frame just inferred fell too far,
+        ``Trigger.FLIP`` when its ``foreground`` (the pixels it calls foreground) moved too far."""
+        if self._flipped(foreground):
+            self._requested()
+            return Trigger.FLIP
         if confidence is None or not self.needs_confidence or math.isnan(confidence):
             return None
         if self.confidence_reference is None:
@@ -139,15 +159,22 @@ class KeyframePolicy:
         the threshold on this keyframe before any update (what ``distill.cut_ladder="test"`` reads).
         """
         self.confidence_reference = None  # taken again on the next frame inferred
+        self.flip_reference = None
         self.empty_streak = self.empty_streak + 1 if empty and threshold_met else 0
         handled = handled and not empty  # labels with no foreground test nothing
         if trigger == Trigger.CUT and self.config.cut_ladder == "reset":
             self.ladder.rung = 0
         elif trigger == Trigger.CUT and not handled:
+            if self.config.cut_ladder == "recover":
+                self.recover_rung = max(self.ladder.rung, self.recover_rung or 0)
             self.ladder.rung = 0
             self.ladder.next_keyframe = frame_index + self.ladder.stride  # probe the new view early
             return self.ladder.stride
         self._move(frame_index, threshold_met, handled)
+        if handled and self.recover_rung is not None:  # the student handles the new view: climb back at once
+            self.ladder.rung = max(self.ladder.rung, min(self.recover_rung, len(self.ladder.strides) - 1))
+            self.ladder.next_keyframe = frame_index + self.ladder.stride
+            self.recover_rung = None
         return self.ladder.stride
 
     def _move(self, frame_index: int, threshold_met: bool, handled: bool) -> None:
@@ -163,6 +190,18 @@ class KeyframePolicy:
             self.ladder.after_keyframe(frame_index, threshold_met)
             if hold:
                 self.empty_streak = 0
+
+    def _flipped(self, foreground: torch.Tensor | None) -> bool:
+        if foreground is None or not self.needs_foreground:
+            return False
+        if self.flip_reference is None or self.flip_reference.shape != foreground.shape:
+            self.flip_reference = foreground.to("cpu", torch.bool, copy=True)
+            return False
+        reference = self.flip_reference.to(foreground.device)
+        union = int((foreground | reference).sum())
+        if union < MIN_FLIP_PIXELS * foreground.numel():
+            return False
+        return 1 - int((foreground & reference).sum()) / union > self.config.flip_threshold
 
     def _is_jump(self, jump: float) -> bool:
         level = float(np.median(self.motion)) if self.motion else 0.0
@@ -200,7 +239,9 @@ class KeyframePolicy:
             "motion": list(self.motion),
             "cut_seen": self.cut_seen,
             "confidence_reference": self.confidence_reference,
+            "flip_reference": self.flip_reference,
             "empty_streak": self.empty_streak,
+            "recover_rung": self.recover_rung,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -212,7 +253,10 @@ class KeyframePolicy:
         self.motion = deque((float(x) for x in state.get("motion", [])), maxlen=MOTION_WINDOW)
         self.cut_seen = bool(state.get("cut_seen", False))
         self.confidence_reference = state.get("confidence_reference")
+        self.flip_reference = state.get("flip_reference")
         self.empty_streak = int(state.get("empty_streak", 0))
+        rung = state.get("recover_rung")
+        self.recover_rung = None if rung is None else int(rung)
 
 
 def _array(value: list | torch.Tensor | None) -> np.ndarray | None:

@@ -150,6 +150,30 @@ def test_a_cut_onto_a_view_the_student_handles_climbs():
     assert reset.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=False, handled=True) == 16
 
 
+def test_recover_climbs_back_to_the_rung_before_the_cut_once_the_student_handles_the_new_view():
+    p = policy("distill.cut_ladder=recover")
+    p.ladder.rung = 3
+    assert p.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=False, handled=False) == 8
+    assert p.after_keyframe(108, Trigger.LADDER, threshold_met=True, empty=False, handled=False) == 16
+    assert p.after_keyframe(124, Trigger.LADDER, threshold_met=True, empty=False, handled=True) == 64
+    assert p.ladder.next_keyframe == 188 and p.recover_rung is None
+    # once back, the ladder moves one rung at a time again
+    assert p.after_keyframe(188, Trigger.LADDER, threshold_met=False, empty=False, handled=False) == 32
+    test = policy()  # "test" climbs one rung at a time after the probe
+    test.ladder.rung = 3
+    test.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=False, handled=False)
+    assert test.after_keyframe(108, Trigger.LADDER, threshold_met=True, empty=False, handled=True) == 16
+
+
+def test_recover_waits_through_keyframes_with_no_foreground():
+    p = policy("distill.cut_ladder=recover", "distill.empty_keyframes=hold")
+    p.ladder.rung = 2
+    p.after_keyframe(100, Trigger.CUT, threshold_met=False, empty=False, handled=False)
+    assert p.after_keyframe(108, Trigger.LADDER, threshold_met=True, empty=True, handled=True) == 8  # holds
+    assert p.recover_rung == 2
+    assert p.after_keyframe(116, Trigger.DRIFT, threshold_met=True, empty=False, handled=True) == 32
+
+
 def test_an_empty_cut_keyframe_tests_nothing():
     p = policy()
     p.ladder.rung = 2

@@ -116,6 +116,39 @@ def test_a_confidence_drop_triggers_a_keyframe(monkeypatch):
     assert ledger.confidence_keyframes == 1 and ledger.inferred_keyframes == 1 and ledger.frames == 7
 
 
+def box(top: int, left: int, height: int = 64, width: int = 96) -> torch.Tensor:
+    """The pixels a student calls foreground: a 20x12 box at (top, left)."""
+    mask = torch.zeros(height, width, dtype=torch.bool)
+    mask[top:top + 20, left:left + 12] = True
+    return mask
+
+
+def test_the_students_foreground_moving_since_the_keyframe_asks_for_the_teacher():
+    policy = KeyframePolicy.from_config(config("distill.flip_threshold=0.5").distill)
+    assert policy.after_inference(None, box(20, 40)) is None  # the reference after a keyframe
+    assert policy.after_inference(None, box(20, 42)) is None  # moved 2 px: IoU 0.71
+    assert policy.after_inference(None, box(20, 48)) == Trigger.FLIP  # moved 8 px: IoU 0.2
+    policy.after_keyframe(10, Trigger.FLIP, threshold_met=True, empty=False)
+    assert policy.after_inference(None, box(20, 48)) is None  # a new reference after the keyframe
+    assert policy.after_inference(None, box(20, 50)) is None
+    # no reading while neither map holds enough foreground
+    empty = torch.zeros(64, 96, dtype=torch.bool)
+    quiet = KeyframePolicy.from_config(config("distill.flip_threshold=0.5").distill)
+    assert quiet.after_inference(None, empty) is None and quiet.after_inference(None, empty) is None
+    paper = KeyframePolicy.from_config(config().distill)
+    assert paper.after_inference(None, box(20, 40)) is None and paper.after_inference(None, box(40, 0)) is None
+
+
+def test_flip_keyframes_are_counted(monkeypatch):
+    distiller = OnlineDistiller(config(*SMALL, "distill.flip_threshold=0.5"), Scripted(a_person))
+    boxes = iter([box(20, 40)] * 4 + [box(20, 60)])
+    monkeypatch.setattr(distiller, "_infer", lambda image: (np.zeros((64, 96), np.uint8), None, next(boxes)))
+    results = [distiller.step(f) for f in still(scene(1), range(6))]
+    # frame 0: ladder; frame 1 sets the reference; frame 5's foreground has left it
+    assert [(r.index, r.trigger) for r in results if r.keyframe] == [(0, "ladder"), (5, "flip")]
+    assert distiller.ledger.keyframes_by_trigger()["flip"] == distiller.ledger.flip_keyframes == 1
+
+
 def test_an_empty_keyframe_holds_the_rung_until_its_patience_runs_out():
     policy = KeyframePolicy.from_config(config("distill.empty_keyframes=hold", "distill.empty_patience=3").distill)
     strides = [policy.after_keyframe(i, Trigger.LADDER, threshold_met=True, empty=True) for i in range(5)]
@@ -148,10 +181,14 @@ def _serialised(state: dict) -> dict:
     return torch.load(buffer, weights_only=True)
 
 
-def test_state_round_trip_with_the_triggers_on_continues_exactly():
+@pytest.mark.parametrize("learning", [[], ["distill.cut_ladder=recover", "distill.augment_zoom=0.2",
+                                             "distill.replay_buffer_size=3", "distill.replay_samples=1",
+                                             "distill.flip_threshold=0.3"]],
+                         ids=["triggers", "recover-augment-replay-flip"])
+def test_state_round_trip_with_the_triggers_on_continues_exactly(learning):
     frames = list(SyntheticSource("edited", width=96, height=64, frames=150, seed=1))
     cfg = config(*SMALL, CUT, "distill.confidence_drop=0.1", "distill.empty_keyframes=hold",
-                 "distill.drift_threshold=0.1")
+                 "distill.drift_threshold=0.1", *learning)
     teacher = build_teacher("oracle", cfg.teacher, DEFAULT_CLASSES)
     first = OnlineDistiller(cfg, teacher)
     for f in frames[:70]:
@@ -165,12 +202,12 @@ def test_state_round_trip_with_the_triggers_on_continues_exactly():
         assert (x.keyframe, x.trigger, x.updates, x.stride) == (y.keyframe, y.trigger, y.updates, y.stride)
         np.testing.assert_array_equal(x.prediction, y.prediction)
     counts = ("frames", "keyframes", "updates", "cut_keyframes", "drift_keyframes", "confidence_keyframes",
-              "empty_keyframes")
+              "flip_keyframes", "empty_keyframes")
     mine, theirs = second.policy.state_dict(), first.policy.state_dict()
     assert mine.keys() == theirs.keys()
     for key, value in theirs.items():
-        if isinstance(value, torch.Tensor):
-            assert torch.equal(mine[key], value), key
+        if isinstance(value, torch.Tensor) or isinstance(mine[key], torch.Tensor):
+            assert (value is None) == (mine[key] is None) and (value is None or torch.equal(mine[key], value)), key
         else:
             assert mine[key] == value, key
     assert [getattr(second.ledger, k) for k in counts] == [getattr(first.ledger, k) for k in counts]
