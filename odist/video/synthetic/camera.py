@@ -198,9 +198,9 @@ class Camera:
     def _blur(self, image: np.ndarray, window: Window, t: float) -> np.ndarray:
         """Average ``image`` along the path the window travelled while the shutter was open."""
         half = self.spec.blur / self.fps / 2
-        (ax, ay, az), (bx, by, bz) = self.window(t - half), self.window(t + half)
+        (ax, ay, _), (bx, by, _) = self.window(t - half), self.window(t + half)
         vx, vy = (bx - ax) / window[2], (by - ay) / window[2]  # frame pixels moved during the shutter
-        steps = min(int(math.ceil(math.hypot(vx, vy))), 8)
+        steps = min(math.ceil(math.hypot(vx, vy)), 8)
         if steps < 1:
             return image
         h, w = image.shape[:2]
