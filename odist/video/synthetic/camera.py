@@ -218,7 +218,7 @@ class Camera:
             return image
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, format="JPEG", quality=int(self.spec.jpeg))
-        return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
+        return np.array(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
 
 
 def _bilinear(canvas: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
