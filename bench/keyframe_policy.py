@@ -19,7 +19,8 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
 Scenarios are the package's (``ptz_tour`` and ``handheld_edited`` film with a moving camera; any name may add
 camera options, ``traffic+pan+shake``); ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth
 (``bench/_pan.py``). ``drift`` is the paper plus the drift trigger alone; ``ladder-64``, ``ladder-128`` and
-``ladder-256``: the shipped defaults with the ladder 8..64, 8..128 and 8..256. Cut keyframes are counted
+``ladder-256``: the shipped defaults with the ladder 8..64, 8..128 and 8..256 (``ladder-256-gated``: 128 and
+256 only after keyframes the student got right before its updates). Cut keyframes are counted
 against the scenario's real cuts (``cuts``).
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by
@@ -100,6 +101,7 @@ POLICIES: dict[str, list[str]] = {
     "ladder-64": ["distill.strides=[8,16,32,64]"],
     "ladder-128": ["distill.strides=[8,16,32,64,128]"],
     "ladder-256": ["distill.strides=[8,16,32,64,128,256]"],
+    "ladder-256-gated": ["distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4"],
     "default": [],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
