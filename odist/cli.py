@@ -285,7 +285,9 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
                                         "(for the replay teacher) and a manifest.jsonl for `odist run`.")
     p.add_argument("out", metavar="DIR", help="folder to write the archive into")
     p.add_argument("--scenarios", nargs="+", default=None,
-                   help="scenarios (default: the camera ones, static_easy traffic nonstationary; edited is footage)")
+                   help="scenarios (default: the fixed cameras, static_easy traffic nonstationary; also edited "
+                        "footage and the moving cameras ptz_tour handheld_edited); a name may add camera options "
+                        "after +: pan zoom shake follow ptz exposure blur jpeg (traffic+pan+shake)")
     p.add_argument("--cameras", type=int, default=1, help="clips per scenario, each with its own seed")
     p.add_argument("--frames", type=int, default=300, help="frames per clip (default 300)")
     p.add_argument("--width", type=int, default=640, help="frame width (default 640)")

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from odist.storage.location import clean_stream_id
 from odist.video.export import write_synthetic
 from odist.video.synthetic import SyntheticSource
 
@@ -24,7 +25,7 @@ def make_archive(out_dir: str | Path, scenarios: Sequence[str], *, cameras: int 
     rows = []
     for scenario in scenarios:
         for camera in range(cameras):
-            stream_id = f"{scenario}-{camera:03d}"
+            stream_id = f"{clean_stream_id(scenario)}-{camera:03d}"  # "traffic+pan" -> "traffic-pan-000"
             source = SyntheticSource(scenario, seed=seed + camera, width=width, height=height, frames=frames)
             clip = write_synthetic(source, root / stream_id)
             rows.append({"uri": str(clip.video.relative_to(root)), "stream_id": stream_id,

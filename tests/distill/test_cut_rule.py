@@ -12,6 +12,7 @@ from odist.distill.policy import KeyframePolicy, Trigger
 from odist.distill.runner import StreamRunner
 from odist.models.teachers.base import Labels, Teacher, TeacherResult
 from odist.video.frame import Frame
+from odist.video.synthetic import SyntheticSource
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -247,3 +248,28 @@ def test_top_rungs_wait_for_a_keyframe_the_student_handled():
     assert strides == [16, 32, 64, 64, 64, 64]  # fitted after updates: 128 needs more
     assert p.after_keyframe(6, Trigger.LADDER, threshold_met=True, empty=False, handled=True) == 128
     assert p.after_keyframe(7, Trigger.LADDER, threshold_met=False, empty=False) == 64  # a failed test drops
+
+
+def scenario_triggers(name: str, frames: int, fps: float = 30.0) -> tuple[list[tuple[int, Trigger]], tuple[int, ...]]:
+    """The keyframes the shipped policy asks for on a synthetic scenario (every keyframe fitted), and its cuts."""
+    source = SyntheticSource(name, seed=2, width=W, height=H, frames=frames, fps=fps)
+    return triggers(KeyframePolicy.from_config(load_config(None, [], environ={}).distill),
+                    [f.image for f in source]), source.cuts
+
+
+@pytest.mark.parametrize("name", ["static_easy+pan", "traffic+zoom", "traffic+shake", "static_easy+exposure",
+                                  "traffic+pan+zoom+shake+exposure+blur+jpeg"])
+def test_a_filmed_pan_zoom_shake_or_exposure_ramp_is_no_cut(name):
+    found, cuts = scenario_triggers(name, 120)
+    assert cuts == () and not [i for i, t in found if t == Trigger.CUT]
+
+
+def test_a_ptz_tour_pans_fast_between_presets_without_a_cut():
+    found, cuts = scenario_triggers("ptz_tour", 190)  # 5 s on the first preset, a 1 s move to the second
+    assert cuts == () and not [i for i, t in found if t == Trigger.CUT]
+
+
+def test_hard_cuts_between_handheld_shots_trigger_on_their_frame():
+    found, cuts = scenario_triggers("handheld_edited", 180)
+    assert len(cuts) >= 2
+    assert [i for i, t in found if t == Trigger.CUT] == list(cuts)

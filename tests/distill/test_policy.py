@@ -285,3 +285,32 @@ def test_a_view_bank_needs_the_cut_threshold():
 
     with pytest.raises(ConfigError, match=r"distill\.view_bank_size"):
         config("distill.view_bank_size=2")
+
+
+LONG = "distill.strides=[8,16,32,64,128,256]"
+
+
+def a_small_person(frame) -> np.ndarray:
+    labels = background(frame)
+    labels[12:36, 24:36] = 1
+    return labels
+
+
+def test_a_fixed_camera_climbs_past_64_when_the_ladder_is_longer_and_resumes_there_exactly():
+    """The shipped rules on a still view the student learns within a few keyframes: it climbs 8, 16, ...,
+    64, then 128; a resume taken on the 64 rung climbs to 128 at the same frame with the same predictions."""
+    frames = still(scene(3, 48, 64), range(150))
+    cfg = load_config(None, ["student.width=0.25", "distill.lr=0.3", LONG], environ={})
+    first = OnlineDistiller(cfg, Scripted(a_small_person))
+    head = [first.step(f) for f in frames[:80]]
+    assert first.ladder.stride == 64
+    second = OnlineDistiller(cfg, Scripted(a_small_person))
+    second.load_state_dict(_serialised(first.state_dict()))
+    a = [first.step(f) for f in frames[80:]]
+    b = [second.step(f) for f in frames[80:]]
+    keyframes = [r.index for r in head + a if r.keyframe]
+    assert a[-1].stride == 128 and keyframes[-1] - keyframes[-2] == 64  # the next gap is 128 frames
+    for x, y in zip(a, b, strict=True):
+        assert (x.keyframe, x.trigger, x.updates, x.stride) == (y.keyframe, y.trigger, y.updates, y.stride)
+        np.testing.assert_array_equal(x.prediction, y.prediction)
+    assert second.policy.state_dict() == first.policy.state_dict()

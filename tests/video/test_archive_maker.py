@@ -25,3 +25,12 @@ def test_archive_has_clips_labels_and_a_manifest_odist_run_reads(tmp_path, capsy
 def test_unknown_scenario_is_a_one_line_error(tmp_path, capsys):
     assert main(["synth", str(tmp_path / "a"), "--scenarios", "nope"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_moving_camera_scenarios_and_options_are_written_under_clean_stream_ids(tmp_path, capsys):
+    out = tmp_path / "archive"
+    assert main(["synth", str(out), "--scenarios", "ptz_tour", "traffic+shake", "--frames", "3",
+                 "--width", "64", "--height", "48"]) == 0
+    specs = load_streams(str(out / "manifest.jsonl"))
+    assert [s.stream_id for s in specs] == ["ptz_tour-000", "traffic-shake-000"]
+    assert all(sum(1 for _ in ArchiveSource(spec.uri)) == 3 for spec in specs)

@@ -3,7 +3,9 @@
 The source builds its viewpoint layouts, segments and actor schedule up front from seeded generators,
 then renders frame ``i`` directly: the viewpoint's cached background, the actors on screen at that time
 stamped far to near from an LRU sprite cache (writing the class truth map and instance owners), then
-lighting drift and a seeded sensor-noise tile. It also reports cuts, viewpoints, light gain and density.
+lighting drift and a seeded sensor-noise tile. A scenario with a camera renders a larger world and films a
+moving window of it (``camera``), the truth sampled with the image. It also reports cuts, viewpoints, light
+gain and density.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from odist.errors import InputError
 from odist.video.frame import Frame
 from odist.video.synthetic.actors import Actor, schedule_path
 from odist.video.synthetic.background import paint_background
+from odist.video.synthetic.camera import Camera
 from odist.video.synthetic.canvas import RGB, jitter
 from odist.video.synthetic.layout import make_layout
 from odist.video.synthetic.scenarios import CLASS_NAMES, PERSON, SPEC_PREFIX, check_scenario
@@ -40,10 +43,14 @@ class SyntheticSource:
         self.class_names = CLASS_NAMES
         self.name = SPEC_PREFIX + scenario
         self.duration = self.num_frames / self.fps
-        self._layouts = [make_layout(np.random.default_rng([self.seed, 1, v]), self.width, self.height)
+        self._segments = make_segments(self.spec, self.seed, self.duration)
+        self._camera = None if self.spec.camera is None else Camera(
+            self.spec.camera, self.seed, self.width, self.height, self.fps, self.duration, self._segments)
+        # The canvas the scene is painted on: the frame, or the world a moving camera looks at.
+        self._world = (self.width, self.height) if self._camera is None else self._camera.world
+        self._layouts = [make_layout(np.random.default_rng([self.seed, 1, v]), *self._world)
                          for v in range(self.spec.viewpoints)]
         self._backgrounds: dict[int, np.ndarray] = {}
-        self._segments = make_segments(self.spec, self.seed, self.duration)
         self._starts = [s.start for s in self._segments]
         self._actors = self._schedule()
         self._on = np.asarray([a.on for a in self._actors], np.float64)
@@ -107,15 +114,22 @@ class SyntheticSource:
         t = index / self.fps
         view = self.viewpoint_at(index)
         canvas = self._background(view).copy()
-        truth = np.zeros((self.height, self.width), np.uint8)
-        owner = np.zeros((self.height, self.width), np.uint16)
+        world_w, world_h = self._world
+        truth = np.zeros((world_h, world_w), np.uint8)
+        owner = np.zeros((world_h, world_w), np.uint16)
         stamped = []
         for k, (actor, u) in enumerate(self._placements(t), start=1):
             window = self._stamp(canvas, truth, owner, actor, u, k, view)
             if window is not None:
                 stamped.append((actor.cls, window, k))
-        image = self._expose(canvas, index)
-        return Frame(index, image, timestamp=t, truth=truth, truth_boxes=_visible_boxes(owner, stamped))
+        if self._camera is None:
+            image = self._expose(canvas, index)
+            return Frame(index, image, timestamp=t, truth=truth, truth_boxes=_visible_boxes(owner, stamped))
+        filmed, truth, owner = self._camera.film(canvas, truth, owner, t)
+        image = self._camera.compress(self._expose(filmed, index, self._camera.exposure_gain(t)))
+        full = (slice(0, self.height), slice(0, self.width))
+        return Frame(index, image, timestamp=t, truth=truth,
+                     truth_boxes=_visible_boxes(owner, [(cls, full, k) for cls, _, k in stamped]))
 
     def _segment_at(self, index: int) -> int:
         return bisect_right(self._starts, index / self.fps) - 1
@@ -157,7 +171,7 @@ class SyntheticSource:
         sprite = self._sprite(actor, h, swing, view)
         top, left = round(y) - h, round(x) - sprite.anchor
         y0, x0 = max(top, 0), max(left, 0)
-        y1, x1 = min(top + h, self.height), min(left + sprite.mask.shape[1], self.width)
+        y1, x1 = min(top + h, self._world[1]), min(left + sprite.mask.shape[1], self._world[0])
         if y0 >= y1 or x0 >= x1:
             return None
         window = (slice(y0, y1), slice(x0, x1))
@@ -186,17 +200,19 @@ class SyntheticSource:
         layout = self._layouts[view]
         x, y = actor.path.point(0.5)
         h = actor.height_m * layout.ppm(y)
-        y0, y1 = int(np.clip(y - h, 0, self.height - 1)), int(np.clip(y, 1, self.height))
-        x0, x1 = int(np.clip(x - h / 2, 0, self.width - 1)), int(np.clip(x + h / 2, 1, self.width))
+        width, height = self._world
+        y0, y1 = int(np.clip(y - h, 0, height - 1)), int(np.clip(y, 1, height))
+        x0, x1 = int(np.clip(x - h / 2, 0, width - 1)), int(np.clip(x + h / 2, 1, width))
         patch = self._background(view)[y0:max(y1, y0 + 1), x0:max(x1, x0 + 1)]
         rng = np.random.default_rng([self.seed, 10, *actor.key])
         return jitter(rng, patch.reshape(-1, 3).mean(axis=0), 14)
 
-    def _expose(self, canvas: np.ndarray, index: int) -> np.ndarray:
-        """Apply lighting drift and sensor noise."""
+    def _expose(self, canvas: np.ndarray, index: int, exposure: float = 1.0) -> np.ndarray:
+        """Apply lighting drift (times the camera's ``exposure`` gain) and sensor noise."""
         out = canvas.astype(np.float32)
         flat = out.reshape(self.height, self.width * 3)  # a long inner axis multiplies much faster than (..., 3)
-        np.multiply(flat, np.tile(self.light_gain(index), self.width), out=flat)
+        gain = self.light_gain(index) if exposure == 1.0 else self.light_gain(index) * np.float32(exposure)
+        np.multiply(flat, np.tile(gain, self.width), out=flat)
         if self.spec.noise_sigma > 0:
             dy, dx = np.random.default_rng([self.seed, 6, index]).integers(0, 37, 2)
             out += self._noise[dy:dy + self.height, dx:dx + self.width]
