@@ -20,6 +20,7 @@ QUICK = {
     "storage.md": 50,
     "python.md": 190,
     "commands/live.md": 80,
+    "commands/synth.md": 15,
 }
 SLOW = {
     "getting-started.md": 480,
