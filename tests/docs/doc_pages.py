@@ -129,9 +129,12 @@ def mismatch(expected: str, printed: str, folder: str | None = None) -> str | No
     return None
 
 
-def environment() -> dict[str, str]:
-    """The environment the commands run in: this checkout's odist and this interpreter's tools first."""
+def environment(folder: Path) -> dict[str, str]:
+    """The environment the commands run in: this checkout's odist and this interpreter's tools first, and a
+    user's teacher-cost cache (in ``folder``, empty at first) instead of the test suite's fixed figure."""
     env = dict(os.environ)
+    env.pop("ODIST__TEACHER__DEVICE_MS", None)
+    env["ODIST_CACHE"] = str(folder / ".cache" / "odist")
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")
@@ -150,7 +153,7 @@ def run_step(step: Step, folder: Path, namespace: dict, timeout_s: float) -> str
         return ""
     if step.kind == "shell":
         status = namespace.get("__status__", 0)
-        done = subprocess.run(["bash", "-c", f"(exit {status})\n{step.code}"], cwd=folder, env=environment(),
+        done = subprocess.run(["bash", "-c", f"(exit {status})\n{step.code}"], cwd=folder, env=environment(folder),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s)
         namespace["__status__"] = done.returncode
         return done.stdout

@@ -64,7 +64,7 @@ def test_a_wrong_results_block_is_a_warning_naming_the_page():
 @pytest.mark.integration
 def test_mkdocs_build_strict_passes(tmp_path):
     pytest.importorskip("mkdocs")
-    env = {**environment(), "NO_MKDOCS_2_WARNING": "1"}
+    env = {**environment(tmp_path), "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
