@@ -31,9 +31,13 @@ def num(value: Any, digits: int = 3) -> str:
 
 
 def money(value: Any, currency: str) -> str:
+    """An amount: ``2.68 USD``, ``0.0026 USD``, ``0.0000858 USD``, or ``n/a``."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{num(value, 2 if abs(value) >= 1 else 4)} {currency}"
+    digits = 2 if abs(value) >= 1 else 4
+    if value and abs(value) < 10 ** -digits:  # three significant figures, not 8.582e-05
+        digits = 2 - math.floor(math.log10(abs(value)))
+    return f"{num(value, digits)} {currency}"
 
 
 def times(value: Any) -> str:

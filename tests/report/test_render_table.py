@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from odist.report import build_report
-from odist.report.render_table import grid, num, render_table
+from odist.report.render_table import grid, money, num, render_table
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
 
@@ -69,3 +69,10 @@ def test_long_lists_of_unfinished_streams_are_cut(tmp_path):
     rows = section(text, "streams not finished (23)")
     assert rows[1].split()[:2] == ["cam-22", "failed"]  # failed first
     assert len(rows) == 1 + 20 + 1 and rows[-1] == "... and 3 more (every stream is in the file outputs)"
+
+
+@pytest.mark.parametrize(("value", "shown"), [(2.684, "2.68 USD"), (0.00264, "0.0026 USD"),
+                                              (8.582e-05, "0.0000858 USD"), (4.078e-07, "0.000000408 USD"),
+                                              (0.0, "0.0000 USD"), (None, "n/a")])
+def test_small_amounts_read_as_decimals_not_exponents(value, shown):
+    assert money(value, "USD") == shown
