@@ -1,18 +1,25 @@
 """Reading config data: files, ``key=value`` overrides and typed construction of the config dataclasses.
 
-``odist.config`` builds its tree with these; every problem is a ``ConfigError`` naming the key.
+``odist.config`` builds its tree with these; every problem is a ``ConfigError`` naming the key. Values are
+checked against each field's type hint by pydantic (imported on the first build, not by ``odist --help``), with a
+few config rules on top: a number is never a bool, ``a,b`` is a list, ``none``/``null`` is None where a field is
+optional, and infinities and NaN are refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
-import math
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, Union, get_args, get_origin, get_type_hints
 
 from odist.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter, ValidationError
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
@@ -128,14 +135,17 @@ def set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:
     node[parts[-1]] = value
 
 
+
+
 def build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
+    """The config dataclass ``cls`` built from plain ``data``: every value validated against its field's type hint;
+    a bad value or an unknown key is a ``ConfigError`` naming ``prefix`` + the key."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"config section {prefix.rstrip('.') or '<root>'} must be a mapping")
-    hints = get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    hints = _hints(cls)
+    unknown = sorted(str(key) for key in set(data) - set(hints))
     if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}", f"known keys here: {', '.join(sorted(names))}")
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}", f"known keys here: {', '.join(sorted(hints))}")
     kwargs: dict[str, Any] = {}
     for name, value in data.items():
         hint = hints[name]
@@ -143,93 +153,115 @@ def build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[name] = build(hint, value, key + ".")
         else:
-            kwargs[name] = _coerce(value, hint, key)
+            kwargs[name] = validate_value(value, hint, key)
     return cls(**kwargs)
 
 
-def _coerce(value: Any, hint: Any, key: str) -> Any:
-    text = str(hint)
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved type hint of each field of the dataclass ``cls``, in field order."""
+    resolved = get_type_hints(cls)
+    return {f.name: resolved[f.name] for f in dataclasses.fields(cls)}
+
+
+def validate_value(value: Any, hint: Any, key: str) -> Any:
+    """``value`` as the type ``hint`` says (``"8,16"`` or ``[8, 16]`` as ``(8, 16)`` for ``tuple[int, ...]``), or a
+    one-line ``ConfigError`` naming ``key`` and what it expects."""
+    from pydantic import ValidationError
+
     try:
-        if hint is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-                return value.lower() in ("true", "1", "yes")
-            raise TypeError
-        if hint is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return int(value)
-        if hint is float:
-            return _finite(value)
-        if hint is str:
-            if not isinstance(value, str):
-                raise TypeError
-            return value
-        if text.startswith("str | None"):
-            return None if value is None else str(value)
-        if text.startswith("int | None"):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise TypeError
-            return None if value is None or value in ("none", "null") else int(value)
-        if text.startswith("float | None"):
-            return None if value is None or value in ("none", "null") else _finite(value)
-        if text.startswith("tuple[int"):
-            return tuple(int(v) for v in _as_list(value))
-        if text.startswith("tuple[str"):
-            return tuple(_name(v) for v in _as_list(value))
-        if text.startswith("dict[str, list[str]]"):
-            if not isinstance(value, Mapping):
-                raise TypeError
-            return {_name(k): [_name(x) for x in _as_list(v)] for k, v in value.items()}
-    except (TypeError, ValueError, OverflowError):
-        pass
-    else:
-        return value
-    shown = _READABLE.get(hint, text)  # "a number", never "<class 'float'>"
-    if (hint is float or text.startswith("float")) and _non_finite(value):
-        shown = "a finite number"
-    if text.startswith("dict[str, list[str]]"):
-        shown = "a mapping of names to lists of names, e.g. {vehicle: [car, bus]}"
-    raise ConfigError(f"invalid config value for {key}: {_short(value)}", f"expected {shown}")
+        return _adapter(hint).validate_python(value)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid config value for {key}: {_short(value)}", f"expected {_expected(hint, exc)}") \
+            from None
 
 
-_READABLE = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    from pydantic import ConfigDict, TypeAdapter
+
+    return TypeAdapter(_config_type(hint), config=ConfigDict(allow_inf_nan=False))
+
+
+def _config_type(hint: Any) -> Any:
+    """``hint`` with the config's rules added for pydantic: numbers refuse bools, lists may be written ``a,b``, names
+    may be numbers, an optional non-text value reads ``none``/``null`` as None. Other hints are pydantic's own."""
+    from pydantic import BeforeValidator
+
+    origin, args = get_origin(hint), get_args(hint)
+    if hint in (int, float):
+        return Annotated[hint, BeforeValidator(_not_bool)]
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return Annotated[tuple[_item_type(args[0]), ...], BeforeValidator(_comma_list)]  # type: ignore[misc]
+    if origin is list and len(args) == 1:
+        return Annotated[list[_item_type(args[0])], BeforeValidator(_comma_list)]  # type: ignore[misc]
+    if origin is dict and len(args) == 2:
+        return dict[_item_type(args[0]), _config_type(args[1])]  # type: ignore[misc]
+    if origin in (Union, types.UnionType):
+        inner = Union[tuple(_config_type(arg) for arg in args)]  # noqa: UP007  (built at run time)
+        return inner if str in args or type(None) not in args else Annotated[inner, BeforeValidator(_null_word)]
+    return hint
+
+
+def _item_type(hint: Any) -> Any:
+    """An item of a list or a mapping key: a name (text, or a number taken as text) where ``hint`` is ``str``."""
+    from pydantic import BeforeValidator
+
+    return Annotated[str, BeforeValidator(_name)] if hint is str else _config_type(hint)
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a bool is not a number")
+    return value
+
+
+def _name(value: Any) -> Any:
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+def _comma_list(value: Any) -> Any:
+    return [part for part in value.split(",") if part] if isinstance(value, str) else value
+
+
+def _null_word(value: Any) -> Any:
+    return None if isinstance(value, str) and value.strip().lower() in ("none", "null") else value
+
+
+_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_PLURALS = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "names"}
+_GROUPS = "a mapping of names to lists of names, e.g. {vehicle: [car, bus]}"
+
+
+def _expected(hint: Any, exc: ValidationError) -> str:
+    """What a value of type ``hint`` looks like, in words (never a Python repr); pydantic's own words, one line,
+    for a hint the config does not describe."""
+    errors = exc.errors(include_url=False)
+    if float in (hint, *get_args(hint)) and any(error["type"] == "finite_number" for error in errors):
+        return "a finite number"
+    words = _words(hint)
+    if words:
+        return words
+    first = errors[0]
+    where = "".join(f"[{part!r}]" for part in first["loc"])
+    return " ".join((str(first["msg"]).removeprefix("Input should be ") + (f" at {where}" if where else "")).split())
+
+
+def _words(hint: Any) -> str | None:
+    origin, args = get_origin(hint), get_args(hint)
+    if hint in _WORDS:
+        return _WORDS[hint]
+    if origin in (tuple, list) and args and args[0] in _PLURALS and args[-1] in (args[0], Ellipsis):
+        return f"a list of {_PLURALS[args[0]]}"
+    if hint == dict[str, list[str]]:
+        return _GROUPS
+    if origin in (Union, types.UnionType) and len(args) == 2 and type(None) in args:
+        words = _words(next(arg for arg in args if arg is not type(None)))
+        return None if words is None else f"{words} or null"
+    return None
 
 
 def _short(value: Any, limit: int = 80) -> str:
     """``repr(value)``, cut to ``limit`` characters."""
     shown = repr(value)
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
-
-
-def _finite(value: Any) -> float:
-    """``value`` as a finite float (``inf``, ``nan`` and ``1e999`` are refused); TypeError/ValueError else."""
-    if isinstance(value, bool):
-        raise TypeError
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError
-    return number
-
-
-def _non_finite(value: Any) -> bool:
-    try:
-        return not math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _name(value: Any) -> str:
-    """A name in a list of names: text or a number, never a nested list or mapping."""
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise TypeError
-    return str(value)
-
-
-def _as_list(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        value = [v for v in value.split(",") if v]
-    if not isinstance(value, list | tuple):
-        raise TypeError
-    return list(value)

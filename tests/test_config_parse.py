@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Literal
+
 import pytest
 from hostile import alias_bomb
 
 from odist.config import load_config
+from odist.config_parse import build
 from odist.errors import ConfigError
+
+
+@dataclass
+class NewSection:
+    """A section with hints the config did not have before: each is checked, none passes unchecked."""
+
+    ratios: tuple[float, ...] = (0.5,)
+    mode: Literal["fast", "exact"] = "fast"
+    limits: dict[str, int] = field(default_factory=dict)
+    sizes: list[int] | None = None
 
 
 def test_nested_yaml_aliases_are_refused_before_they_are_expanded(tmp_path):
@@ -65,3 +79,47 @@ def test_an_override_nested_past_the_bound_is_refused_without_recursing():
         load_config(overrides=[f"distill.strides={deep}"], environ={})
     with pytest.raises(ConfigError, match="nests deeper than 16 levels"):
         load_config(overrides=["distill.strides=" + "[" * 40 + "]" * 40], environ={})
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"ratios": ["x"]}, "invalid config value for new.ratios: ['x'] (expected a list of numbers)"),
+    ({"ratios": "0.5,inf"}, "invalid config value for new.ratios: '0.5,inf' (expected a finite number)"),
+    ({"mode": "slow"}, "invalid config value for new.mode: 'slow' (expected 'fast' or 'exact')"),
+    ({"limits": {"a": 1.5}}, "invalid config value for new.limits: {'a': 1.5} (expected a valid integer, got a "
+                             "number with a fractional part at ['a'])"),
+    ({"sizes": [1, True]}, "new.sizes: [1, True]"),
+    ({"speed": 1}, "unknown config key new.speed (known keys here: limits, mode, ratios, sizes)"),
+])
+def test_a_hint_the_config_never_had_is_checked_in_one_line(data, expected):
+    with pytest.raises(ConfigError) as refused:
+        build(NewSection, data, "new.")
+    assert expected in str(refused.value) and "\n" not in str(refused.value)
+
+
+def test_a_hint_the_config_never_had_takes_values_from_text_as_the_others_do():
+    built = build(NewSection, {"ratios": "0.5,0.25", "mode": "exact", "limits": {"a": "3"}, "sizes": "null"}, "new.")
+    assert built == NewSection(ratios=(0.5, 0.25), mode="exact", limits={"a": 3}, sizes=None)
+    assert build(NewSection, {"sizes": [8, 16]}, "new.").sizes == [8, 16]
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ("threads=abc", "expected a whole number"), ("threads=1.5", "expected a whole number"),
+    ("threads=true", "expected a whole number"), ("student.width=false", "expected a number"),
+    ("fleet.workers=many", "expected a whole number or null"), ("device=0", "expected a string"),
+    ("teacher.weights=[1]", "expected a string or null"), ("distill.strides=[8,16.5]", "a list of whole numbers"),
+])
+def test_values_of_the_wrong_type_are_refused_whatever_their_source(override, expected, tmp_path):
+    key, _, value = override.partition("=")
+    env = {"ODIST__" + key.upper().replace(".", "__"): value}
+    for refused_by in (lambda: load_config(overrides=[override], environ={}), lambda: load_config(environ=env)):
+        with pytest.raises(ConfigError, match=f"invalid config value for {key}: .*{expected}"):
+            refused_by()
+
+
+def test_text_from_the_environment_and_overrides_becomes_each_fields_type():
+    config = load_config(overrides=["fleet.workers=none", "performance.compile=YES", "classes=background,1"],
+                         environ={"ODIST__DISTILL__STRIDES": "8,16", "ODIST__LIVE__FPS": "null",
+                                  "ODIST__DISTILL__MAX_UPDATES": "2.0", "ODIST__TEACHER__CLASS_GROUPS": '{"1": [7]}'})
+    assert (config.fleet.workers, config.performance.compile, config.classes) == (None, True, ("background", "1"))
+    assert (config.distill.strides, config.live.fps, config.distill.max_updates) == ((8, 16), None, 2)
+    assert config.teacher.class_groups == {"1": ["7"]}
