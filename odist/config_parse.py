@@ -135,8 +135,6 @@ def set_dotted(data: dict[str, Any], key: str, value: Any, origin: str) -> None:
     node[parts[-1]] = value
 
 
-
-
 def build(cls: type, data: Mapping[str, Any], prefix: str) -> Any:
     """The config dataclass ``cls`` built from plain ``data``: every value validated against its field's type hint;
     a bad value or an unknown key is a ``ConfigError`` naming ``prefix`` + the key."""
@@ -192,13 +190,13 @@ def _config_type(hint: Any) -> Any:
     if hint in (int, float):
         return Annotated[hint, BeforeValidator(_not_bool)]
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        return Annotated[tuple[_item_type(args[0]), ...], BeforeValidator(_comma_list)]  # type: ignore[misc]
+        return Annotated[tuple[_item_type(args[0]), ...], BeforeValidator(_comma_list)]
     if origin is list and len(args) == 1:
-        return Annotated[list[_item_type(args[0])], BeforeValidator(_comma_list)]  # type: ignore[misc]
+        return Annotated[list[_item_type(args[0])], BeforeValidator(_comma_list)]
     if origin is dict and len(args) == 2:
-        return dict[_item_type(args[0]), _config_type(args[1])]  # type: ignore[misc]
+        return dict[_item_type(args[0]), _config_type(args[1])]
     if origin in (Union, types.UnionType):
-        inner = Union[tuple(_config_type(arg) for arg in args)]  # noqa: UP007  (built at run time)
+        inner = Union[tuple(_config_type(arg) for arg in args)]  # noqa: UP007 (the members are known at run time only)
         return inner if str in args or type(None) not in args else Annotated[inner, BeforeValidator(_null_word)]
     return hint
 
