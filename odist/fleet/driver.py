@@ -87,10 +87,7 @@ def run_fleet(
     started = time.perf_counter()
     specs = load_streams(source)
     fleet_start = warm_start_scheme(warm_start)
-    if options is not None and options.init:
-        from odist.storage.checkpoint import load_checkpoint  # torch, so only for a warm start
-
-        load_checkpoint(options.init, config.to_dict())  # a checkpoint that fits no stream stops the job at once
+    _check_init(options, config)
     store = open_store(out)
     check_run_root(store)
     log = OutcomeLog()
@@ -110,6 +107,14 @@ def run_fleet(
         log.close()
     write_fleet_summary(store, summary.to_dict())
     return summary
+
+
+def _check_init(options: StreamOptions | None, config: OdistConfig) -> None:
+    """Load the warm-start checkpoint ``options.init``, if any: one that fits no stream stops the job at once."""
+    if options is not None and options.init:
+        from odist.storage.checkpoint import load_checkpoint  # torch, so only for a warm start
+
+        load_checkpoint(options.init, config.to_dict())
 
 
 def _streams_to_run(specs: list[StreamSpec], store: ObjectStore, log: OutcomeLog, *,
