@@ -10,10 +10,11 @@ and never stop the job.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import ray
@@ -38,7 +39,7 @@ from odist.run_config import FleetConfig, PoolConfig
 from odist.states import Outcome
 from odist.storage.documents import start_run, write_fleet_summary
 from odist.storage.integrity import damaged_streams
-from odist.storage.objectstore import open_store
+from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.run_root import check_run_root
 from odist.teacher_default import teacher_for_inputs
 from odist.video.manifest import StreamSpec, load_streams
@@ -81,22 +82,48 @@ def run_fleet(
     (``odist.fleet.warm_start``). ``prewarm_workers``: a Ray this call starts or joins pre-warms its workers
     (``odist.fleet.prewarm``).
     """
-    FleetConfig(address, workers, max_streams_in_flight, retries, student_gpus, student_cpus,
-                prewarm_workers).validate()
+    fleet = FleetConfig(address, workers, max_streams_in_flight, retries, student_gpus, student_cpus,
+                        prewarm_workers).validate()
     started = time.perf_counter()
     specs = load_streams(source)
-    streams = len(specs)
     fleet_start = warm_start_scheme(warm_start)
+    _check_init(options, config)
+    store = open_store(out)
+    check_run_root(store)
+    log = OutcomeLog()
+    streams = len(specs)
+    todo, finished = _streams_to_run(specs, store, log, keep_finished=fleet_start)
+    del specs  # the scheduler hands streams out from ``todo`` and keeps only counts of the finished
+    start_run(store, run_document(source, config))
+    started_workers, retried = 0, 0
+    if todo:
+        started_workers, retried = _distill_on_ray(
+            todo, finished, store, config, fleet, log, options=options or StreamOptions(),
+            average=warm_start == AVERAGE, teacher_pool=teacher_pool, teacher_factory=teacher_factory,
+            streams=streams, progress=progress, progress_extras=progress_extras)
+    try:
+        summary = summarise(source, store, streams, log, time.perf_counter() - started, started_workers, retried)
+    finally:
+        log.close()
+    write_fleet_summary(store, summary.to_dict())
+    return summary
+
+
+def _check_init(options: StreamOptions | None, config: OdistConfig) -> None:
+    """Load the warm-start checkpoint ``options.init``, if any: one that fits no stream stops the job at once."""
     if options is not None and options.init:
         from odist.storage.checkpoint import load_checkpoint  # torch, so only for a warm start
 
-        load_checkpoint(options.init, config.to_dict())  # a checkpoint that fits no stream stops the job at once
-    store = open_store(out)
-    check_run_root(store)
+        load_checkpoint(options.init, config.to_dict())
+
+
+def _streams_to_run(specs: list[StreamSpec], store: ObjectStore, log: OutcomeLog, *,
+                    keep_finished: bool) -> tuple[list[tuple[int, StreamSpec]], list[StreamSpec] | None]:
+    """The streams still to distill, with their manifest positions, and (with ``keep_finished``, for fleet warm
+    starts) the finished ones; a done stream is logged as skipped, and one whose committed objects are gone as
+    failed, never skipped as done."""
     done = done_stream_ids(store)
-    # a done stream whose committed objects are gone is reported as failed, never skipped as done
     damaged = damaged_streams(store, [spec.stream_id for spec in specs if spec.stream_id in done])
-    log = OutcomeLog()
     todo: list[tuple[int, StreamSpec]] = []
     for position, spec in enumerate(specs):
         if spec.stream_id in damaged:
@@ -105,44 +132,58 @@ def run_fleet(
             log.add(StreamOutcome(spec.stream_id, Outcome.SKIPPED), position)
         else:
             todo.append((position, spec))
-    finished = [spec for spec in specs if spec.stream_id in done and spec.stream_id not in damaged] \
-        if fleet_start else []
-    del specs, done, damaged  # the scheduler hands streams out from ``todo`` and keeps only counts of the finished
-    start_run(store, run_document(source, config))
-    started_workers, retried = 0, 0
-    if todo:
-        started_ray = connect(address, prewarm=prewarm_workers)
-        with sigterm_interrupts():  # SIGTERM stops the job as Ctrl-C does, without Ray's stack traces
-            try:
-                if teacher_pool is not None:  # one teacher for every stream: the oracle only if all are synthetic
-                    shared = teacher_for_inputs(config, [spec.uri for _, spec in todo])
-                    teacher_factory, progress_extras = start_shared_teacher(teacher_pool, shared)
-                started_workers = worker_count(workers, max_streams_in_flight, len(todo), student_gpus, student_cpus)
-                new_worker = functools.partial(start_worker, teacher_factory, student_gpus=student_gpus,
-                                               student_cpus=student_cpus)
-                display = FleetProgress(streams, progress, progress_extras)
-                average = config.to_dict() if warm_start == AVERAGE else None
-                fleet = None if not fleet_start else FleetWarmStart.from_store(store, finished, average_config=average)
-                scheduler = FleetScheduler(todo, JobOptions(store.uri, config, options or StreamOptions()), new_worker,
-                                           worker_count=started_workers, retries=retries, display=display, log=log,
-                                           warm_start=fleet)
-                todo.clear()
-                try:
-                    scheduler.run()
-                finally:
-                    display.close()
-                retried = scheduler.counts.retries
-            finally:
-                if teacher_pool is not None:
-                    stop_shared_teacher(teacher_pool)
-                if started_ray:
-                    ray.shutdown()
-    try:
-        summary = summarise(source, store, streams, log, time.perf_counter() - started, started_workers, retried)
-    finally:
-        log.close()
-    write_fleet_summary(store, summary.to_dict())
-    return summary
+    if not keep_finished:
+        return todo, None
+    return todo, [spec for spec in specs if spec.stream_id in done and spec.stream_id not in damaged]
+
+
+def _distill_on_ray(todo: list[tuple[int, StreamSpec]], finished: list[StreamSpec] | None, store: ObjectStore,
+                    config: OdistConfig, fleet: FleetConfig, log: OutcomeLog, *, options: StreamOptions,
+                    average: bool, teacher_pool: PoolConfig | None, teacher_factory: TeacherFactory | None,
+                    streams: int, progress: bool,
+                    progress_extras: Callable[[], Mapping[str, Any]] | None) -> tuple[int, int]:
+    """Distill the streams of ``todo`` (emptied: the scheduler holds them) on a pool of Ray workers; the
+    workers started and the streams retried. ``finished``: start streams from these students
+    (``odist.fleet.warm_start``, their weights averaged with ``average``); None for no fleet warm start.
+    ``streams``, ``progress``, ``progress_extras``: the whole job's stream count and its progress display."""
+    with _on_ray(fleet, config, todo, teacher_pool, teacher_factory, progress_extras) as (factory, extras):
+        count = worker_count(fleet.workers, fleet.max_streams_in_flight, len(todo), fleet.student_gpus,
+                             fleet.student_cpus)
+        new_worker = functools.partial(start_worker, factory, student_gpus=fleet.student_gpus,
+                                       student_cpus=fleet.student_cpus)
+        shown = FleetProgress(streams, progress, extras)
+        warm = None if finished is None else FleetWarmStart.from_store(
+            store, finished, average_config=config.to_dict() if average else None)
+        scheduler = FleetScheduler(todo, JobOptions(store.uri, config, options), new_worker, worker_count=count,
+                                   retries=fleet.retries, display=shown, log=log, warm_start=warm)
+        todo.clear()
+        try:
+            scheduler.run()
+        finally:
+            shown.close()
+        return count, scheduler.counts.retries
+
+
+@contextlib.contextmanager
+def _on_ray(fleet: FleetConfig, config: OdistConfig, todo: list[tuple[int, StreamSpec]],
+            teacher_pool: PoolConfig | None, teacher_factory: TeacherFactory | None,
+            extras: Callable[[], Mapping[str, Any]] | None,
+            ) -> Iterator[tuple[TeacherFactory | None, Callable[[], Mapping[str, Any]] | None]]:
+    """Connected to Ray (shut down again at the end if this started it), SIGTERM stopping the job as Ctrl-C does,
+    and with ``teacher_pool`` the configured teacher running as one shared pool until the end: the teacher
+    factory and progress extras the workers use."""
+    started_ray = connect(fleet.address, prewarm=fleet.prewarm_workers)
+    with sigterm_interrupts():  # SIGTERM stops the job as Ctrl-C does, without Ray's stack traces
+        try:
+            if teacher_pool is not None:  # one teacher for every stream: the oracle only if all are synthetic
+                shared = teacher_for_inputs(config, [spec.uri for _, spec in todo])
+                teacher_factory, extras = start_shared_teacher(teacher_pool, shared)
+            yield teacher_factory, extras
+        finally:
+            if teacher_pool is not None:
+                stop_shared_teacher(teacher_pool)
+            if started_ray:
+                ray.shutdown()
 
 
 def warm_start_scheme(name: str) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from odist.errors import StorageError
 
 if TYPE_CHECKING:
-    from odist.storage.objectstore import S3Store
+    from odist.storage.s3_store import S3Store
 
 BLOCK_BYTES = 8 << 20  # the most one GET asks for: bounds what a seek wastes, not what is held in memory
 SKIP_BYTES = 256 << 10  # a forward seek this short reads on through the open body instead of a new GET

@@ -8,33 +8,18 @@ import numpy as np
 
 from odist.config import TeacherConfig
 from odist.errors import ConfigError, TeacherError
-from odist.models.teachers.base import Labels, Teacher, TeacherResult, empty_boxes
+from odist.models.teachers.base import Labels, empty_boxes
+from odist.models.teachers.charged import ChargedTeacher
 from odist.models.teachers.registry import TEACHERS
 from odist.video.frame import Frame
 
 
-def charged_result(labels: list[Labels], config: TeacherConfig) -> TeacherResult:
-    """A result charged ``config.charged_ms`` and ``config.charged_gflops`` per frame (nothing sleeps)."""
-    n = len(labels)
-    return TeacherResult(labels=labels, seconds=n * config.charged_ms / 1000.0, gflops=n * config.charged_gflops)
-
-
-class OracleTeacher(Teacher):
+class OracleTeacher(ChargedTeacher):
     """Returns each frame's ``truth`` and ``truth_boxes``; only synthetic frames carry them."""
 
     name = "oracle"
 
-    def __init__(self, config: TeacherConfig, class_names: Sequence[str]) -> None:
-        super().__init__(class_names)
-        self.config = config
-
-    def label(self, frames: Sequence[Frame]) -> TeacherResult:
-        return charged_result([self._truth(frame) for frame in frames], self.config)
-
-    def gflops_per_frame(self, height: int, width: int) -> float:
-        return float(self.config.charged_gflops)
-
-    def _truth(self, frame: Frame) -> Labels:
+    def label_frame(self, frame: Frame) -> Labels:
         if frame.truth is None:
             raise TeacherError(
                 f"frame {frame.index} has no ground truth: the oracle teacher only works on synthetic inputs "

@@ -25,8 +25,8 @@ from scipy import ndimage
 
 from odist.config import TeacherConfig
 from odist.errors import StorageError, TeacherError
-from odist.models.teachers.base import Labels, Teacher, TeacherResult
-from odist.models.teachers.oracle import charged_result
+from odist.models.teachers.base import Labels
+from odist.models.teachers.charged import ChargedTeacher
 from odist.models.teachers.registry import TEACHERS
 from odist.storage.layout import StreamArea
 from odist.storage.location import parse_location
@@ -175,23 +175,16 @@ def run_stream_location(location: str) -> tuple[str, str] | None:
     return None if match is None else (match["run"] or ".", match["stream_id"])
 
 
-class ReplayTeacher(Teacher):
+class ReplayTeacher(ChargedTeacher):
     """Reads precomputed labels; charges ``charged_ms``/``charged_gflops`` per frame like the oracle."""
 
     name = "replay"
 
     def __init__(self, labels: LabelSource, config: TeacherConfig, class_names: Sequence[str]) -> None:
-        super().__init__(class_names)
+        super().__init__(config, class_names)
         self.labels = labels
-        self.config = config
 
-    def label(self, frames: Sequence[Frame]) -> TeacherResult:
-        return charged_result([self._read(frame) for frame in frames], self.config)
-
-    def gflops_per_frame(self, height: int, width: int) -> float:
-        return float(self.config.charged_gflops)
-
-    def _read(self, frame: Frame) -> Labels:
+    def label_frame(self, frame: Frame) -> Labels:
         where = self.labels.where(frame.index)
         classes = self.labels.read(frame.index)
         if classes is None:
