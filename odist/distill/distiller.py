@@ -255,7 +255,8 @@ class OnlineDistiller:
         before = None
         min_pixels = round(d.min_class_fraction * example.target.numel())
         while True:
-            self.student.train()  # inference between two steps (a live student) switches it to eval
+            if not self.student.training:  # inference between two steps (a live student) switches it to eval
+                self.student.train()  # (the whole tree: walking its hundred modules costs per step otherwise)
             # The forward after the last allowed update only scores it: no graph to keep for a backward pass.
             with torch.set_grad_enabled(updates < d.max_updates):
                 logits = self._logits(images, targets.shape[-2:])
@@ -282,7 +283,8 @@ class OnlineDistiller:
     def _infer(self, image: torch.Tensor) -> tuple[np.ndarray, float | None, torch.Tensor | None]:
         """The student's class map of ``image`` and, when the policy uses them, its confidence and the
         pixels it calls foreground."""
-        self.student.eval()
+        if self.student.training:  # every module switches with the root (``train``/``eval`` only, here)
+            self.student.eval()
         with torch.inference_mode():
             logits = self._logits(image, image.shape[-2:], self._infer_forward)
             classes = class_map(logits[0])

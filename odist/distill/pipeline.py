@@ -22,6 +22,7 @@ from odist.distill.identity import check_length, check_resume, identity_fields
 from odist.distill.options import StreamOptions, run_document, run_manifest, stream_manifest
 from odist.distill.runner import Progress, StreamRunner
 from odist.errors import ConfigError, LeaseError, OdistError, OutputError
+from odist.models.jitnet import JITNet
 from odist.models.teachers import Teacher
 from odist.run_config import SEGMENT_FRAMES
 from odist.storage.checkpoint import (
@@ -63,9 +64,10 @@ class StreamPipeline:
 
     def __init__(self, area: StreamArea, config: OdistConfig, teacher: Teacher, *, evaluate: bool = False,
                  overlap: bool | None = None, segment_frames: int = SEGMENT_FRAMES, allow_gaps: bool = False,
-                 commit_every_s: float | None = None, name: str | None = None) -> None:
+                 commit_every_s: float | None = None, name: str | None = None,
+                 student: JITNet | None = None) -> None:
         self.area, self.config = area, config
-        self.distiller = OnlineDistiller(config, teacher)
+        self.distiller = OnlineDistiller(config, teacher, student)
         self.writer = SegmentWriter(area, self, segment_frames=segment_frames, allow_gaps=allow_gaps,
                                     commit_every_s=commit_every_s)
         self.runner = StreamRunner(self.distiller, self.writer, evaluator=teacher if evaluate else None,
@@ -151,6 +153,7 @@ def distill_stream(
     on_progress: Callable[[Progress], None] | None = None,
     lease_wait_s: float = 0.0,
     source: Any = None,
+    student: JITNet | None = None,
 ) -> dict[str, Any]:
     """Distill ``spec`` into ``store_uri``; returns the stream's summary.
 
@@ -160,7 +163,8 @@ def distill_stream(
     ``on_progress`` is called after every frame (besides the tqdm bar when ``progress_bar``).
     The stream is written only while this call holds its lease (``config.storage``): another writer's is a
     ``LeaseError``, once ``lease_wait_s`` has passed without it being dropped or expiring. ``source`` is the
-    stream's frame source when the caller opened it already (``options.open(spec.uri)``).
+    stream's frame source when the caller opened it already (``options.open(spec.uri)``); ``student`` a new
+    student with the config's initial weights to use (``StudentPool``) instead of building one.
     """
     options = options or StreamOptions()
     prepare_torch(config)
@@ -168,12 +172,12 @@ def distill_stream(
     area = StreamArea(open_store(store_uri), spec.stream_id)
     with area.writer_lease(config.storage.lease(lease_wait_s)):
         return _distill_leased(spec, area, source, config, teacher, options, resume=resume, overwrite=overwrite,
-                               progress_bar=progress_bar, on_progress=on_progress)
+                               progress_bar=progress_bar, on_progress=on_progress, student=student)
 
 
 def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: OdistConfig, teacher: TeacherSource,
                     options: StreamOptions, *, resume: bool, overwrite: bool, progress_bar: bool,
-                    on_progress: Callable[[Progress], None] | None) -> dict[str, Any]:
+                    on_progress: Callable[[Progress], None] | None, student: JITNet | None = None) -> dict[str, Any]:
     """The body of ``distill_stream``, run while it holds the stream's lease."""
     manifest = stream_manifest(config, spec.uri, **identity_fields(spec.uri, options.seed),
                                source=_describe_source(source, spec.uri),
@@ -189,7 +193,7 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
                      else len(source))
     pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
                               evaluate=options.evaluate, segment_frames=options.segment_frames,
-                              commit_every_s=config.storage.commit_every_s)
+                              commit_every_s=config.storage.commit_every_s, student=student)
     start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
     manifest["init"] = pipeline.began_from  # what the student began from (None: the config's fresh weights)
     start_run(area.store, run_document(spec.uri, config))

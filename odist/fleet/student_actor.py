@@ -81,6 +81,7 @@ class StudentWorker:
         self.student_gpus = student_gpus
         self._busy = threading.Lock()
         self._progress: WorkerProgress | None = None
+        self._students: Any = None  # a StudentPool, made with the first stream (it imports torch)
 
     def ping(self) -> dict[str, Any]:
         """Where this worker runs: process id, node, the GPU ids Ray gave it, and the seconds its process
@@ -116,6 +117,7 @@ class StudentWorker:
 
     def _process(self, spec: StreamLike, job: JobOptions, started: float) -> StreamOutcome:
         from odist.distill.pipeline import StreamOptions, config_for_stream, distill_stream
+        from odist.distill.student_pool import StudentPool
         from odist.models.teachers.choice import prepare_weights
         from odist.storage.layout import StreamArea
         from odist.storage.objectstore import open_store
@@ -132,9 +134,13 @@ class StudentWorker:
             prepare_weights(config)
             return self.teacher_factory(config)
 
+        self._students = self._students or StudentPool()
+        student = self._students.take(config)
         summary = distill_stream(spec, job.out, config, teacher,
                                  stream_options(spec, job.stream or StreamOptions()), resume=True,
-                                 on_progress=self._on_progress, lease_wait_s=config.storage.crash_wait_s)
+                                 on_progress=self._on_progress, lease_wait_s=config.storage.crash_wait_s,
+                                 student=student)
+        self._students.give_back(config, student)  # the stream is over: the next one starts from it, reset
         return StreamOutcome(spec.stream_id, DONE, summary=summary, frames=self._new_frames(),
                              seconds=time.perf_counter() - started)
 

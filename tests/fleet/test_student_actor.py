@@ -44,3 +44,22 @@ def test_a_stream_another_writer_holds_fails_alone_without_touching_it(tmp_path,
     assert outcome.status == "failed" and "is being written by another odist" in outcome.error
     area = StreamArea(open_store(out), "s")
     assert area.failure() is None and area.commits() == []  # the holder's stream is left to the holder
+
+
+def test_a_worker_that_reuses_its_student_writes_what_fresh_workers_write(tmp_path, one_torch_thread):
+    import torch
+
+    from odist.storage.checkpoint import parse_checkpoint
+
+    specs = [StreamSpec("synthetic:static_easy", "a"), StreamSpec("synthetic:traffic", "b")]
+    reused, fresh = str(tmp_path / "reused"), str(tmp_path / "fresh")
+    worker = StudentWorker()
+    for spec in specs:
+        assert worker.process(spec, JobOptions(reused, CONFIG, OPTIONS)).status == "done"
+        assert StudentWorker().process(spec, JobOptions(fresh, CONFIG, OPTIONS)).status == "done"
+    for spec in specs:
+        a, b = StreamArea(open_store(reused), spec.stream_id), StreamArea(open_store(fresh), spec.stream_id)
+        assert a.store.get(a.commits()[0].masks) == b.store.get(b.commits()[0].masks)
+        weights = [parse_checkpoint(area.store.get(area.last_commit().checkpoint), "c", CONFIG.to_dict())
+                   ["state"]["distiller"]["student"] for area in (a, b)]
+        assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

@@ -84,7 +84,7 @@ def device_teacher_cost(config: OdistConfig, height: int, width: int, *, ran_her
     """
     device = torch.device(config.device).type
     common = {"device": device, "height": int(height), "width": int(width), "arch": config.teacher.arch,
-              "torch": torch.__version__, "charged_seconds_per_frame": charged}
+              "torch": str(torch.__version__), "charged_seconds_per_frame": charged}
     if ran_here is not None and math.isfinite(ran_here):
         return DeviceTeacherCost(ran_here, "this run", **{**common, "charged_seconds_per_frame": None})
     if config.teacher.device_ms is not None:

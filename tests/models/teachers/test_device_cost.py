@@ -86,3 +86,8 @@ def test_measuring_runs_the_configured_mask_rcnn(monkeypatch):
                                         rpn_pre_nms_top_n_test=10, rpn_post_nms_top_n_test=10,
                                         box_detections_per_img=2)
     assert math.isfinite(seconds) and seconds > 0
+
+
+def test_the_torch_version_is_a_plain_string_so_a_fleet_driver_unpickling_a_summary_needs_no_torch(cache):
+    cost = device_teacher_cost(unset_config(), 48, 64, ran_here=3.0)
+    assert type(cost.torch) is str  # torch.__version__ is a TorchVersion: unpickling one imports torch
