@@ -69,3 +69,24 @@ def test_an_error_shows_the_keys_it_names_as_flags_and_nothing_else():
 def test_library_words_for_keyword_arguments_read_as_flags():
     both = ConfigError("overwrite and resume contradict each other", "pass one of them", keys=("overwrite", "resume"))
     assert error_line(both) == "--overwrite and --resume contradict each other (pass one of them)"
+
+
+@pytest.mark.parametrize("argv", [["distill", "x.mp4"], ["run", "m.jsonl"], ["pretrain", "x.mp4"],
+                                  ["live", "cameras.yaml"]])
+def test_a_flag_left_out_means_what_its_help_says(argv):
+    from odist.run_config import LIVE_FPS, LiveOptions
+
+    args = build_parser().parse_args([*argv, "--out", "o"])
+    config = config_from_args(args)
+    assert getattr(args, "given", ()) == ()
+    for flag, key in FLAG_KEYS.items():
+        shown = getattr(args, flag[2:].replace("-", "_"), None)
+        if shown is None or flag == "--teacher":  # None: the config's; --teacher's None is "auto"
+            continue
+        value = config
+        for part in key.split("."):
+            value = getattr(value, part)
+        if argv[0] == "live" and flag == "--fps":
+            assert shown == LiveOptions.of(config).fps == LIVE_FPS
+        else:
+            assert shown == value, flag
