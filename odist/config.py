@@ -332,10 +332,12 @@ class OdistConfig:
         check_config(len(self.classes) <= 255, "classes", "at most 255 classes (labels are uint8)")
         check_config(self.device == "cpu" or self.device.startswith("cuda"), "device", "'cpu' or 'cuda[:N]'")
         check_config(self.threads >= 0, "threads", "0 (torch default) or a positive thread count")
-        for section in (self.student, self.distill, self.source, self.cost_model, self.performance, self.fleet,
-                        self.pool, self.live, self.storage):
-            section.validate()
+        self.student.validate()
+        self.distill.validate()
+        self.source.validate()
         self.teacher.validate(self.classes)
+        for section in (self.cost_model, self.performance, self.fleet, self.pool, self.live, self.storage):
+            section.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
