@@ -397,12 +397,10 @@ def config_from_dict(data: Mapping[str, Any]) -> OdistConfig:
 
 def _moved_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """``data`` with the keys that moved where they are now: ``live.fps``, ``live.width`` and ``live.height`` (as
-    earlier versions wrote them into every run's outputs) are ``source.*``, unless those are set too."""
+    earlier versions wrote them into every run's outputs, or a user into a file or an override) are ``source.*``."""
     live = data.get("live")
-    if not isinstance(live, Mapping) or not {"fps", "width", "height"} & live.keys():
+    moved = {key: live[key] for key in ("fps", "width", "height") if key in live} if isinstance(live, Mapping) else {}
+    if not moved:
         return data
-    source = dict(data.get("source") or {})
-    for key in ("fps", "width", "height"):
-        if key in live:
-            source.setdefault(key, live[key])
-    return {**data, "live": {k: v for k, v in live.items() if k not in ("fps", "width", "height")}, "source": source}
+    live = {key: value for key, value in live.items() if key not in moved}
+    return {**data, "live": live, "source": {**(data.get("source") or {}), **moved}}

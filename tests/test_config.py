@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from odist.config import PAPER_KEYFRAME_POLICY, OdistConfig, config_from_dict, load_config
+from odist.config import PAPER_KEYFRAME_POLICY, OdistConfig, config_from_dict, load_config, with_overrides
 from odist.errors import ConfigError
 
 
@@ -150,9 +150,8 @@ def test_a_bad_value_error_records_the_key_it_names():
 def test_live_size_and_rate_written_by_earlier_versions_are_read_as_the_source_section():
     old = config_from_dict({"live": {"fps": 5.0, "width": 320, "height": None, "commit_every_s": 12.0}})
     assert (old.source.fps, old.source.width, old.source.height, old.live.commit_every_s) == (5.0, 320, None, 12.0)
-    both = config_from_dict({"live": {"fps": 5.0}, "source": {"fps": 2.0}})
-    assert both.source.fps == 2.0  # the key where it lives now wins
-    assert "fps" not in both.to_dict()["live"]
+    overridden = with_overrides(load_config(environ={}), ["live.fps=5"])  # a camera's overrides, written before
+    assert overridden.source.fps == 5.0 and "fps" not in overridden.to_dict()["live"]
 
 
 def test_live_cameras_read_the_source_section_and_default_to_ten_fps():
