@@ -18,6 +18,9 @@ CASES = {
                                                 "config key distill.evaluate instead"),
     "distill overrides as one string": (lambda: odist.distill(SYNTHETIC, out=OUT, overrides="threads=1"),
                                         "overrides must be a list of strings"),
+    "distill device=, now a config key": (lambda: odist.distill(SYNTHETIC, out=OUT, device="cpu"),
+                                          "odist.distill() takes no device= argument any more (set the config key "
+                                          "device instead"),
     "distill max_frames 2.5": (lambda: odist.distill(SYNTHETIC, out=OUT, overrides=["distill.max_frames=2.5"]),
                                "invalid config value for distill.max_frames: 2.5"),
     "distill progress 'yes'": (lambda: odist.distill(SYNTHETIC, out=OUT, progress="yes"), "progress must be True or"),

@@ -46,5 +46,5 @@ def refuse_moved(call: str, keywords: Mapping[str, Any]) -> None:
         if key is None:
             raise TypeError(f"{call}() got an unexpected keyword argument {name!r}")
         fix = (f"set the config's {key} section instead, e.g. config=dataclasses.replace(config, {key}=...)"
-               if key == name else f"set the config key {key} instead, e.g. overrides=['{key}=...']")
+               if key in ("fleet", "pool") else f"set the config key {key} instead, e.g. overrides=['{key}=...']")
         raise ConfigError(f"{call}() takes no {name}= argument any more", fix)
