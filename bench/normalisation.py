@@ -126,8 +126,9 @@ def clip_run(scenario: str, variant: str, precision: str, seed: int, args: argpa
         (work / "labels").mkdir()
         labels = resized_labels(args.clip_labels, (first.width, first.height), work / "labels")
         start = time.perf_counter()
-        s = odist.distill(str(args.clip), out=str(work / "run"), teacher=f"replay:{labels}", overrides=overrides,
-                          evaluate=True, width=args.clip_width, max_frames=args.clip_frames, overwrite=True)
+        s = odist.distill(str(args.clip), str(work / "run"), overwrite=True, overrides=[
+            *overrides, f"teacher.name=replay:{labels}", "distill.evaluate=true", f"source.width={args.clip_width}",
+            f"distill.max_frames={json.dumps(args.clip_frames)}"])
     return {"input": scenario, "variant": variant, "precision": precision, "seed": seed,
             "miou": s["class_iou"]["person"], "speedup_cost_model": s["speedup_cost_model"],
             "keyframes": s["keyframes"], "updates": s["updates"], "wall_seconds": time.perf_counter() - start}

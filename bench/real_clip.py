@@ -20,6 +20,7 @@ Tiny check::
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -65,8 +66,9 @@ def resized_labels(labels: Path, size: tuple[int, int], folder: Path) -> Path:
 def run_one(args: argparse.Namespace, labels: Path, policy: str, seed: int, work: Path) -> dict[str, Any]:
     overrides = [*POLICIES[policy], *args.overrides, f"distill.seed={seed}", f"threads={args.threads}"]
     out = work / f"{policy}-{seed}"
-    summary = odist.distill(str(args.video), out=str(out), teacher=f"replay:{labels}", overrides=overrides,
-                            evaluate=True, width=args.width, max_frames=args.max_frames, overwrite=True)
+    summary = odist.distill(str(args.video), str(out), overwrite=True, overrides=[
+        *overrides, f"teacher.name=replay:{labels}", "distill.evaluate=true", f"source.width={json.dumps(args.width)}",
+        f"distill.max_frames={json.dumps(args.max_frames)}"])
     stream = StreamArea(open_store(str(out)), args.video.stem)
     records = read_stream_table(stream).to_pylist()
     return {"policy": policy, "seed": seed, "overrides": overrides,

@@ -120,8 +120,9 @@ def pipeline(args: argparse.Namespace, width: int, height: int) -> dict[str, Any
     """``odist distill`` of a synthetic stream: the ledger's student seconds and GFLOPs."""
     with tempfile.TemporaryDirectory(prefix="student-efficiency-") as tmp, \
             mock.patch.object(OnlineDistiller, "now", staticmethod(CLOCKS[args.clock])):
-        s = odist.distill(f"synthetic:{args.scenario}", out=tmp, width=width, height=height, frames=args.frames,
-                          overrides=[*args.overrides, f"threads={args.threads}"], overwrite=True)
+        s = odist.distill(f"synthetic:{args.scenario}", tmp, overwrite=True, overrides=[
+            *args.overrides, f"threads={args.threads}", f"source.width={width}", f"source.height={height}",
+            f"source.frames={args.frames}"])
     ledger = s["ledger"]
     return {"frames": s["frames"], "keyframes": s["keyframes"], "updates": s["updates"],
             "wall_seconds": s["wall_seconds"],

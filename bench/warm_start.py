@@ -29,6 +29,7 @@ Tiny check::
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -88,8 +89,9 @@ def distill_one(run: str, scenario: str, seed: int, frames: int, init: str | Non
     config = load_config(overrides=[*args.overrides, *extra, f"threads={args.threads}"], environ={})
     stream_id = f"{scenario}-{seed}"
     started = time.perf_counter()
-    summary = odist.distill(f"synthetic:{scenario}", out=run, config=config, evaluate=True, frames=frames,
-                            width=args.width, height=args.height, seed=seed, stream_id=stream_id, init=init)
+    summary = odist.distill(f"synthetic:{scenario}", run, config, stream_id=stream_id, overrides=[
+        "distill.evaluate=true", f"source.frames={frames}", f"source.width={args.width}",
+        f"source.height={args.height}", f"source.seed={seed}", f"distill.init={json.dumps(init)}"])
     area = StreamArea(open_store(run), stream_id)
     records = read_stream_table(area).to_pylist()
     threshold = config.distill.accuracy_threshold

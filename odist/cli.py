@@ -16,9 +16,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from odist._version import __version__
+from odist.cli_args import config_flag, config_from_args, error_line, teacher_pool_config
+from odist.cli_tools import add_ls_command, add_publish_command, add_synth_command
 from odist.errors import OdistError, raise_terminated, was_terminated
 from odist.report.command import add_report_command
-from odist.run_config import SEGMENT_FRAMES
+from odist.run_config import SEGMENT_FRAMES, WARM_STARTS, PoolConfig
 from odist.storage.documents import SUMMARY
 
 EXIT_SOME_FAILED = 1
@@ -32,10 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_distill(commands)
     _add_run(commands)
     _add_pretrain(commands)
-    _add_ls(commands)
-    _add_synth(commands)
+    add_ls_command(commands)
+    add_synth_command(commands)
     _add_live(commands)
-    _add_publish(commands)
+    add_publish_command(commands)
     add_report_command(commands)
     from odist.render.command import add_render_command
     add_render_command(commands)
@@ -54,19 +56,19 @@ def _add_distill(commands: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="INPUT", help="a video file (a path, file://PATH, s3://BUCKET/KEY or "
                    "http(s)://URL), or synthetic:SCENARIO (static_easy, traffic, nonstationary, ...)")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
-    p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI (default: auto: the "
-                        "oracle for synthetic inputs, Mask R-CNN with COCO weights for videos)")
-    p.add_argument("--evaluate", action="store_true",
-                   help="score the student on every frame against the teacher (cost reported apart)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
+    config_flag(p, "--teacher", default=None,
+                help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI (default: auto: the "
+                     "oracle for synthetic inputs, Mask R-CNN with COCO weights for videos)")
+    config_flag(p, "--evaluate", switch=True,
+                help="score the student on every frame against the teacher (cost reported apart)")
+    config_flag(p, "--max-frames", type=int, default=None, help="stop after N frames")
     _add_config_options(p)
-    p.add_argument("--init", default=None, metavar="CHECKPOINT", help="warm-start the student from a checkpoint")
+    config_flag(p, "--init", default=None, metavar="CHECKPOINT", help="warm-start the student from a checkpoint")
     _add_source_options(p)
     p.add_argument("--stream-id", default=None, help="the stream's id in the run (default: from INPUT)")
     p.add_argument("--resume", action="store_true", help="continue the stream after its last commit")
     p.add_argument("--overwrite", action="store_true", help="replace the stream's results already in --out")
-    p.add_argument("--segment-frames", type=int, default=SEGMENT_FRAMES, help="frames per committed segment")
+    config_flag(p, "--segment-frames", type=int, default=SEGMENT_FRAMES, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_run_distill)
 
@@ -76,26 +78,23 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="YAML/JSON config file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set distill.max_updates=4 (repeatable)")
-    p.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
+    config_flag(p, "--device", default=None, help="cpu | cuda | cuda:N (default: the config's, cpu)")
 
 
 def _add_source_options(p: argparse.ArgumentParser) -> None:
     """How frames are read: size, sampling, and the length and seed of synthetic streams."""
-    p.add_argument("--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
-    p.add_argument("--height", type=int, default=None, help="frame height")
-    p.add_argument("--fps", type=float, default=None, help="sample videos at this frame rate")
-    p.add_argument("--frames", type=int, default=None, help="length of synthetic streams (default 900)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
+    config_flag(p, "--width", type=int, default=None, help="frame width (resize videos; synthetic size)")
+    config_flag(p, "--height", type=int, default=None, help="frame height")
+    config_flag(p, "--fps", type=float, default=None, help="sample videos at this frame rate")
+    config_flag(p, "--frames", type=int, default=None, help="length of synthetic streams (default 900)")
+    config_flag(p, "--seed", type=int, default=0, help="synthetic scene seed")
 
 
 def _run_distill(args: argparse.Namespace) -> int:
-    from odist.cli_args import config_from_args
     from odist.distill.api import distill
 
-    summary = distill(args.input, out=args.out, config=config_from_args(args), evaluate=args.evaluate,
-                      max_frames=args.max_frames, init=args.init, width=args.width, height=args.height, fps=args.fps,
-                      frames=args.frames, seed=args.seed, stream_id=args.stream_id, resume=args.resume,
-                      overwrite=args.overwrite, segment_frames=args.segment_frames, progress=not args.quiet)
+    summary = distill(args.input, args.out, config_from_args(args), stream_id=args.stream_id, resume=args.resume,
+                      overwrite=args.overwrite, progress=not args.quiet)
     print(_describe_stream(summary, args.out))
     return 0
 
@@ -139,27 +138,26 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
     p.add_argument("source", metavar="MANIFEST_OR_PREFIX",
                    help="a manifest file, a folder, a glob, an s3:// prefix or synthetic:SCENARIO")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
-    p.add_argument("--workers", type=int, default=None,
-                   help="student workers (default: as many as the cluster's GPUs or CPUs hold)")
-    p.add_argument("--max-streams-in-flight", type=int, default=None,
-                   help="streams processed at once (default: one per worker)")
-    p.add_argument("--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
-    p.add_argument("--teacher", default=None,
-                   help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI for every stream "
-                        "without labels in the manifest (default: auto: the oracle for synthetic inputs, Mask R-CNN "
-                        "with COCO weights for videos)")
-    p.add_argument("--evaluate", action="store_true",
-                   help="score every frame against the teacher (cost reported apart)")
-    p.add_argument("--max-frames", type=int, default=None, help="stop each stream after N frames")
-    p.add_argument("--init", default=None, metavar="CHECKPOINT",
-                   help="warm-start every stream's student from a checkpoint (a manifest init column overrides it)")
-    p.add_argument("--warm-start", choices=("none", "fleet", "fleet-average"), default="none",
-                   help="fleet: a stream starting after others finished begins from the latest finished student "
-                        "of its manifest group, else the latest finished one; fleet-average: from the mean weights "
-                        "of the group's latest 8 finished students (default none)")
+    config_flag(p, "--workers", type=int, default=None,
+                help="student workers (default: as many as the cluster's GPUs or CPUs hold)")
+    config_flag(p, "--max-streams-in-flight", type=int, default=None,
+                help="streams processed at once (default: one per worker)")
+    config_flag(p, "--retries", type=int, default=2, help="retries of a stream whose worker died (default 2)")
+    config_flag(p, "--teacher", default=None,
+                help="oracle | maskrcnn | detectron2 | onnx:MODEL.onnx | replay:DIR_OR_URI for every stream "
+                     "without labels in the manifest (default: auto: the oracle for synthetic inputs, Mask R-CNN "
+                     "with COCO weights for videos)")
+    config_flag(p, "--evaluate", switch=True, help="score every frame against the teacher (cost reported apart)")
+    config_flag(p, "--max-frames", type=int, default=None, help="stop each stream after N frames")
+    config_flag(p, "--init", default=None, metavar="CHECKPOINT",
+                help="warm-start every stream's student from a checkpoint (a manifest init column overrides it)")
+    config_flag(p, "--warm-start", choices=WARM_STARTS, default="none",
+                help="fleet: a stream starting after others finished begins from the latest finished student "
+                     "of its manifest group, else the latest finished one; fleet-average: from the mean weights "
+                     "of the group's latest 8 finished students (default none)")
     _add_config_options(p)
     _add_source_options(p)
-    p.add_argument("--segment-frames", type=int, default=SEGMENT_FRAMES, help="frames per committed segment")
+    config_flag(p, "--segment-frames", type=int, default=SEGMENT_FRAMES, help="frames per committed segment")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     _add_ray_options(p, "worker")
     p.set_defaults(handler=_run_fleet)
@@ -167,40 +165,28 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 def _add_ray_options(p: argparse.ArgumentParser, unit: str) -> None:
     """Where a Ray command runs: the cluster, each student ``unit``'s resources and the teacher pool."""
-    p.add_argument("--address", default=None, help="Ray cluster address (default: a new local Ray)")
-    p.add_argument("--student-gpus", type=float, default=0.0, help=f"GPU share per {unit}, e.g. 0.125 (default 0)")
-    p.add_argument("--student-cpus", type=float, default=None,
-                   help=f"CPUs per {unit} (default: 1 without a GPU share, 0 with one)")
+    config_flag(p, "--address", default=None, help="Ray cluster address (default: a new local Ray)")
+    config_flag(p, "--student-gpus", type=float, default=0.0, help=f"GPU share per {unit}, e.g. 0.125 (default 0)")
+    config_flag(p, "--student-cpus", type=float, default=None,
+                help=f"CPUs per {unit} (default: 1 without a GPU share, 0 with one)")
     p.add_argument("--teacher-replicas", default=None, metavar="MIN:MAX",
                    help="run the teacher as one shared pool of MIN..MAX autoscaled replicas that batch "
                         f"label requests across {unit}s (default: each {unit} builds its own teacher)")
-    p.add_argument("--teacher-gpus", type=float, default=0.0, help="GPU share per teacher replica (default 0)")
-    p.add_argument("--teacher-batch", type=int, default=8, help="largest teacher batch (default 8)")
+    config_flag(p, "--teacher-gpus", type=float, default=0.0, help="GPU share per teacher replica (default 0)")
+    config_flag(p, "--teacher-batch", type=int, default=8, help="largest teacher batch (default 8)")
 
 
 def _run_fleet(args: argparse.Namespace) -> int:
-    from odist.cli_args import RAY_KEYS, config_from_args
-    from odist.errors import ConfigError
+    from odist.fleet.api import run
 
-    config = config_from_args(args, RAY_KEYS)
-    try:
-        from odist.fleet.api import run
-    except ImportError as exc:
-        raise ConfigError(f"odist run needs Ray, which cannot be imported ({exc})",
-                          "pip install 'ray[default]'") from None
-    summary = run(args.source, out=args.out, config=config, evaluate=args.evaluate, max_frames=args.max_frames,
-                  width=args.width, height=args.height, fps=args.fps, frames=args.frames, seed=args.seed,
-                  segment_frames=args.segment_frames, progress=not args.quiet, init=args.init,
-                  warm_start=args.warm_start)
+    summary = run(args.source, args.out, config_from_args(args), progress=not args.quiet)
     print(summary.describe())
     return EXIT_SOME_FAILED if summary.failed else 0
 
 
-def _teacher_pool_config(args: argparse.Namespace) -> Any:
+def _teacher_pool_config(args: argparse.Namespace) -> PoolConfig | None:
     """The pool settings from ``--teacher-replicas MIN:MAX`` (None without the flag)."""
-    from odist.cli_args import _teacher_pool_config as pool_config
-
-    return pool_config(args)
+    return teacher_pool_config(args)
 
 
 def _add_pretrain(commands: argparse._SubParsersAction) -> None:
@@ -221,8 +207,8 @@ def _add_pretrain(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--every", type=int, default=10, help="label every N-th frame of non-run sources (default 10)")
     p.add_argument("--max-frames", type=int, default=None, help="read at most the first N frames of each stream")
     p.add_argument("--no-augment", dest="augment", action="store_false", help="train on the frames as they are")
-    p.add_argument("--teacher", default=None, help="labels sources without labels (default: auto: the oracle for "
-                   "synthetic inputs, Mask R-CNN with COCO weights for videos)")
+    config_flag(p, "--teacher", default=None, help="labels sources without labels (default: auto: the oracle for "
+                "synthetic inputs, Mask R-CNN with COCO weights for videos)")
     _add_config_options(p)
     _add_source_options(p)
     p.add_argument("--resume", action="store_true",
@@ -232,18 +218,16 @@ def _add_pretrain(commands: argparse._SubParsersAction) -> None:
 
 
 def _run_pretrain(args: argparse.Namespace) -> int:
-    from odist.cli_args import config_from_args
     from odist.distill.pipeline import StreamOptions
     from odist.pretrain import PretrainOptions, pretrain
 
     def show(seen: Any) -> None:
         print(f"read {seen.stream_id}: {seen.frames} frames, labels from {seen.labels_from}", flush=True)
 
+    config = config_from_args(args)
     options = PretrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, augment=args.augment,
-                              every=args.every, max_frames=args.max_frames,
-                              stream=StreamOptions(width=args.width, height=args.height, fps=args.fps,
-                                                   frames=args.frames, seed=args.seed))
-    meta = pretrain(args.sources, args.out, config_from_args(args), options, resume=args.resume,
+                              every=args.every, max_frames=args.max_frames, stream=StreamOptions.of(config))
+    meta = pretrain(args.sources, args.out, config, options, resume=args.resume,
                     progress=not args.quiet, on_stream=show)
     t = meta["teacher"]
     print(f"pretrained on {meta['frames']} frames of {len(meta['streams'])} stream(s) at "
@@ -251,62 +235,6 @@ def _run_pretrain(args: argparse.Namespace) -> int:
           f"({t['seconds']:.1f} s charged), {t['reused_frames']} labels reused from earlier runs")
     print(f"checkpoint: {args.out} (epoch {meta['epochs_done']}/{meta['epochs']}, loss {meta['losses'][-1]:.3f}, "
           f"weights {meta['weight_digest']})")
-    return 0
-
-
-def _add_ls(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("ls", help="list a run's streams and their status",
-                            description="List every stream under a run root with its status: done, partial "
-                                        "(at the next frame to process) or failed (with the error).")
-    p.add_argument("run", metavar="RUN_URI", help="run root: a folder, file:// or s3:// URI")
-    p.set_defaults(handler=_run_ls)
-
-
-def _run_ls(args: argparse.Namespace) -> int:
-    from odist.storage.listing import list_streams
-
-    rows = list_streams(args.run)
-    width = max([len(r.stream_id) for r in rows] + [len("STREAM")])
-    print(f"{'STREAM':<{width}}  {'STATUS':<8}  DETAIL")
-    for row in rows:
-        print(f"{row.stream_id:<{width}}  {row.status:<8}  {row.detail}")
-    damaged = [row for row in rows if row.status == "damaged"]
-    if damaged:
-        first = damaged[0]
-        print(f"odist: error: {len(damaged)} stream(s) are damaged ({first.stream_id} first: {first.detail}); "
-              "restore the objects from a backup, or start those streams over", file=sys.stderr)
-        return 2
-    return 0
-
-
-def _add_synth(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser("synth", help="generate a video archive of synthetic scenes with labels",
-                            description="Write mp4 clips of the synthetic scenarios, their exact labels as PNGs "
-                                        "(for the replay teacher) and a manifest.jsonl for `odist run`.")
-    p.add_argument("out", metavar="DIR", help="folder to write the archive into")
-    p.add_argument("--scenarios", nargs="+", default=None,
-                   help="scenarios (default: the fixed cameras, static_easy traffic nonstationary; also edited "
-                        "footage and the moving cameras ptz_tour handheld_edited); a name may add camera options "
-                        "after +: pan zoom shake follow ptz exposure blur jpeg (traffic+pan+shake)")
-    p.add_argument("--cameras", type=int, default=1, help="clips per scenario, each with its own seed")
-    p.add_argument("--frames", type=int, default=300, help="frames per clip (default 300)")
-    p.add_argument("--width", type=int, default=640, help="frame width (default 640)")
-    p.add_argument("--height", type=int, default=360, help="frame height (default 360)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the first camera")
-    p.set_defaults(handler=_run_synth)
-
-
-def _run_synth(args: argparse.Namespace) -> int:
-    from odist.errors import ConfigError
-    from odist.video.archive_maker import make_archive
-    from odist.video.synthetic import CAMERA_SCENARIOS, parse_synthetic_spec
-
-    scenarios = [parse_synthetic_spec(f"synthetic:{name}") for name in args.scenarios or CAMERA_SCENARIOS]
-    if args.cameras < 1:
-        raise ConfigError(f"--cameras {args.cameras} is not positive", "pass 1 or more")
-    manifest = make_archive(args.out, scenarios, cameras=args.cameras, frames=args.frames, width=args.width,
-                            height=args.height, seed=args.seed, on_clip=lambda sid: print(f"wrote {sid}"))
-    print(f"manifest: {manifest}")
     return 0
 
 
@@ -320,20 +248,20 @@ def _add_live(commands: argparse._SubParsersAction) -> None:
     p.add_argument("cameras", metavar="CAMERAS.yaml", help="the camera list")
     p.add_argument("--out", required=True, help="run root: a folder, file:// or s3://BUCKET/PREFIX URI")
     p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
-    p.add_argument("--fps", type=float, default=10.0, help="target processing fps per camera (default 10)")
-    p.add_argument("--width", type=int, default=None, help="resize frames to this width")
-    p.add_argument("--height", type=int, default=None, help="resize frames to this height")
-    p.add_argument("--commit-every", type=float, default=30.0, metavar="SECONDS",
-                   help="commit results and checkpoint this often (default 30)")
-    p.add_argument("--read-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="reconnect when a camera sends nothing for this long (default 10)")
-    p.add_argument("--give-up-after", type=float, default=None, metavar="SECONDS",
-                   help="fail a camera that gives no frame for this long (default: keep reconnecting)")
-    p.add_argument("--status-every", type=float, default=5.0, metavar="SECONDS",
-                   help="print the status table this often (default 5)")
-    p.add_argument("--teacher", default=None,
-                   help="maskrcnn | detectron2 | onnx:MODEL.onnx (default: the config's; maskrcnn when "
-                        "teacher.weights is set)")
+    config_flag(p, "--fps", type=float, default=10.0, help="target processing fps per camera (default 10)")
+    config_flag(p, "--width", type=int, default=None, help="resize frames to this width")
+    config_flag(p, "--height", type=int, default=None, help="resize frames to this height")
+    config_flag(p, "--commit-every", type=float, default=30.0, metavar="SECONDS",
+                help="commit results and checkpoint this often (default 30)")
+    config_flag(p, "--read-timeout", type=float, default=10.0, metavar="SECONDS",
+                help="reconnect when a camera sends nothing for this long (default 10)")
+    config_flag(p, "--give-up-after", type=float, default=None, metavar="SECONDS",
+                help="fail a camera that gives no frame for this long (default: keep reconnecting)")
+    config_flag(p, "--status-every", type=float, default=5.0, metavar="SECONDS",
+                help="print the status table this often (default 5)")
+    config_flag(p, "--teacher", default=None,
+                help="maskrcnn | detectron2 | onnx:MODEL.onnx (default: the config's; maskrcnn when "
+                     "teacher.weights is set)")
     _add_ray_options(p, "camera")
     _add_config_options(p)
     p.set_defaults(handler=_run_live)
@@ -341,7 +269,6 @@ def _add_live(commands: argparse._SubParsersAction) -> None:
 
 def _run_live(args: argparse.Namespace) -> int:
     from odist import api_types
-    from odist.cli_args import LIVE_KEYS, RAY_KEYS, config_from_args
     from odist.live.api import live
     from odist.live.supervisor import status_table
     from odist.live.teacher_choice import live_teacher
@@ -351,7 +278,7 @@ def _run_live(args: argparse.Namespace) -> int:
         print(flush=True)
 
     api_types.duration("--duration", args.duration)  # before the teacher and Ray
-    config = config_from_args(args, {**RAY_KEYS, **LIVE_KEYS})
+    config = config_from_args(args)
     live_teacher(config)  # refused in one line before anything starts
     final = live(args.cameras, out=args.out, config=config, duration=args.duration, on_status=show,
                  handle_signals=True)
@@ -359,48 +286,7 @@ def _run_live(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_publish(commands: argparse._SubParsersAction) -> None:
-    p = commands.add_parser(
-        "publish", help="serve a video or synthetic scene as a live stream (a stand-in camera)",
-        description="Send a video file or synthetic:SCENARIO as MPEG-TS (H.264) at real-time pace to udp://HOST:PORT, "
-                    "or serve it on tcp://HOST:PORT or http://HOST:PORT, looping, until interrupted.")
-    p.add_argument("input", metavar="INPUT", help="a video file or synthetic:SCENARIO")
-    p.add_argument("url", metavar="URL", help="udp://HOST:PORT, tcp://HOST:PORT or http://HOST:PORT")
-    p.add_argument("--fps", type=float, default=10.0, help="frames per second sent (default 10)")
-    p.add_argument("--width", type=int, default=640, help="frame width (default 640)")
-    p.add_argument("--height", type=int, default=360, help="frame height (default 360)")
-    p.add_argument("--frames", type=int, default=300, help="frames before looping (default 300)")
-    p.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
-    p.add_argument("--duration", type=float, default=None, metavar="SECONDS", help="stop after this long")
-    p.set_defaults(handler=_run_publish)
-
-
-def _run_publish(args: argparse.Namespace) -> int:
-    import time
-
-    from odist import api_types
-    from odist.errors import ConfigError
-    from odist.video.open import open_source
-    from odist.video.publish import publish
-
-    if not args.url.startswith(("udp://", "tcp://", "http://")):
-        raise ConfigError(f"cannot publish to {args.url!r}", "use udp://HOST:PORT, tcp://HOST:PORT or http://HOST:PORT")
-    api_types.duration("--duration", args.duration)
-    source = open_source(args.input, seed=args.seed, width=args.width, height=args.height, frames=args.frames)
-    first = next(iter(source), None)
-    if first is None:
-        raise ConfigError(f"{args.input} has no frames", "pass a video with frames or synthetic:SCENARIO")
-    end = None if args.duration is None else time.monotonic() + args.duration
-    print(f"publishing {args.input} ({first.width}x{first.height}) to {args.url} at {args.fps:g} fps; "
-          "Ctrl-C stops", flush=True)
-    sent = publish(lambda: (frame.image for frame in source), args.url, args.fps,
-                   stop=lambda: end is not None and time.monotonic() >= end)
-    print(f"sent {sent} frames")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from odist.cli_args import as_flags, explicit_flags
     from odist.redact import install, remember_url
 
     install(streams=True)  # no password of a URL given to odist is ever printed or logged
@@ -409,13 +295,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         remember_url(arg)
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.explicit = explicit_flags(parser, argv)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, raise_terminated) if main_thread else None  # as Ctrl-C
     try:
         return args.handler(args)
     except OdistError as exc:
-        print(f"odist: error: {as_flags(str(exc))}", file=sys.stderr)
+        print(f"odist: error: {error_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         if was_terminated():  # a SIGTERM (Ray's waits turn our ``Terminated`` into a plain KeyboardInterrupt)

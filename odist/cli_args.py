@@ -1,63 +1,79 @@
-"""The ``odist`` command's flags as config keys and library arguments, and library errors as flags.
+"""The ``odist`` command's flags as config keys, and config keys as flags: one table, ``FLAG_KEYS``.
 
-A flag given on the command line overrides the config file's value (``fleet.workers`` for ``--workers``);
-a flag left at its default leaves the file's value alone. Library errors name config keys and keyword
-arguments; ``as_flags`` rewrites a message in the command's words.
+A flag of the table given on the command line overrides the config file's value (``fleet.workers`` for
+``--workers``); a flag left out leaves the file's value alone. Library errors name config keys (and the
+keyword arguments of the calls): ``error_line`` shows the ones the error names as the command's flags.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
-from collections.abc import Sequence
 from typing import Any
 
-from odist.config import OdistConfig, choice_overrides, load_config
-from odist.errors import ConfigError
+from odist.config import OdistConfig, load_config
+from odist.errors import ConfigError, OdistError
 from odist.run_config import PoolConfig
 
-RAY_KEYS = {"address": "fleet.address", "workers": "fleet.workers",
-            "max_streams_in_flight": "fleet.max_streams_in_flight", "retries": "fleet.retries",
-            "student_gpus": "fleet.student_gpus", "student_cpus": "fleet.student_cpus",
-            "teacher_gpus": "pool.num_gpus", "teacher_batch": "pool.max_batch_size"}
-LIVE_KEYS = {"fps": "live.fps", "width": "live.width", "height": "live.height", "commit_every": "live.commit_every_s",
-             "read_timeout": "live.read_timeout_s", "give_up_after": "live.give_up_after_s",
-             "status_every": "live.status_every_s"}
-FLAGS = {key: "--" + dest.replace("_", "-") for dest, key in {**RAY_KEYS, **LIVE_KEYS}.items()}
-FLAGS.update({"pool.min_replicas": "--teacher-replicas", "pool.max_replicas": "--teacher-replicas",
-              "max_frames": "--max-frames", "segment_frames": "--segment-frames", "resume=True": "--resume",
-              "overwrite=True": "--overwrite", "overwrite and resume": "--overwrite and --resume",
-              "another out": "another --out", "device=cpu": "--device cpu"})
-_FLAG_PATTERN = re.compile("|".join(rf"(?<![\w.-]){re.escape(key)}(?![\w])"
-                                    for key in sorted(FLAGS, key=len, reverse=True)))
+# Every flag that sets a config key, and its key.
+FLAG_KEYS: dict[str, str] = {
+    "--teacher": "teacher.name", "--device": "device",
+    "--evaluate": "distill.evaluate", "--max-frames": "distill.max_frames", "--init": "distill.init",
+    "--width": "source.width", "--height": "source.height", "--fps": "source.fps", "--frames": "source.frames",
+    "--seed": "source.seed", "--segment-frames": "storage.segment_frames",
+    "--address": "fleet.address", "--workers": "fleet.workers",
+    "--max-streams-in-flight": "fleet.max_streams_in_flight",
+    "--retries": "fleet.retries", "--student-gpus": "fleet.student_gpus", "--student-cpus": "fleet.student_cpus",
+    "--warm-start": "fleet.warm_start", "--teacher-gpus": "pool.num_gpus", "--teacher-batch": "pool.max_batch_size",
+    "--commit-every": "live.commit_every_s", "--read-timeout": "live.read_timeout_s",
+    "--give-up-after": "live.give_up_after_s", "--status-every": "live.status_every_s",
+}
+# How errors show the keys and keyword arguments they name: the table's keys as their flags, and the rest.
+FLAG_NAMES: dict[str, str] = {
+    **{key: flag for flag, key in FLAG_KEYS.items()},
+    "pool.min_replicas": "--teacher-replicas", "pool.max_replicas": "--teacher-replicas",
+    "resume": "--resume", "overwrite": "--overwrite", "resume=True": "--resume", "overwrite=True": "--overwrite",
+    "another out": "another --out", "device=cpu": "--device cpu",
+}
 
 
-def as_flags(message: str) -> str:
-    """``message`` with the config keys and keyword arguments the CLI has flags for written as those flags."""
-    return _FLAG_PATTERN.sub(lambda m: FLAGS[m.group(0)], message)
+class ConfigFlag(argparse.Action):
+    """Stores a flag's value and notes the flag in ``args.given``: only given flags override the config."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, self.const if self.nargs == 0 else values)
+        namespace.given = (*getattr(namespace, "given", ()), self.option_strings[0])
 
 
-def config_from_args(args: argparse.Namespace, keys: dict[str, str] | None = None) -> OdistConfig:
-    """The config of a command: ``--config`` file, environment, ``--set``, ``--teacher``/``--device``, then
-    the flags in ``keys`` (flag dest -> config key) that were given, and ``--teacher-replicas``."""
-    overrides = [*args.overrides, *choice_overrides(args.teacher, args.device)]
-    for dest, key in (keys or {}).items():
-        if dest in getattr(args, "explicit", ()):
-            overrides.append(f"{key}={_json(getattr(args, dest))}")
-    pool = _teacher_pool_config(args)
+def config_flag(p: argparse.ArgumentParser, flag: str, **kwargs: Any) -> None:
+    """Add ``flag``, which sets its ``FLAG_KEYS`` key when given (``switch=True``: a flag without a value)."""
+    if flag not in FLAG_KEYS:
+        raise KeyError(f"{flag} has no config key in FLAG_KEYS")
+    if kwargs.pop("switch", False):
+        kwargs.update(nargs=0, const=True, default=False)
+    p.add_argument(flag, action=ConfigFlag, **kwargs)
+
+
+def error_line(exc: OdistError) -> str:
+    """``exc``'s message as the command shows it: the keys it names written as their flags."""
+    return exc.shown(FLAG_NAMES)
+
+
+def config_from_args(args: argparse.Namespace) -> OdistConfig:
+    """The config of a command: ``--config`` file, environment, ``--set``, then the ``FLAG_KEYS`` flags that
+    were given, and ``--teacher-replicas``."""
+    overrides = list(args.overrides)
+    for flag in getattr(args, "given", ()):
+        overrides.append(f"{FLAG_KEYS[flag]}={json.dumps(getattr(args, flag[2:].replace('-', '_')))}")
+    pool = teacher_pool_config(args)
     if pool is not None:
         overrides += ["pool.enabled=true", f"pool.min_replicas={pool.min_replicas}",
                       f"pool.max_replicas={pool.max_replicas}", f"pool.num_cpus={pool.num_cpus}"]
-    config = load_config(args.config, overrides)
-    for flag, value in (("--max-frames", getattr(args, "max_frames", None)),
-                        ("--segment-frames", getattr(args, "segment_frames", None))):
-        if value is not None and value < 1:
-            raise ConfigError(f"{flag} {value} is not positive", "pass a frame count >= 1")
-    return config
+    return load_config(args.config, overrides)
 
 
-def _teacher_pool_config(args: argparse.Namespace) -> PoolConfig | None:
+def teacher_pool_config(args: argparse.Namespace) -> PoolConfig | None:
     """The pool settings from ``--teacher-replicas MIN:MAX`` (None without the flag)."""
     if getattr(args, "teacher_replicas", None) is None:
         return None
@@ -73,20 +89,3 @@ def _teacher_pool_config(args: argparse.Namespace) -> PoolConfig | None:
     pool.validate()
     return pool
 
-
-def explicit_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set[str]:
-    """The dests of the options that appear in ``argv`` (including those of the chosen subcommand)."""
-    found: set[str] = set()
-    actions = list(parser._actions)
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                actions.extend(sub._actions)
-    for action in actions:
-        if any(token == opt or token.startswith(opt + "=") for opt in action.option_strings for token in argv):
-            found.add(action.dest)
-    return found
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)

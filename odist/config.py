@@ -55,6 +55,14 @@ class StudentConfig:
     # rather than the decoder's 8x subsampling (+20% FLOPs; false = the paper's head exactly).
     fine_skips: bool = True
 
+    def validate(self) -> StudentConfig:
+        s = self
+        check_config(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
+        check_config(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
+        check_config(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
+        check_config(0.0 < s.running_stats_momentum <= 1.0, "student.running_stats_momentum", "a momentum in (0, 1]")
+        return self
+
 
 @dataclass
 class DistillConfig:
@@ -130,11 +138,17 @@ class DistillConfig:
     warm_start_rung: int = 0
     warm_start_lr_scale: float = 1.0
     warm_start_lr_keyframes: int = 2
-    seed: int = 0
+    seed: int = 0  # the student's initial weights and updates (a synthetic scene's seed is source.seed)
+    # Score the student on every frame against the teacher (--evaluate; its cost is reported apart).
+    evaluate: bool = False
+    max_frames: int | None = None  # stop each stream after this many frames (None: at its end)
+    init: str | None = None  # warm-start every stream's student from this checkpoint (path or URI)
 
     def validate(self) -> DistillConfig:
         """Check every value (a ``ConfigError`` names the key); return self."""
         d = self
+        check_config(d.max_frames is None or d.max_frames >= 1, "distill.max_frames", "a frame count >= 1, or null")
+        check_config(d.init is None or bool(d.init), "distill.init", "a checkpoint path or URI, or null")
         check_config(len(d.strides) >= 1 and all(x >= 1 for x in d.strides)
                      and list(d.strides) == sorted(set(d.strides)), "distill.strides",
                      "an increasing list of positive frame strides, e.g. [8, 16, 32, 64]")
@@ -186,6 +200,25 @@ class DistillConfig:
 
 
 @dataclass
+class SourceConfig:
+    """How every input's frames are read, archive or live camera alike: size, sampling, and the length and
+    seed of synthetic scenes (a live camera's own ``fps`` in CAMERAS.yaml wins over ``fps``)."""
+
+    width: int | None = None  # resize frames to this width (a synthetic scene's width); None: the input's
+    height: int | None = None
+    # Sample frames at this rate; None: every frame of a video, 10 fps from a live camera.
+    fps: float | None = None
+    frames: int | None = None  # length of a synthetic scene (None: 900 frames)
+    seed: int = 0  # a synthetic scene's seed
+
+    def validate(self) -> SourceConfig:
+        for key, value in (("width", self.width), ("height", self.height), ("frames", self.frames)):
+            check_config(value is None or value >= 1, f"source.{key}", "a positive whole number, or null")
+        check_config(self.fps is None or self.fps > 0, "source.fps", "a positive frame rate, or null")
+        return self
+
+
+@dataclass
 class TeacherConfig:
     """Which teacher labels keyframes and how its output becomes class maps."""
 
@@ -206,6 +239,19 @@ class TeacherConfig:
     # An ONNX teacher's class names by class id (``coco``: torchvision's 91 COCO slots); empty: the model's metadata.
     onnx_classes: tuple[str, ...] = ()
 
+    def validate(self, classes: tuple[str, ...]) -> TeacherConfig:
+        t = self
+        check_config(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")
+        check_config(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
+                     "thresholds in [0, 1]")
+        check_config(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
+        check_config(t.device_ms is None or t.device_ms > 0, "teacher.device_ms", "a positive number of ms, or null")
+        check_config(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
+        unknown = sorted(set(t.class_groups) - set(classes[1:]))
+        check_config(not unknown, "teacher.class_groups",
+                     f"groups named after the stream's classes {list(classes[1:])}, not {unknown}")
+        return self
+
 
 @dataclass
 class CostModelConfig:
@@ -214,6 +260,11 @@ class CostModelConfig:
     teacher_ms: float = 300.0
     student_inference_ms: float = 7.0
     student_update_ms: float = 30.0
+
+    def validate(self) -> CostModelConfig:
+        check_config(min(self.teacher_ms, self.student_inference_ms, self.student_update_ms) >= 0, "cost_model",
+                     "non-negative costs in ms")
+        return self
 
 
 @dataclass
@@ -241,6 +292,14 @@ class PerformanceConfig:
     # The student's share of its GPU, in (0, 1]; None: no cap (a fleet worker uses its Ray num_gpus share).
     gpu_memory_fraction: float | None = None
 
+    def validate(self) -> PerformanceConfig:
+        check_config(self.amp in AMP_MODES, "performance.amp", f"one of {', '.join(AMP_MODES)}")
+        check_config(self.teacher_amp in AMP_MODES, "performance.teacher_amp", f"one of {', '.join(AMP_MODES)}")
+        fraction = self.gpu_memory_fraction
+        check_config(fraction is None or 0 < fraction <= 1, "performance.gpu_memory_fraction",
+                     "null (no cap) or the student's share of its GPU in (0, 1], e.g. 0.25 for --student-gpus 0.25")
+        return self
+
 
 AMP_MODES: tuple[str, ...] = ("off", "bf16", "fp16")
 MAX_LR = 10.0  # far above any useful rate; larger ones overflow the optimiser's float32 step
@@ -255,6 +314,7 @@ class OdistConfig:
     threads: int = 0
     student: StudentConfig = field(default_factory=StudentConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
+    source: SourceConfig = field(default_factory=SourceConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     cost_model: CostModelConfig = field(default_factory=CostModelConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
@@ -264,43 +324,20 @@ class OdistConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
 
     def validate(self) -> OdistConfig:
-        """Check every value; return self so calls chain."""
+        """Check every value, each section by its own ``validate``; return self so calls chain. The one place a
+        config is checked: ``load_config``, ``with_overrides`` and ``config_from_dict`` all end here."""
         check_config(len(self.classes) >= 2 and self.classes[0] == "background", "classes",
                      "a list starting with 'background' and naming at least one other class")
         check_config(len(set(self.classes)) == len(self.classes), "classes", "distinct names")
         check_config(len(self.classes) <= 255, "classes", "at most 255 classes (labels are uint8)")
         check_config(self.device == "cpu" or self.device.startswith("cuda"), "device", "'cpu' or 'cuda[:N]'")
         check_config(self.threads >= 0, "threads", "0 (torch default) or a positive thread count")
-        s = self.student
-        check_config(0.05 <= s.width <= 4.0, "student.width", "a width multiplier in [0.05, 4]")
-        check_config(1 <= s.units <= 8, "student.units", "1..8 residual units per block")
-        check_config(0.1 <= s.input_scale <= 1.0, "student.input_scale", "a scale in [0.1, 1]")
-        check_config(0.0 < s.running_stats_momentum <= 1.0, "student.running_stats_momentum",
-                     "a momentum in (0, 1]")
+        self.student.validate()
         self.distill.validate()
-        t = self.teacher
-        check_config(t.arch in ("v1", "v2"), "teacher.arch", "'v1' or 'v2' (torchvision Mask R-CNN R50-FPN)")
-        check_config(0 <= t.score_threshold <= 1 and 0 <= t.mask_threshold <= 1, "teacher.score_threshold",
-                     "thresholds in [0, 1]")
-        check_config(t.charged_ms >= 0 and t.charged_gflops >= 0, "teacher.charged_ms", "non-negative costs")
-        check_config(t.device_ms is None or t.device_ms > 0, "teacher.device_ms", "a positive number of ms, or null")
-        check_config(t.batch_size >= 1, "teacher.batch_size", "a positive batch size")
-        unknown = sorted(set(t.class_groups) - set(self.classes[1:]))
-        check_config(not unknown, "teacher.class_groups",
-                     f"groups named after the stream's classes {list(self.classes[1:])}, not {unknown}")
-        c = self.cost_model
-        check_config(min(c.teacher_ms, c.student_inference_ms, c.student_update_ms) >= 0, "cost_model",
-                     "non-negative costs in ms")
-        p = self.performance
-        check_config(p.amp in AMP_MODES, "performance.amp", f"one of {', '.join(AMP_MODES)}")
-        check_config(p.teacher_amp in AMP_MODES, "performance.teacher_amp", f"one of {', '.join(AMP_MODES)}")
-        fraction = p.gpu_memory_fraction
-        check_config(fraction is None or 0 < fraction <= 1, "performance.gpu_memory_fraction",
-                     "null (no cap) or the student's share of its GPU in (0, 1], e.g. 0.25 for --student-gpus 0.25")
-        self.fleet.validate()
-        self.pool.validate()
-        self.live.validate()
-        self.storage.validate()
+        self.source.validate()
+        self.teacher.validate(self.classes)
+        for section in (self.cost_model, self.performance, self.fleet, self.pool, self.live, self.storage):
+            section.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -351,8 +388,19 @@ def config_from_dict(data: Mapping[str, Any]) -> OdistConfig:
 
     Default class groups follow the stream's classes: groups of classes it lacks are dropped.
     """
-    config = build(OdistConfig, data, "")
+    config = build(OdistConfig, _moved_keys(data), "")
     if "class_groups" not in (data.get("teacher") or {}):
         groups = config.teacher.class_groups
         config.teacher.class_groups = {k: v for k, v in groups.items() if k in config.classes}
     return config.validate()
+
+
+def _moved_keys(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``data`` with the keys that moved where they are now: ``live.fps``, ``live.width`` and ``live.height`` (as
+    earlier versions wrote them into every run's outputs, or a user into a file or an override) are ``source.*``."""
+    live = data.get("live")
+    moved = {key: live[key] for key in ("fps", "width", "height") if key in live} if isinstance(live, Mapping) else {}
+    if not moved:
+        return data
+    live = {key: value for key, value in live.items() if key not in moved}
+    return {**data, "live": live, "source": {**(data.get("source") or {}), **moved}}

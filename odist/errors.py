@@ -7,6 +7,7 @@ and keeps its traceback.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from odist.redact import redact
 
@@ -27,11 +28,21 @@ class OdistError(Exception):
 
     exit_code = 2
 
-    def __init__(self, what: str, fix: str | None = None) -> None:
+    def __init__(self, what: str, fix: str | None = None, *, keys: Sequence[str] = ()) -> None:
         what, fix = plain(what), None if fix is None else plain(fix)  # never a secret, never a Python repr
         self.what = what
         self.fix = fix
+        self.keys = tuple(keys)  # the config keys and keyword arguments the message names, as it spells them
         super().__init__(f"{what} ({fix})" if fix else what)
+
+    def shown(self, names: Mapping[str, str]) -> str:
+        """The message with each of its ``keys`` that ``names`` has written as that name instead (the CLI shows
+        ``distill.max_frames`` as ``--max-frames``); a key it does not name stays as it is."""
+        text = str(self)
+        for key in sorted(self.keys, key=len, reverse=True):
+            if key in names:
+                text = text.replace(key, names[key])
+        return text
 
 
 class ConfigError(OdistError):
@@ -61,16 +72,16 @@ class LeaseError(OutputError):
 class StorageError(OdistError):
     """An object store location cannot be reached, read or written."""
 
-    def __init__(self, what: str, fix: str | None = None, *, missing: bool = False) -> None:
-        super().__init__(what, fix)
+    def __init__(self, what: str, fix: str | None = None, *, missing: bool = False, keys: Sequence[str] = ()) -> None:
+        super().__init__(what, fix, keys=keys)
         self.missing = missing
 
 
-def check_config(ok: bool, key: str, expected: str) -> None:
-    """Unless ``ok``, a ``ConfigError`` naming the config ``key`` and what it expects: every config section's
-    validation says it this one way."""
+def check_config(ok: bool, key: str, expected: str, *also: str) -> None:
+    """Unless ``ok``, a ``ConfigError`` naming the config ``key`` and what it expects (``also``: other keys that
+    ``expected`` names): every config section's validation says it this one way."""
     if not ok:
-        raise ConfigError(f"invalid config value for {key}", f"expected {expected}")
+        raise ConfigError(f"invalid config value for {key}", f"expected {expected}", keys=(key, *also))
 
 
 class Terminated(KeyboardInterrupt):

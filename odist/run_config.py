@@ -8,11 +8,18 @@ the matching flag).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from odist.errors import ConfigError, check_config
+from odist.errors import check_config
 from odist.storage.lease import LeaseSettings
+
+if TYPE_CHECKING:
+    from odist.config import OdistConfig
+
+
+WARM_STARTS = ("none", "fleet", "fleet-average")
 
 
 @dataclass
@@ -33,13 +40,19 @@ class FleetConfig:
     # odist and runs the student once as it starts, not on its first stream. Off: measured slower on a
     # local Ray (bench/fleet_throughput.py), since a job-level hook keeps Ray from using its prestarted workers.
     prewarm_workers: bool = False
+    # Where a stream that starts after others finished takes its first weights from: "none" (distill.init or a
+    # fresh student), "fleet" (the latest finished student of its manifest group, else the latest finished one)
+    # or "fleet-average" (the mean weights of the group's latest 8 finished students).
+    warm_start: str = "none"
 
     def validate(self) -> FleetConfig:
+        check_config(self.warm_start in WARM_STARTS, "fleet.warm_start", " or ".join(WARM_STARTS))
         check_config(self.workers is None or self.workers >= 1, "fleet.workers", "a worker count >= 1")
         check_config(self.max_streams_in_flight is None or self.max_streams_in_flight >= 1,
                      "fleet.max_streams_in_flight", "a count >= 1")
         check_config(self.student_gpus >= 0 and (self.student_cpus is None or self.student_cpus >= 0),
-                     "fleet.student_gpus", "non-negative shares such as 0.125 (fleet.student_cpus likewise)")
+                     "fleet.student_gpus", "non-negative shares such as 0.125 (fleet.student_cpus likewise)",
+                     "fleet.student_cpus")
         check_config(self.student_gpus <= 1 or float(self.student_gpus).is_integer(), "fleet.student_gpus",
                      "a fraction <= 1 or a whole number of GPUs")
         check_config(self.retries >= 0, "fleet.retries", "0 or more")
@@ -92,28 +105,31 @@ class PoolConfig:
 
     def validate(self) -> PoolConfig:
         """Check every value (a ``ConfigError`` names the field); return self so calls chain."""
-        _pool(self.min_replicas >= 0, "min_replicas", "0 or more replicas")
-        _pool(self.max_replicas >= max(1, self.min_replicas), "max_replicas", "at least 1 and >= min_replicas")
-        _pool(self.max_batch_size >= 1, "max_batch_size", "a positive batch size")
-        _pool(self.batch_wait_timeout_s >= 0, "batch_wait_timeout_s", "a non-negative wait in seconds")
-        _pool(self.implementation in POOL_IMPLEMENTATIONS, "implementation", " or ".join(POOL_IMPLEMENTATIONS))
-        _pool(self.batching in POOL_BATCHING, "batching", " or ".join(POOL_BATCHING))
-        _pool(self.implementation == "serve" or self.batching == "adaptive", "batching",
-              "adaptive with pool.implementation=actors (window is Serve's @serve.batch)")
-        _pool(self.target_ongoing_requests is None or self.target_ongoing_requests > 0,
-              "target_ongoing_requests", "a positive number of requests per replica")
-        _pool(self.max_ongoing_requests is None or self.max_ongoing_requests >= self.max_batch_size,
-              "max_ongoing_requests", "at least max_batch_size, or batches never fill")
-        _pool(self.num_gpus >= 0 and self.num_cpus >= 0, "num_gpus", "non-negative GPU and CPU shares")
-        _pool(self.request_timeout_s > 0, "request_timeout_s", "a positive timeout in seconds")
-        _pool(self.max_retries >= 0 and self.retry_backoff_s >= 0, "max_retries",
-              "a non-negative retry count and backoff")
-        _pool(self.health_check_period_s > 0, "health_check_period_s", "a positive period in seconds")
-        _pool(self.start_timeout_s > 0, "start_timeout_s", "a positive timeout in seconds")
-        _pool(self.max_constructor_retries >= 1, "max_constructor_retries", "at least 1 attempt to build a replica")
-        _pool(self.graceful_shutdown_timeout_s >= 0, "graceful_shutdown_timeout_s", "a non-negative wait in seconds")
-        _pool(min(self.upscale_delay_s, self.downscale_delay_s) >= 0 and self.look_back_period_s > 0,
-              "upscale_delay_s", "non-negative delays and a positive look-back period")
+        for ok, key, expected in (
+            (self.min_replicas >= 0, "min_replicas", "0 or more replicas"),
+            (self.max_replicas >= max(1, self.min_replicas), "max_replicas", "at least 1 and >= min_replicas"),
+            (self.max_batch_size >= 1, "max_batch_size", "a positive batch size"),
+            (self.batch_wait_timeout_s >= 0, "batch_wait_timeout_s", "a non-negative wait in seconds"),
+            (self.implementation in POOL_IMPLEMENTATIONS, "implementation", " or ".join(POOL_IMPLEMENTATIONS)),
+            (self.batching in POOL_BATCHING, "batching", " or ".join(POOL_BATCHING)),
+            (self.implementation == "serve" or self.batching == "adaptive", "batching",
+             "adaptive with pool.implementation=actors (window is Serve's @serve.batch)"),
+            (self.target_ongoing_requests is None or self.target_ongoing_requests > 0, "target_ongoing_requests",
+             "a positive number of requests per replica"),
+            (self.max_ongoing_requests is None or self.max_ongoing_requests >= self.max_batch_size,
+             "max_ongoing_requests", "at least max_batch_size, or batches never fill"),
+            (self.num_gpus >= 0 and self.num_cpus >= 0, "num_gpus", "non-negative GPU and CPU shares"),
+            (self.request_timeout_s > 0, "request_timeout_s", "a positive timeout in seconds"),
+            (self.max_retries >= 0 and self.retry_backoff_s >= 0, "max_retries",
+             "a non-negative retry count and backoff"),
+            (self.health_check_period_s > 0, "health_check_period_s", "a positive period in seconds"),
+            (self.start_timeout_s > 0, "start_timeout_s", "a positive timeout in seconds"),
+            (self.max_constructor_retries >= 1, "max_constructor_retries", "at least 1 attempt to build a replica"),
+            (self.graceful_shutdown_timeout_s >= 0, "graceful_shutdown_timeout_s", "a non-negative wait in seconds"),
+            (min(self.upscale_delay_s, self.downscale_delay_s) >= 0 and self.look_back_period_s > 0,
+             "upscale_delay_s", "non-negative delays and a positive look-back period"),
+        ):
+            check_config(ok, f"pool.{key}", expected)
         return self
 
     def ongoing_limit(self) -> int:
@@ -142,18 +158,10 @@ class PoolConfig:
         return {"num_gpus": float(self.num_gpus), "num_cpus": float(self.num_cpus)}
 
 
-def _pool(ok: bool, key: str, expected: str) -> None:
-    if not ok:
-        raise ConfigError(f"invalid teacher pool setting pool.{key}", f"expected {expected}")
-
-
 @dataclass
 class LiveConfig:
-    """How ``odist live`` reads and commits every camera (a camera's own ``fps`` wins over ``fps``)."""
+    """How ``odist live`` reads and commits every camera (their size and frame rate: the ``source`` section)."""
 
-    fps: float | None = 10.0
-    width: int | None = None
-    height: int | None = None
     commit_every_s: float = 30.0
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
@@ -162,7 +170,6 @@ class LiveConfig:
     rtsp_transport: str = "tcp"  # how RTSP cameras carry the media: tcp (interleaved) or udp
 
     def validate(self) -> LiveConfig:
-        check_config(self.fps is None or self.fps > 0, "live.fps", "a positive frame rate or null (the camera's)")
         check_config(self.commit_every_s > 0, "live.commit_every_s", "a positive period in seconds")
         check_config(min(self.open_timeout_s, self.read_timeout_s) > 0, "live.read_timeout_s",
                      "positive timeouts in seconds (live.open_timeout_s likewise)")
@@ -173,7 +180,26 @@ class LiveConfig:
         return self
 
 
-SEGMENT_FRAMES = 256  # an archive stream's frames per committed segment unless --segment-frames says otherwise
+LIVE_FPS = 10.0  # a live camera's frame rate when neither CAMERAS.yaml nor source.fps sets one
+
+
+@dataclass
+class LiveOptions(LiveConfig):
+    """How every camera is read and committed: the ``live`` section with the ``source`` section's size and
+    frame rate (``fps`` None here: each camera's own rate)."""
+
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = LIVE_FPS
+
+    @classmethod
+    def of(cls, config: OdistConfig) -> LiveOptions:
+        """The options of ``config``'s ``live`` and ``source`` sections."""
+        s = config.source
+        return cls(**dataclasses.asdict(config.live), width=s.width, height=s.height, fps=s.fps or LIVE_FPS)
+
+
+SEGMENT_FRAMES = 256  # an archive stream's frames per committed segment: storage.segment_frames' default
 
 FINAL_CHECKPOINTS = ("full", "weights", "weights-fp16")
 
@@ -186,6 +212,7 @@ class StorageConfig:
 
     lease_ttl_s: float = 30.0
     lease_heartbeat_s: float = 5.0
+    segment_frames: int = SEGMENT_FRAMES  # an archive stream's frames per committed segment
     commit_every_s: float = 60.0  # an archive stream commits at least this often, however long its segments
     # What a finished stream's last checkpoint keeps once its summary.json is written: "full" (the whole state:
     # a stopped live camera continues from it), "weights" (the student's weights: about half the size) or
@@ -198,6 +225,7 @@ class StorageConfig:
                      f"one of {', '.join(FINAL_CHECKPOINTS)}")
         check_config(self.lease_ttl_s > 0, "storage.lease_ttl_s", "a positive number of seconds, e.g. 30")
         check_config(self.commit_every_s > 0, "storage.commit_every_s", "a positive number of seconds, e.g. 60")
+        check_config(self.segment_frames >= 1, "storage.segment_frames", "a frame count >= 1, e.g. 256")
         check_config(0 < self.lease_heartbeat_s <= self.lease_ttl_s / 3, "storage.lease_heartbeat_s",
                      "a positive number of seconds, at most a third of storage.lease_ttl_s, e.g. 5")
         return self

@@ -13,14 +13,24 @@ SYNTHETIC = "synthetic:traffic"
 CASES = {
     "distill input 123": (lambda: odist.distill(123, out=OUT), "input must be a video path"),
     "distill out None": (lambda: odist.distill(SYNTHETIC, out=None), "out must be a run root"),
-    "distill evaluate 'no'": (lambda: odist.distill(SYNTHETIC, out=OUT, evaluate="no"), "evaluate must be True or"),
+    "distill evaluate=True, now a config key": (lambda: odist.distill(SYNTHETIC, out=OUT, evaluate=True),
+                                                "odist.distill() takes no evaluate= argument any more (set the "
+                                                "config key distill.evaluate instead"),
     "distill overrides as one string": (lambda: odist.distill(SYNTHETIC, out=OUT, overrides="threads=1"),
                                         "overrides must be a list of strings"),
-    "distill max_frames 2.5": (lambda: odist.distill(SYNTHETIC, out=OUT, max_frames=2.5), "max_frames must be a"),
+    "distill device=, now a config key": (lambda: odist.distill(SYNTHETIC, out=OUT, device="cpu"),
+                                          "odist.distill() takes no device= argument any more (set the config key "
+                                          "device instead"),
+    "distill max_frames 2.5": (lambda: odist.distill(SYNTHETIC, out=OUT, overrides=["distill.max_frames=2.5"]),
+                               "invalid config value for distill.max_frames: 2.5"),
+    "distill progress 'yes'": (lambda: odist.distill(SYNTHETIC, out=OUT, progress="yes"), "progress must be True or"),
     "distill config 5": (lambda: odist.distill(SYNTHETIC, out=OUT, config=5), "config must be an OdistConfig"),
     "distill resume 'yes'": (lambda: odist.distill(SYNTHETIC, out=OUT, resume="yes"), "resume must be True or"),
-    "run source None": (lambda: odist.run(None, out=OUT), "source must be a manifest"),
-    "run evaluate 1": (lambda: odist.run(SYNTHETIC, out=OUT, evaluate=1), "evaluate must be True or False"),
+    "run inputs None": (lambda: odist.run(None, out=OUT), "inputs must be a manifest"),
+    "run fleet=, now a config section": (lambda: odist.run(SYNTHETIC, out=OUT, fleet=odist.FleetConfig()),
+                                         "odist.run() takes no fleet= argument any more (set the config's fleet "
+                                         "section instead"),
+    "run progress 1": (lambda: odist.run(SYNTHETIC, out=OUT, progress=1), "progress must be True or False"),
     "live out None": (lambda: odist.live("cameras.yaml", out=None), "out must be a run root"),
     "live duration -5": (lambda: odist.live("cameras.yaml", out=OUT, duration=-5),
                          "duration -5 is not a positive number of seconds"),
@@ -46,3 +56,8 @@ def test_paths_are_taken_as_well_as_strings(tmp_path):
     from odist.api_types import location
 
     assert location("out", tmp_path) == str(tmp_path)
+
+
+def test_a_keyword_the_calls_never_took_is_a_type_error():
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        odist.distill(SYNTHETIC, out=OUT, colour="red")

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from odist.config import PAPER_KEYFRAME_POLICY, OdistConfig, config_from_dict, load_config
+from odist.config import PAPER_KEYFRAME_POLICY, OdistConfig, config_from_dict, load_config, with_overrides
 from odist.errors import ConfigError
 
 
@@ -51,6 +51,13 @@ def test_round_trips_through_plain_data():
     ("student.running_stats_momentum=1.5", "student.running_stats_momentum"),
     ("classes=[person,car]", "classes"),
     ("teacher.class_groups={\"dog\":[\"dog\"]}", "teacher.class_groups"),
+    ("source.width=0", "source.width"),
+    ("source.fps=-1", "source.fps"),
+    ("source.frames=0", "source.frames"),
+    ("distill.max_frames=0", "distill.max_frames"),
+    ("storage.segment_frames=0", "storage.segment_frames"),
+    ("fleet.warm_start=warm", "fleet.warm_start"),
+    ("pool.max_batch_size=0", "pool.max_batch_size"),
 ])
 def test_bad_values_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -131,3 +138,36 @@ def test_an_unparsable_config_is_one_line_naming_where(tmp_path):
         load_config(broken, environ={})
     assert "\n" not in str(yaml_error.value) + str(json_error.value)
     assert "<unicode string>" not in str(yaml_error.value)
+
+
+def test_a_bad_value_error_records_the_key_it_names():
+    with pytest.raises(ConfigError) as refused:
+        load_config(overrides=["pool.max_batch_size=0"], environ={})
+    assert str(refused.value).startswith("invalid config value for pool.max_batch_size")
+    assert refused.value.keys == ("pool.max_batch_size",)
+
+
+def test_live_size_and_rate_written_by_earlier_versions_are_read_as_the_source_section():
+    old = config_from_dict({"live": {"fps": 5.0, "width": 320, "height": None, "commit_every_s": 12.0}})
+    assert (old.source.fps, old.source.width, old.source.height, old.live.commit_every_s) == (5.0, 320, None, 12.0)
+    overridden = with_overrides(load_config(environ={}), ["live.fps=5"])  # a camera's overrides, written before
+    assert overridden.source.fps == 5.0 and "fps" not in overridden.to_dict()["live"]
+
+
+def test_live_cameras_read_the_source_section_and_default_to_ten_fps():
+    from odist.run_config import LIVE_FPS, LiveOptions
+
+    assert LiveOptions.of(load_config(environ={})).fps == LIVE_FPS == 10.0
+    options = LiveOptions.of(load_config(overrides=["source.fps=4", "source.width=64", "live.commit_every_s=3"],
+                                         environ={}))
+    assert (options.fps, options.width, options.height, options.commit_every_s) == (4.0, 64, None, 3.0)
+
+
+def test_stream_options_come_from_the_config():
+    from odist.distill.options import StreamOptions
+
+    config = load_config(overrides=["distill.evaluate=true", "distill.max_frames=9", "source.frames=30",
+                                    "source.seed=3", "storage.segment_frames=8"], environ={})
+    options = StreamOptions.of(config, init="ckpt.pt")
+    assert (options.evaluate, options.max_frames, options.frames, options.seed) == (True, 9, 30, 3)
+    assert (options.segment_frames, options.init) == (8, "ckpt.pt")

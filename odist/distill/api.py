@@ -1,7 +1,9 @@
-"""``odist.distill(...)``: distill one stream into a run root, the library form of ``odist distill``.
+"""``odist.distill(input, out, config)``: distill one stream into a run root, the library form of ``odist distill``.
 
-Keyword arguments are named like the command's long options (``max_frames`` for ``--max-frames``);
-errors name those keywords (the CLI shows them as flags).
+What to run is the config tree, as for every command (``distill.evaluate``, ``distill.max_frames``,
+``distill.init``, the ``source`` section, ``storage.segment_frames``, ``teacher.name``, ``device``); the call
+adds only what belongs to this one call: the stream's id, resume or overwrite, and progress.
+Errors name config keys and keyword arguments (the CLI shows them as flags).
 """
 
 from __future__ import annotations
@@ -12,13 +14,12 @@ from typing import Any
 
 from odist import api_types
 from odist.config import OdistConfig
-from odist.distill.arguments import check_positive, check_stream_arguments, resolve_config
+from odist.distill.arguments import refuse_moved, resolve_config
 from odist.distill.pipeline import StreamOptions, distill_stream
 from odist.distill.runner import Progress
 from odist.errors import ConfigError
 from odist.models.teachers import Teacher, build_teacher
 from odist.models.teachers.choice import prepare_weights
-from odist.run_config import SEGMENT_FRAMES
 from odist.storage.location import default_stream_id
 from odist.storage.objectstore import ObjectStore, open_store
 from odist.storage.run_root import check_run_root
@@ -26,33 +27,30 @@ from odist.teacher_default import teacher_for_input
 from odist.video.manifest import StreamSpec
 
 
-def distill(input: str, *, out: str | ObjectStore, config: OdistConfig | str | os.PathLike[str] | None = None,
-            teacher: str | None = None, device: str | None = None, overrides: Sequence[str] = (),
-            evaluate: bool = False, max_frames: int | None = None, init: str | None = None,
-            width: int | None = None, height: int | None = None, fps: float | None = None,
-            frames: int | None = None, seed: int = 0, stream_id: str | None = None, resume: bool = False,
-            overwrite: bool = False, segment_frames: int = SEGMENT_FRAMES, progress: bool = False,
-            on_progress: Callable[[Progress], None] | None = None) -> dict[str, Any]:
+def distill(input: str, out: str | ObjectStore, config: OdistConfig | str | os.PathLike[str] | None = None, *,
+            overrides: Sequence[str] = (), stream_id: str | None = None, resume: bool = False,
+            overwrite: bool = False, progress: bool = False, on_progress: Callable[[Progress], None] | None = None,
+            **moved: Any) -> dict[str, Any]:
     """Distill ``input`` (a video file or ``synthetic:SCENARIO``) into the run root ``out`` (a location or an
     ``ObjectStore``); its summary.
 
-    ``config`` is an ``OdistConfig``, a config file or None (defaults); ``teacher``, ``device`` and
-    ``overrides`` are applied on top, as ``--teacher``, ``--device`` and ``--set`` are.
+    ``config`` is an ``OdistConfig``, a config file or None (defaults and environment); ``overrides``
+    (``section.key=value``) are applied on top, as ``--set`` is. ``resume`` continues the stream after its last
+    commit, ``overwrite`` replaces its results; ``progress`` draws a bar, ``on_progress`` is called per frame.
     """
+    refuse_moved("odist.distill", moved)
     input = api_types.location("input", input, "a video path or URI, or synthetic:SCENARIO")
     if not isinstance(out, ObjectStore):
         out = api_types.location("out", out, "a run root: a folder, file:// or s3:// URI, or an ObjectStore")
-    check_stream_arguments(evaluate=evaluate, init=init, width=width, height=height, fps=fps, frames=frames,
-                           seed=seed, progress=progress)
     api_types.text("stream_id", stream_id)
     api_types.flag("resume", resume)
     api_types.flag("overwrite", overwrite)
-    resolved = teacher_for_input(resolve_config(config, overrides, teacher=teacher, device=device), input)
-    check_positive(max_frames=max_frames, segment_frames=segment_frames)
+    api_types.flag("progress", progress)
+    resolved = teacher_for_input(resolve_config(config, overrides), input)
     if overwrite and resume:
-        raise ConfigError("overwrite and resume contradict each other", "pass one of them")
-    options = StreamOptions(evaluate=evaluate, max_frames=max_frames, init=init, width=width, height=height,
-                            fps=fps, frames=frames, seed=seed, segment_frames=segment_frames)
+        raise ConfigError("overwrite and resume contradict each other", "pass one of them",
+                          keys=("overwrite", "resume"))
+    options = StreamOptions.of(resolved)
 
     def build() -> Teacher:
         t = resolved.teacher

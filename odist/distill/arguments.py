@@ -1,5 +1,5 @@
-"""Checking and resolving the keyword arguments the library entry points share (``odist.distill``,
-``odist.run``, ``odist.live``).
+"""Resolving the config the library entry points share (``odist.distill``, ``odist.run``, ``odist.live``), and
+the one-line refusal of the keyword arguments that became config keys.
 
 Torch-free, so the fleet and live drivers can resolve their config without importing torch.
 """
@@ -7,11 +7,21 @@ Torch-free, so the fleet and live drivers can resolve their config without impor
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from odist import api_types
 from odist.config import OdistConfig, choice_overrides, load_config, with_overrides
 from odist.errors import ConfigError
+
+# The keyword arguments ``odist.distill`` and ``odist.run`` took before they read the config tree, and the key
+# that holds each now.
+MOVED_KEYWORDS = {
+    "teacher": "teacher.name", "device": "device", "evaluate": "distill.evaluate",
+    "max_frames": "distill.max_frames", "init": "distill.init", "width": "source.width",
+    "height": "source.height", "fps": "source.fps", "frames": "source.frames", "seed": "source.seed",
+    "segment_frames": "storage.segment_frames", "warm_start": "fleet.warm_start", "fleet": "fleet", "pool": "pool",
+}
 
 
 def resolve_config(config: OdistConfig | str | os.PathLike[str] | None = None, overrides: Sequence[str] = (), *,
@@ -28,20 +38,13 @@ def resolve_config(config: OdistConfig | str | os.PathLike[str] | None = None, o
     return load_config(config, extra)
 
 
-def check_positive(**values: int | None) -> None:
-    """A ``ConfigError`` naming the first keyword whose value is not a whole number (or None) or is below 1."""
-    for name, value in values.items():
-        if api_types.whole(name, value) is not None and value < 1:
-            raise ConfigError(f"{name} {value} is not positive", "pass a frame count >= 1")
-
-
-def check_stream_arguments(*, evaluate: object, init: object, width: object, height: object, fps: object,
-                           frames: object, seed: object, progress: object) -> None:
-    """A ``ConfigError`` naming the first per-stream keyword (shared by ``distill`` and ``run``) of a wrong type."""
-    api_types.flag("evaluate", evaluate)
-    api_types.flag("progress", progress)
-    api_types.text("init", init, "a checkpoint path or URI")
-    for name, value in (("width", width), ("height", height), ("frames", frames)):
-        api_types.whole(name, value)
-    api_types.whole("seed", seed, optional=False)
-    api_types.number("fps", fps)
+def refuse_moved(call: str, keywords: Mapping[str, Any]) -> None:
+    """A ``ConfigError`` naming the config key that now holds the first of ``keywords`` (which ``call`` took
+    before); a ``TypeError``, as Python's own, for a keyword it never took."""
+    for name in keywords:
+        key = MOVED_KEYWORDS.get(name)
+        if key is None:
+            raise TypeError(f"{call}() got an unexpected keyword argument {name!r}")
+        fix = (f"set the config's {key} section instead, e.g. config=dataclasses.replace(config, {key}=...)"
+               if key in ("fleet", "pool") else f"set the config key {key} instead, e.g. overrides=['{key}=...']")
+        raise ConfigError(f"{call}() takes no {name}= argument any more", fix)

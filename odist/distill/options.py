@@ -35,6 +35,15 @@ class StreamOptions:
     seed: int = 0
     segment_frames: int = SEGMENT_FRAMES
 
+    @classmethod
+    def of(cls, config: OdistConfig, **per_stream: Any) -> StreamOptions:
+        """The options ``config`` gives every stream: ``distill.evaluate``, ``distill.max_frames`` and
+        ``distill.init``, the ``source`` section and ``storage.segment_frames``; ``per_stream`` replaces some."""
+        d, s = config.distill, config.source
+        return cls(**{"evaluate": d.evaluate, "max_frames": d.max_frames, "init": d.init, "width": s.width,
+                      "height": s.height, "fps": s.fps, "frames": s.frames, "seed": s.seed,
+                      "segment_frames": config.storage.segment_frames, **per_stream})
+
     def open(self, uri: str) -> Any:
         """The frame source of ``uri`` with these options."""
         from odist.video.open import open_source

@@ -228,7 +228,8 @@ def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teache
 def prepare_torch(config: OdistConfig) -> None:
     """Check the configured device and apply ``threads`` before a stream starts."""
     if config.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {config.device} requested but this torch sees no CUDA GPU", "set device=cpu")
+        raise ConfigError(f"device {config.device} requested but this torch sees no CUDA GPU", "set device=cpu",
+                          keys=("device=cpu",))
     if config.threads:
         torch.set_num_threads(config.threads)
 
@@ -241,7 +242,8 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
     if not resume:
         if area.has_results():
             raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
-                              "pass resume=True to continue it, overwrite=True to start over, or another out")
+                              "pass resume=True to continue it, overwrite=True to start over, or another out",
+                              keys=("resume=True", "overwrite=True", "another out"))
         area.clear_failure()  # a start that failed before its first commit blocks nothing
         return False
     if area.summary() is None:  # not done (a corrupt summary is a StorageError); a failure is replaced on resume

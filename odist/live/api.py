@@ -1,6 +1,7 @@
 """``odist.live(...)``: run the cameras of a CAMERAS.yaml until stopped, the library form of ``odist live``.
 
-How cameras are read and committed is the config tree's ``live`` section (or the ``live`` argument),
+How cameras are read is the config tree's ``source`` section (size, frame rate) and how they are committed its
+``live`` section (or the ``live`` argument),
 where they run its ``fleet`` section, and a shared teacher pool its ``pool`` section (when enabled).
 """
 
@@ -20,7 +21,7 @@ from odist.live.status import CameraStatus
 from odist.live.supervisor import LiveJob, run_live
 from odist.live.teacher_choice import live_teacher
 from odist.models.teachers.choice import prepare_weights
-from odist.run_config import LiveConfig
+from odist.run_config import LiveConfig, LiveOptions
 
 
 def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str | os.PathLike[str] | None = None,
@@ -45,8 +46,8 @@ def live(cameras: str | os.PathLike[str], *, out: str, config: OdistConfig | str
         resolved = live_teacher(resolved)
         prepare_weights(resolved)  # fetched or found in torch's cache before Ray starts
     settings, fleet = resolved.live, resolved.fleet
-    job = LiveJob(out, resolved, settings, student_gpus=fleet.student_gpus, student_cpus=fleet.student_cpus,
-                  teacher_factory=teacher_factory)
+    job = LiveJob(out, resolved, LiveOptions.of(resolved), student_gpus=fleet.student_gpus,
+                  student_cpus=fleet.student_cpus, teacher_factory=teacher_factory)
     return run_live(Path(cameras), job, duration_s=duration, address=fleet.address,
                     teacher_pool=resolved.pool if resolved.pool.enabled else None, stop=stop, on_status=on_status,
                     status_every_s=settings.status_every_s, handle_signals=handle_signals)

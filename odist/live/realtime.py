@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from odist.distill.identity import check_resume
 from odist.distill.pipeline import StreamPipeline, stream_manifest
 from odist.live.status import CameraState
-from odist.run_config import LiveConfig
+from odist.run_config import LiveOptions
 from odist.storage.layout import StreamArea
 from odist.video.live import LiveSettings, LiveSource
 
@@ -31,7 +31,7 @@ LIVE_RESUME_FIX = ("give the camera another id in the camera list, or pass anoth
                    "(or restore the settings its committed frames were made with)")
 
 
-def live_settings(options: LiveConfig, camera: CameraSpec) -> LiveSettings:
+def live_settings(options: LiveOptions, camera: CameraSpec) -> LiveSettings:
     """How the source reads ``camera``: its own ``fps`` wins over the options'."""
     return LiveSettings(width=options.width, height=options.height, fps=camera.fps or options.fps,
                         open_timeout_s=options.open_timeout_s, read_timeout_s=options.read_timeout_s,

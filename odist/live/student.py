@@ -29,7 +29,7 @@ from odist.live.realtime import NEVER, RealTimeFeed, live_settings
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
 from odist.redact import redact
-from odist.run_config import LiveConfig
+from odist.run_config import LiveOptions
 from odist.states import CameraState
 from odist.storage.checkpoint import weight_digest
 from odist.storage.documents import LIVE_STATUS
@@ -38,9 +38,6 @@ from odist.storage.objectstore import open_store
 
 __all__ = ["LIVE_STATUS", "NEVER", "LiveOptions", "LiveStudent", "live_settings"]
 log = logging.getLogger(__name__)
-
-
-LiveOptions = LiveConfig  # how every camera is read and committed: the config tree's ``live`` section
 
 
 class LiveStudent:

@@ -29,8 +29,9 @@ def test_fractions_and_regions_of_a_class_map():
 
 def test_records_carry_the_counts_of_their_stored_masks_and_keyframe_labels(tmp_path):
     out = str(tmp_path / "run")
-    odist.distill("synthetic:traffic", out=out, width=96, height=64, frames=20,
-                  overrides=["student.width=0.25", "threads=1", "distill.overlap_labels=false"])
+    odist.distill("synthetic:traffic", out, overrides=["source.width=96", "source.height=64", "source.frames=20",
+                                                      "student.width=0.25", "threads=1",
+                                                      "distill.overlap_labels=false"])
     area = StreamArea(open_store(out), "traffic")
     records = read_stream_table(area).to_pylist()
     masks, labels = decode_masks(read_stream_table(area, "masks")), decode_masks(read_stream_table(area, "labels"))

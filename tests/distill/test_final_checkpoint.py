@@ -17,9 +17,10 @@ FRAMES = 12
 BASE = ["student.width=0.25", "threads=1", "distill.max_updates=2"]
 
 
-def _run(out, contents, **kwargs):
-    return odist.distill("synthetic:traffic", out=str(out), width=48, height=32, frames=FRAMES, segment_frames=4,
-                         overrides=[*BASE, f"storage.final_checkpoint={contents}"], **kwargs)
+def _run(out, contents, init=None, **kwargs):
+    return odist.distill("synthetic:traffic", str(out), overrides=[
+        *BASE, "source.width=48", "source.height=32", f"source.frames={FRAMES}", "storage.segment_frames=4",
+        f"storage.final_checkpoint={contents}", *([f"distill.init={init}"] if init else [])], **kwargs)
 
 
 def _area(out):

@@ -19,7 +19,8 @@ CONFIG = load_config(overrides=["student.width=0.25", "threads=1"], environ={})
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    distill("synthetic:traffic", out=str(out), config=CONFIG, frames=FRAMES, width=W, height=H, segment_frames=8)
+    distill("synthetic:traffic", str(out), CONFIG, overrides=[f"source.frames={FRAMES}", f"source.width={W}",
+                                                             f"source.height={H}", "storage.segment_frames=8"])
     return out
 
 

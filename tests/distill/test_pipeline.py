@@ -77,8 +77,9 @@ def test_a_killed_writers_stream_is_taken_over_once_its_lease_expires(tmp_path):
         time.sleep(0.1)
     writer.send_signal(signal.SIGKILL)
     writer.wait()
-    run = {"width": 64, "height": 48, "frames": 40, "segment_frames": 8, "resume": True,
-           "overrides": ["threads=1", "student.width=0.25", "storage.lease_ttl_s=6", "storage.lease_heartbeat_s=0.5"]}
+    run = {"resume": True,
+           "overrides": ["source.width=64", "source.height=48", "source.frames=40", "storage.segment_frames=8",
+                         "threads=1", "student.width=0.25", "storage.lease_ttl_s=6", "storage.lease_heartbeat_s=0.5"]}
     with pytest.raises(LeaseError, match="is being written by another odist"):
         odist.distill("synthetic:static_easy", out=out, **run)  # its lease lives on for up to 6 s
     while True:

@@ -79,21 +79,21 @@ def test_a_resume_with_a_smaller_frames_is_refused_and_a_larger_one_continues(tm
     from odist.errors import OutputError
 
     out = str(tmp_path / "run")
-    tiny = dict(out=out, width=48, height=32, overrides=["student.width=0.25", "threads=1", "distill.max_updates=1"],
-                segment_frames=4)
+    tiny = ["source.width=48", "source.height=32", "student.width=0.25", "threads=1", "distill.max_updates=1",
+            "storage.segment_frames=4"]
 
     def interrupt(progress):
         if progress.frames >= 9:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        odist.distill("synthetic:traffic", frames=12, on_progress=interrupt, **tiny)
+        odist.distill("synthetic:traffic", out, overrides=[*tiny, "source.frames=12"], on_progress=interrupt)
     assert _area_of(out).last_commit().next_frame_index == 8
     with pytest.raises(OutputError, match="has 8 frames committed, but this run's input ends after 6") as refused:
-        odist.distill("synthetic:traffic", frames=6, resume=True, **tiny)
+        odist.distill("synthetic:traffic", out, overrides=[*tiny, "source.frames=6"], resume=True)
     assert "--frames 8 or more" in refused.value.fix
     assert _area_of(out).summary() is None  # not marked done
-    assert odist.distill("synthetic:traffic", frames=12, resume=True, **tiny)["frames"] == 12
+    assert odist.distill("synthetic:traffic", out, overrides=[*tiny, "source.frames=12"], resume=True)["frames"] == 12
 
 
 def _area_of(out):

@@ -27,8 +27,8 @@ def measurements(tmp_path, monkeypatch) -> list[tuple]:
 
 
 def run(out, stream_id: str) -> dict:
-    return distill("synthetic:static_easy", out=str(out), overrides=SMALL, width=64, height=48, frames=16,
-                   stream_id=stream_id)
+    return distill("synthetic:static_easy", str(out), stream_id=stream_id,
+                   overrides=[*SMALL, "source.width=64", "source.height=48", "source.frames=16"])
 
 
 def test_measured_speedup_charges_keyframes_at_the_devices_teacher_cost(measurements, tmp_path):

@@ -22,6 +22,7 @@ from odist.video.manifest import StreamSpec
 from odist.video.synthetic import SyntheticSource
 
 W, H = 96, 64
+SIZE = [f"source.width={W}", f"source.height={H}"]
 CONFIG = load_config(overrides=["student.width=0.25", "threads=1"], environ={})
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -39,7 +40,7 @@ def test_the_pick_is_the_groups_latest_student_else_the_latest_and_a_rows_own_in
 
 def test_a_warm_started_streams_first_prediction_comes_from_the_checkpoints_weights(tmp_path):
     out = str(tmp_path / "run")
-    done = distill("synthetic:traffic", out=out, config=CONFIG, frames=16, width=W, height=H, stream_id="first")
+    done = distill("synthetic:traffic", out, CONFIG, overrides=[*SIZE, "source.frames=16"], stream_id="first")
     fleet = FleetWarmStart.from_store(open_store(out), [StreamSpec("synthetic:traffic", "first")])
     spec = fleet.apply(StreamSpec("synthetic:static_easy", "second"))
     assert spec.init == done["checkpoint"] and spec.init_from == "fleet:first"
@@ -69,9 +70,9 @@ def test_average_weights_is_the_elementwise_mean_and_keeps_integer_buffers():
 def test_fleet_average_begins_from_the_mean_of_the_groups_latest_students_written_once(tmp_path):
     out = str(tmp_path / "run")
     for sid, scenario in (("s1", "traffic"), ("s2", "static_easy"), ("other", "traffic")):
-        distill(f"synthetic:{scenario}", out=out, config=CONFIG, frames=8, width=W, height=H, stream_id=sid)
+        distill(f"synthetic:{scenario}", out=out, config=CONFIG, overrides=[*SIZE, "source.frames=8"], stream_id=sid)
     wide = load_config(overrides=["student.width=0.5", "threads=1"], environ={})
-    distill("synthetic:traffic", out=out, config=wide, frames=4, width=W, height=H, stream_id="wide")
+    distill("synthetic:traffic", out=out, config=wide, overrides=[*SIZE, "source.frames=4"], stream_id="wide")
     done = [StreamSpec("", "s1", group="site"), StreamSpec("", "other", group="far"),
             StreamSpec("", "wide", group="site"), StreamSpec("", "s2", group="site")]
     store = open_store(out)
@@ -88,6 +89,6 @@ def test_fleet_average_begins_from_the_mean_of_the_groups_latest_students_writte
             torch.testing.assert_close(value, (students[0][name] + students[1][name]) / 2)
     again = fleet.apply(StreamSpec("synthetic:traffic", "newer", group="site"))
     assert (again.init, again.init_from) == (spec.init, spec.init_from) and len(store.list("fleet_average/")) == 1
-    started = distill("synthetic:traffic", out=out, config=CONFIG, frames=4, width=W, height=H, stream_id="new",
-                      init=spec.init)
+    started = distill("synthetic:traffic", out, CONFIG, stream_id="new",
+                      overrides=[*SIZE, "source.frames=4", f"distill.init={spec.init}"])
     assert started["frames"] == 4

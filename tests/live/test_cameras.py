@@ -76,10 +76,10 @@ def test_a_missing_file_says_so(tmp_path):
 
 def test_live_rtsp_transport_reaches_the_source_and_is_checked():
     from odist.live.realtime import live_settings
-    from odist.run_config import LiveConfig
+    from odist.run_config import LiveConfig, LiveOptions
 
     camera = CameraSpec("cam", "rtsp://127.0.0.1:8554/cam")
-    assert live_settings(LiveConfig(rtsp_transport="udp").validate(), camera).rtsp_transport == "udp"
-    assert live_settings(LiveConfig().validate(), camera).rtsp_transport == "tcp"
+    assert live_settings(LiveOptions(rtsp_transport="udp").validate(), camera).rtsp_transport == "udp"
+    assert live_settings(LiveOptions().validate(), camera).rtsp_transport == "tcp"
     with pytest.raises(ConfigError, match=r"live\.rtsp_transport"):
         LiveConfig(rtsp_transport="sctp").validate()

@@ -12,6 +12,7 @@ from odist.pretrain import PretrainOptions, pretrain
 from odist.storage.checkpoint import load_checkpoint, weight_digest
 
 W, H = 96, 64
+SIZE = [f"source.width={W}", f"source.height={H}"]
 CONFIG = load_config(overrides=["student.width=0.25", "threads=1"], environ={})
 SMALL = PretrainOptions(epochs=2, batch_size=4, every=4, stream=StreamOptions(width=W, height=H, frames=24))
 
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
-    summary = distill("synthetic:traffic", out=str(out), config=CONFIG, frames=32, width=W, height=H)
+    summary = distill("synthetic:traffic", out=str(out), config=CONFIG, overrides=[*SIZE, "source.frames=32"])
     return out, summary
 
 
@@ -39,8 +40,8 @@ def test_pretrain_on_a_runs_kept_labels_round_trips_as_a_warm_start(run, tmp_pat
     assert meta["frames"] == summary["keyframes"] and meta["resolution"] == {"height": H, "width": W}
     assert list(payload["config"]["classes"]) == list(CONFIG.classes) and meta["teacher"]["reused_seconds"] > 0
     assert weight_digest(payload["state"]["distiller"]["student"]) == meta["weight_digest"]
-    started = distill("synthetic:static_easy", out=str(tmp_path / "warm"), config=CONFIG, frames=4, width=W,
-                      height=H, init=str(checkpoint))
+    started = distill("synthetic:static_easy", str(tmp_path / "warm"), CONFIG,
+                      overrides=[*SIZE, "source.frames=4", f"distill.init={checkpoint}"])
     assert started["frames"] == 4
 
 
@@ -66,5 +67,5 @@ def test_a_checkpoint_of_other_classes_is_refused_as_a_start(tmp_path):
     pretrain(["synthetic:static_easy"], str(checkpoint), CONFIG, PretrainOptions(**{**SMALL.__dict__, "epochs": 1}))
     other = load_config(overrides=["student.width=0.25", 'classes=["background","person"]'], environ={})
     with pytest.raises(CheckpointError, match=r"classes \[background, person, vehicle, bike\].*\[background, person\]"):
-        distill("synthetic:static_easy", out=str(tmp_path / "o"), config=other, frames=2, width=W, height=H,
-                init=str(checkpoint))
+        distill("synthetic:static_easy", str(tmp_path / "o"), other,
+                overrides=[*SIZE, "source.frames=2", f"distill.init={checkpoint}"])

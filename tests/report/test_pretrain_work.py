@@ -26,8 +26,9 @@ def runs(tmp_path_factory):
     warm, cold = str(root / "warm"), str(root / "cold")
     for stream_id in ("a", "b"):
         for out, init in ((warm, checkpoint), (cold, None)):
-            distill("synthetic:traffic", out=out, config=CONFIG, frames=12, width=W, height=H, stream_id=stream_id,
-                    init=init)
+            distill("synthetic:traffic", out, CONFIG, stream_id=stream_id,
+                    overrides=["source.frames=12", f"source.width={W}", f"source.height={H}",
+                               *([f"distill.init={init}"] if init else [])])
     return meta, warm, cold
 
 

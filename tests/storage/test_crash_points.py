@@ -28,8 +28,8 @@ from odist.storage.reader import decode_masks, read_stream_table
 
 FRAMES, SEGMENT = 12, 4
 STREAM = "static_easy"
-RUN = {"width": 64, "height": 48, "frames": FRAMES, "segment_frames": SEGMENT,
-       "overrides": ["student.width=0.25", "threads=1", "distill.max_updates=2",
+RUN = {"overrides": ["source.width=64", "source.height=48", f"source.frames={FRAMES}",
+                     f"storage.segment_frames={SEGMENT}", "student.width=0.25", "threads=1", "distill.max_updates=2",
                      "storage.lease_ttl_s=1.5", "storage.lease_heartbeat_s=0.25"]}
 POINTS = commit_protocol_points()
 # Where the process itself dies (a forked child), per backend.

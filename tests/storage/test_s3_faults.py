@@ -21,8 +21,8 @@ from odist.storage.reader import read_stream_table
 
 FRAMES = 12
 STREAM = "static_easy"
-RUN = {"width": 64, "height": 48, "frames": FRAMES, "segment_frames": 4,
-       "overrides": ["student.width=0.25", "threads=1", "distill.max_updates=2",
+RUN = {"overrides": ["source.width=64", "source.height=48", f"source.frames={FRAMES}", "storage.segment_frames=4",
+                     "student.width=0.25", "threads=1", "distill.max_updates=2",
                      "storage.lease_ttl_s=1.5", "storage.lease_heartbeat_s=0.25"]}
 # Through the faults the lease's renewals are dropped, stalled and refused too, and botocore's backoff between
 # retries can outlast a 1.5 s lease: this run keeps the default lease (the short one is for the outage test,
