@@ -170,8 +170,8 @@ def validate_value(value: Any, hint: Any, key: str) -> Any:
     try:
         return _adapter(hint).validate_python(value)
     except ValidationError as exc:
-        raise ConfigError(f"invalid config value for {key}: {_short(value)}", f"expected {_expected(hint, exc)}") \
-            from None
+        raise ConfigError(f"invalid config value for {key}: {_short(value)}", f"expected {_expected(hint, exc)}",
+                          keys=(key,)) from None
 
 
 @functools.cache
