@@ -118,8 +118,8 @@ def test_values_of_the_wrong_type_are_refused_whatever_their_source(override, ex
 
 def test_text_from_the_environment_and_overrides_becomes_each_fields_type():
     config = load_config(overrides=["fleet.workers=none", "performance.compile=YES", "classes=background,1"],
-                         environ={"ODIST__DISTILL__STRIDES": "8,16", "ODIST__LIVE__FPS": "null",
+                         environ={"ODIST__DISTILL__STRIDES": "8,16", "ODIST__SOURCE__FPS": "null",
                                   "ODIST__DISTILL__MAX_UPDATES": "2.0", "ODIST__TEACHER__CLASS_GROUPS": '{"1": [7]}'})
     assert (config.fleet.workers, config.performance.compile, config.classes) == (None, True, ("background", "1"))
-    assert (config.distill.strides, config.live.fps, config.distill.max_updates) == ((8, 16), None, 2)
+    assert (config.distill.strides, config.source.fps, config.distill.max_updates) == ((8, 16), None, 2)
     assert config.teacher.class_groups == {"1": ["7"]}
