@@ -39,7 +39,8 @@ from odist.video.frame import Frame
 TeacherSource = Teacher | Callable[[], Teacher]
 NEVER = 1 << 62  # a live stream's segments are committed by time, never by frame count
 FIRST_COMMIT_S = 1.0  # a live stream's first processed frames commit this soon, not after a whole commit_every_s
-__all__ = ["FIRST_COMMIT_S", "NEVER", "StreamSession", "TeacherSource"]
+__all__ = ["FIRST_COMMIT_S", "NEVER", "StreamSession", "TeacherSource", "done_summary",
+           "try_record_failure"]
 
 
 class StreamSession:
@@ -223,6 +224,21 @@ class StreamSession:
         raise error
 
 
+def done_summary(area: StreamArea) -> dict[str, Any] | None:
+    """The summary of a stream that is done, else None: whether a resume has anything left to do."""
+    return area.summary()
+
+
+def try_record_failure(area: StreamArea, error: str) -> bool:
+    """Write the stream's ``failed.json`` (its commits stay); False when even that is impossible (the store is
+    unreachable)."""
+    try:
+        area.fail(error)
+    except OdistError:
+        return False
+    return True
+
+
 def _already_done(area: StreamArea, *, resume: bool, overwrite: bool, reopen: bool) -> bool:
     """Apply overwrite / resume to what the stream already has; True when nothing is left to do (never when
     ``reopen``: a finished live stream goes on)."""
@@ -235,7 +251,7 @@ def _already_done(area: StreamArea, *, resume: bool, overwrite: bool, reopen: bo
                               "pass resume=True to continue it, overwrite=True to start over, or another out")
         area.clear_failure()  # a start that failed before its first commit blocks nothing
         return False
-    if reopen or area.summary() is None:  # not done (a corrupt summary is a StorageError); a failure is replaced
+    if reopen or done_summary(area) is None:  # not done (a corrupt summary is a StorageError); a failure is replaced
         return False
     area.clear_failure()  # left by an attempt that failed after writing its summary
     return True
