@@ -1,4 +1,4 @@
-"""The online distillation loop for one stream: schedule, loss, metrics, cost accounting, the stream pipeline.
+"""The online distillation loop for one stream: schedule, loss, metrics, cost accounting, the stream session.
 
 The package is also the library's one-stream call: ``odist.distill(input, out=...)`` is
 ``odist.distill.api.distill``.

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Generator
 
@@ -22,29 +21,30 @@ from odist.config import OdistConfig
 from odist.distill.learning import (
     IMAGE_MEAN,
     IMAGE_STD,
+    Example,
     FrameResult,
     KeyframeLearning,
-    _Example,
+    Outcome,
     camera_motion,
     class_map,
     make_example,
     make_optimizer,
     new_student,
     student_confidence,
+    update_steps,
 )
 from odist.distill.ledger import CostLedger
-from odist.distill.loss import distillation_loss
-from odist.distill.metrics import confusion, min_class_iou
 from odist.distill.policy import KeyframePolicy, Trigger
 from odist.distill.scene import scene_signature
 from odist.distill.schedule import StrideLadder
-from odist.distill.student_costs import student_gflops
+from odist.distill.student_costs import FrameFlops
 from odist.distill.viewbank import ViewBank
 from odist.errors import TeacherError
 from odist.models.acceleration import (
     Acceleration,
     StudentMemory,
     compile_forward,
+    device_time,
     limit_gpu_memory,
     to_channels_last,
     upload,
@@ -85,10 +85,10 @@ class OnlineDistiller:
         self.view_bank = ViewBank(d.view_bank_size, d.view_threshold) if d.view_bank_size else None
         self.ledger = CostLedger()
         self.warm_started = False  # began from a checkpoint's weights (distill.warm_start_* apply)
-        self._replay: deque[_Example] = deque(maxlen=max(d.replay_buffer_size, 1))
+        self._replay: deque[Example] = deque(maxlen=max(d.replay_buffer_size, 1))
         self._mean = torch.tensor(IMAGE_MEAN, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(IMAGE_STD, device=self.device).view(1, 3, 1, 1)
-        self._gflops: tuple[int, int, float, float] | None = None
+        self._flops = FrameFlops(self.student, config.student.input_scale)
 
     def _gpu_share(self) -> float | None:
         """``performance.gpu_memory_fraction`` when it applies (set, on a CUDA device), else None."""
@@ -128,11 +128,11 @@ class OnlineDistiller:
         self._account_flops(frame)
         image = self._to_tensor(frame.image)
         self.ledger.frames += 1
-        start = self.now()
+        start = device_time(self.device)
         prediction, confidence, foreground = self._infer(image)
-        seconds = self.now() - start
+        seconds = device_time(self.device) - start
         self.ledger.student_inference_seconds += seconds
-        self.ledger.student_inference_gflops += self._gflops[2]
+        self.ledger.student_inference_gflops += self._flops.inference
         return FrameResult(frame.index, prediction, False, 0, self.ladder.stride, None, seconds, 0.0, None,
                            confidence=confidence, foreground=foreground)
 
@@ -173,13 +173,13 @@ class OnlineDistiller:
         keyframe whose labels arrived after its inference).
         """
         learning = self.begin_learning(frame, answer, new_frame=new_frame, trigger=trigger)
-        while (result := learning.advance()) is None:
+        while (result := self.advance(learning)) is None:
             pass
         return result
 
     def begin_learning(self, frame: Frame, answer: TeacherResult, *, new_frame: bool = True,
                        trigger: Trigger | str = Trigger.LADDER) -> KeyframeLearning:
-        """``learn`` one step at a time: ``advance()`` the result until it returns the ``FrameResult``.
+        """``learn`` one step at a time: ``advance`` the result until it gives the ``FrameResult``.
 
         A live student advances once per incoming frame, so updates never stall inference for long. The
         keyframe enters the ledger when its learning is over (one left unfinished is not counted).
@@ -198,8 +198,15 @@ class OnlineDistiller:
             signature = scene_signature(frame.image)
             self._recall_view(signature, trigger)
         example = make_example(image, labels, self.num_classes, self.config.distill, self.device)
-        return KeyframeLearning(self, frame, answer, self._learn_steps(example), trigger,
-                                inferred=not new_frame, signature=signature)
+        return KeyframeLearning(frame, answer, self._learn_steps(example), trigger, inferred=not new_frame,
+                                signature=signature)
+
+    def advance(self, learning: KeyframeLearning) -> FrameResult | None:
+        """One forward (and update) step of ``learning``; the keyframe's ``FrameResult`` once it is over."""
+        start = device_time(self.device)
+        outcome = learning.step()
+        learning.seconds += device_time(self.device) - start
+        return None if outcome is None else self._finish_learning(learning, outcome)
 
     def _recall_view(self, signature: np.ndarray, trigger: Trigger | str) -> None:
         """On a cut to a view the bank knows, continue from that view's student."""
@@ -210,8 +217,7 @@ class OnlineDistiller:
             self.student.load_state_dict(weights)
             self.ledger.view_recalls += 1
 
-    def finish_learning(self, learning: KeyframeLearning,
-                        outcome: tuple[float, float, int, np.ndarray, int]) -> FrameResult:
+    def _finish_learning(self, learning: KeyframeLearning, outcome: Outcome) -> FrameResult:
         """Book a keyframe whose updates are over in the ledger and move the ladder; its ``FrameResult``."""
         frame, answer, seconds, trigger = learning.frame, learning.answer, learning.seconds, learning.trigger
         before, accuracy, updates, prediction, batch = outcome
@@ -219,13 +225,9 @@ class OnlineDistiller:
         self.ledger.count_keyframe(Trigger(trigger).value, empty=empty, inferred=learning.inferred)
         if self.view_bank is not None and learning.signature is not None:
             self.view_bank.store(learning.signature, self.student)
-        self.ledger.teacher_frames += 1
-        self.ledger.teacher_seconds += answer.seconds
-        self.ledger.teacher_gflops += answer.gflops
-        self.ledger.updates += updates
-        self.ledger.student_update_seconds += seconds
         # (updates + 1) forward passes over the batch, ``updates`` of them followed by a backward pass.
-        self.ledger.student_update_gflops += batch * (updates * self._gflops[3] + self._gflops[2])
+        self.ledger.count_learning(answer.seconds, answer.gflops, updates, seconds,
+                                   batch * (updates * self._flops.update + self._flops.inference))
         d = self.config.distill
         signal = before if d.stride_signal == "before_updates" else accuracy
         stride = self.policy.after_keyframe(frame.index, trigger, signal > d.accuracy_threshold, empty,
@@ -233,50 +235,22 @@ class OnlineDistiller:
         return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds,
                            answer.labels[0], before, trigger=Trigger(trigger).value)
 
-    def _learn_steps(self, example: _Example) -> Generator[None, None, tuple[float, float, int, np.ndarray, int]]:
-        """SGD steps on the keyframe (plus replay samples and a camera-motion copy of it) until its
-        min-class IoU > threshold or the budget is spent.
-
-        Yields after each update; returns the keyframe's min-class IoU before and after the updates, the
-        update count, the final prediction and the batch size (1 + replay samples + the copy).
-        """
+    def _learn_steps(self, example: Example) -> Generator[None, None, Outcome]:
+        """``update_steps`` on the keyframe plus replay samples and a camera-motion copy of it, at the current
+        learning rate; the keyframe then joins the replay buffer."""
         d = self.config.distill
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
         batch = [example, *self._replay_samples()]
         if d.augment_zoom > 0:
             batch.append(camera_motion(example, d.augment_zoom, self._rng))
-        images = torch.cat([e.image for e in batch])
-        if self.acceleration.channels_last:  # cat may return a plain contiguous batch
-            images = to_channels_last(images)
-        targets = torch.stack([e.target for e in batch])
-        weights = torch.stack([e.weights for e in batch])
-        updates = 0
-        before = None
-        min_pixels = round(d.min_class_fraction * example.target.numel())
-        while True:
-            if not self.student.training:  # inference between two steps (a live student) switches it to eval
-                self.student.train()  # (the whole tree: walking its hundred modules costs per step otherwise)
-            # The forward after the last allowed update only scores it: no graph to keep for a backward pass.
-            with torch.set_grad_enabled(updates < d.max_updates):
-                logits = self._logits(images, targets.shape[-2:])
-            predicted = class_map(logits[0])
-            accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes), min_pixels)
-            before = accuracy if before is None else before
-            if accuracy > d.accuracy_threshold or updates >= d.max_updates:
-                break
-            loss = distillation_loss(logits, targets, weights, d.iou_loss_weight)
-            self.optimizer.zero_grad(set_to_none=True)
-            self._scaler.scale(loss).backward()
-            self._scaler.step(self.optimizer)
-            self._scaler.update()
-            updates += 1
-            yield
+        outcome = yield from update_steps(batch, self.student, self._logits, self.optimizer, self._scaler, d,
+                                          self.num_classes, channels_last=self.acceleration.channels_last)
         if d.replay_buffer_size > 0:
             self._replay.append(example)
-        return before, accuracy, updates, predicted.to(torch.uint8).cpu().numpy(), len(batch)
+        return outcome
 
-    def _replay_samples(self) -> list[_Example]:
+    def _replay_samples(self) -> list[Example]:
         n = min(self.config.distill.replay_samples, len(self._replay))
         return self._rng.sample(list(self._replay), n) if n else []
 
@@ -291,11 +265,6 @@ class OnlineDistiller:
             confidence = student_confidence(logits[0], classes) if self.policy.needs_confidence else None
             foreground = classes > 0 if self.policy.needs_foreground else None
         return classes.to(torch.uint8).cpu().numpy(), confidence, foreground
-
-    def charge_evaluation(self, answer: TeacherResult) -> None:
-        """Book an evaluator's labelling of a frame apart (``evaluation_*``: never in the speed-up)."""
-        self.ledger.evaluation_teacher_frames += len(answer.labels)
-        self.ledger.evaluation_teacher_seconds += answer.seconds
 
     # -- tensors ---------------------------------------------------------------------------------
 
@@ -321,27 +290,17 @@ class OnlineDistiller:
         x = (x - self._mean) / self._std
         return to_channels_last(x) if self.acceleration.channels_last else x
 
-    def now(self) -> float:
-        """A clock reading after the device's queued work is done (what update and inference times use)."""
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        return time.perf_counter()
-
     def _account_flops(self, frame: Frame) -> None:
-        h, w = frame.height, frame.width
-        if self._gflops is None or self._gflops[:2] != (h, w):
-            scale = self.config.student.input_scale
-            sh, sw = max(32, round(h * scale)), max(32, round(w * scale))
-            self._gflops = (h, w, *student_gflops(self.student, sh, sw))
+        self._flops.see(frame.height, frame.width)
 
     @property
     def frame_size(self) -> tuple[int, int]:
         """(height, width) of the frames seen so far; (0, 0) before the first."""
-        return self._gflops[:2] if self._gflops else (0, 0)
+        return self._flops.size
 
     @property
     def student_gflops_per_frame(self) -> float:
-        return self._gflops[2] if self._gflops else float("nan")
+        return self._flops.inference
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -360,7 +319,7 @@ class OnlineDistiller:
             "policy": self.policy.state_dict(),
             "view_bank": None if self.view_bank is None else self.view_bank.state_dict(),
             "ledger": self.ledger.state_dict(),
-            "replay": [(e.image.cpu(), e.target.cpu(), e.weights.cpu()) for e in self._replay],
+            "replay": [e.state() for e in self._replay],
             "rng": list(self._rng.getstate()[1]),
             "grad_scaler": self._scaler.state_dict(),
             "warm_started": self.warm_started,
@@ -380,8 +339,7 @@ class OnlineDistiller:
             self.view_bank.load_state_dict(state["view_bank"])
         self.ledger = CostLedger.from_state_dict(state["ledger"])
         self._replay.clear()
-        for image, target, weights in state.get("replay", []):
-            self._replay.append(_Example(image.to(self.device), target.to(self.device), weights.to(self.device)))
+        self._replay.extend(Example.from_state(example, self.device) for example in state.get("replay", []))
         if "rng" in state:
             self._rng.setstate((3, tuple(int(x) for x in state["rng"]), None))
         if state.get("grad_scaler"):

@@ -1,39 +1,16 @@
-"""How an archive stream's frames reach its pipeline: every frame of the source in order, with progress.
+"""How an archive stream's frames reach its session: every frame of the source in order, with progress.
 
-A live camera's real-time feed (newest frame first, commits by time) is ``odist.live.realtime``; both
-are strategies of ``StreamPipeline.run``.
+A live camera's frames (the newest one each time) come from ``odist.live.realtime``; both are frame
+iterators that ``StreamSession.run`` processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from odist.distill.runner import Progress
 from odist.video.frame import Frame
-
-if TYPE_CHECKING:
-    from odist.distill.pipeline import StreamPipeline
-
-
-class FrameFeed(Protocol):
-    """Feeds frames from ``start`` on to ``pipeline.runner.process`` and decides when segments commit."""
-
-    def feed(self, pipeline: StreamPipeline, start: int) -> None: ...
-
-
-class ArchiveFeed:
-    """Every frame of ``source`` from the start index to ``max_frames``; segments commit by frame count."""
-
-    def __init__(self, source: Any, max_frames: int | None = None, *, progress_bar: bool = False,
-                 on_progress: Callable[[Progress], None] | None = None) -> None:
-        self.source, self.max_frames = source, max_frames
-        self.progress_bar, self.on_progress = progress_bar, on_progress
-
-    def feed(self, pipeline: StreamPipeline, start: int) -> None:
-        total = total_frames(self.source, self.max_frames)
-        with _ProgressBar(total, self.progress_bar, pipeline.area.stream_id, self.on_progress) as show:
-            pipeline.runner.run(source_frames(self.source, start, self.max_frames), total, show)
 
 
 def total_frames(source: Any, max_frames: int | None) -> int | None:
@@ -58,7 +35,7 @@ def source_frames(source: Any, start: int, max_frames: int | None) -> Iterator[F
             yield frame
 
 
-class _ProgressBar:
+class ProgressBar:
     """A tqdm bar with frames/s, stride and running mIoU (when ``enabled``), plus an optional callback."""
 
     def __init__(self, total: int | None, enabled: bool, label: str,

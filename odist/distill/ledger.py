@@ -49,6 +49,21 @@ class CostLedger:
         self.empty_keyframes += empty
         self.inferred_keyframes += inferred
 
+    def count_learning(self, teacher_seconds: float, teacher_gflops: float, updates: int, update_seconds: float,
+                       update_gflops: float) -> None:
+        """Book one keyframe's teacher work (one frame) and its student updates."""
+        self.teacher_frames += 1
+        self.teacher_seconds += teacher_seconds
+        self.teacher_gflops += teacher_gflops
+        self.updates += updates
+        self.student_update_seconds += update_seconds
+        self.student_update_gflops += update_gflops
+
+    def count_evaluation(self, frames: int, seconds: float) -> None:
+        """Book an evaluator's labelling of ``frames`` apart (``evaluation_*``: never in the speed-up)."""
+        self.evaluation_teacher_frames += frames
+        self.evaluation_teacher_seconds += seconds
+
     def keyframes_by_trigger(self) -> dict[str, int]:
         cut, drift, confidence, flip = (self.cut_keyframes, self.drift_keyframes, self.confidence_keyframes,
                                         self.flip_keyframes)

@@ -105,7 +105,7 @@ class OverlappedKeyframes:
     def _advance(self) -> Learned | None:
         if self.learning is None and not self._start():
             return None
-        result = self.learning.advance()
+        result = self.distiller.advance(self.learning)
         if result is None:
             return None
         self.learning = None

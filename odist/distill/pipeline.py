@@ -1,11 +1,9 @@
-"""One stream's pipeline: source -> distiller -> writer, with restore, manifests and summary.
+"""Run an archive stream into a run root: ``distill_stream``, on a ``StreamSession`` (``odist.distill.session``).
 
-``StreamPipeline`` is what ``odist distill``, fleet workers and live cameras all run; a feed decides how
-frames arrive (``feeds.ArchiveFeed``: every frame in order; ``odist.live.realtime``: the newest frame, in
-real time). ``distill_stream`` runs an archive stream into a run root: it restores the stream's last
-commit (``resume``) or starts it over (``overwrite``) and commits segment by segment. A user-facing error
-while frames are processed is recorded in the stream's ``failed.json`` and raised again; nothing committed
-is ever lost, so a later call with ``resume=True`` continues after the last commit.
+``distill_stream`` opens the stream's source, takes its lease, restores the stream's last commit
+(``resume``) or starts it over (``overwrite``) and commits segment by segment. A user-facing error while
+frames are processed is recorded in the stream's ``failed.json`` and raised again; nothing committed is
+ever lost, so a later call with ``resume=True`` continues after the last commit.
 """
 
 from __future__ import annotations
@@ -16,32 +14,18 @@ from typing import Any, Protocol
 import torch
 
 from odist.config import OdistConfig, choice_overrides, with_overrides
-from odist.distill.distiller import OnlineDistiller
-from odist.distill.feeds import ArchiveFeed, FrameFeed
-from odist.distill.identity import check_length, check_resume, identity_fields
+from odist.distill.feeds import ProgressBar, source_frames, total_frames
+from odist.distill.identity import identity_fields
 from odist.distill.options import StreamOptions, run_document, run_manifest, stream_manifest
-from odist.distill.runner import Progress, StreamRunner
-from odist.errors import ConfigError, LeaseError, OdistError, OutputError
+from odist.distill.runner import Progress
+from odist.distill.session import StreamSession, TeacherSource
+from odist.errors import ConfigError, LeaseError, OdistError
 from odist.models.jitnet import JITNet
-from odist.models.teachers import Teacher
-from odist.run_config import SEGMENT_FRAMES
-from odist.storage.checkpoint import (
-    check_continuable,
-    checkpoint_bytes,
-    load_checkpoint,
-    parse_checkpoint,
-    weight_digest,
-    weights_checkpoint_bytes,
-)
-from odist.storage.documents import FAILED, start_run
-from odist.storage.integrity import require_complete
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import ObjectStore, open_store
-from odist.storage.segments import SegmentWriter
 from odist.teacher_default import teacher_for_input
 
-TeacherSource = Teacher | Callable[[], Teacher]
-__all__ = ["StreamLike", "StreamOptions", "StreamPipeline", "TeacherSource", "config_for_stream", "distill_stream",
+__all__ = ["StreamLike", "StreamOptions", "StreamSession", "TeacherSource", "config_for_stream", "distill_stream",
            "prepare_torch", "run_manifest", "stream_manifest"]
 
 
@@ -53,91 +37,6 @@ class StreamLike(Protocol):
 
     @property
     def stream_id(self) -> str: ...
-
-
-class StreamPipeline:
-    """A stream's distiller, runner and segment writer over its ``area``; the writer's state provider.
-
-    ``evaluate`` scores every frame against ``teacher``; ``overlap`` (default ``distill.overlap_labels``)
-    awaits keyframe labels in the background; ``allow_gaps`` lets frame indices skip (a live camera).
-    """
-
-    def __init__(self, area: StreamArea, config: OdistConfig, teacher: Teacher, *, evaluate: bool = False,
-                 overlap: bool | None = None, segment_frames: int = SEGMENT_FRAMES, allow_gaps: bool = False,
-                 commit_every_s: float | None = None, name: str | None = None,
-                 student: JITNet | None = None) -> None:
-        self.area, self.config = area, config
-        self.distiller = OnlineDistiller(config, teacher, student)
-        self.writer = SegmentWriter(area, self, segment_frames=segment_frames, allow_gaps=allow_gaps,
-                                    commit_every_s=commit_every_s)
-        self.runner = StreamRunner(self.distiller, self.writer, evaluator=teacher if evaluate else None,
-                                   overlap=config.distill.overlap_labels if overlap is None else overlap,
-                                   name=name or f"stream {area.stream_id}")
-        self.began_from: dict[str, Any] | None = None  # the warm start ``restore`` loaded, if any
-
-    def restore(self, *, resume: bool, init: str | None = None, init_from: str = "--init") -> int:
-        """Load the warm start or the last committed state; returns the first frame index to process.
-
-        A warm start is described in ``began_from``: the checkpoint, what chose it and the digest of the
-        weights the student holds before its first frame (and, for a pretrained checkpoint, what the
-        pretrain saw and the teacher work it paid)."""
-        area, config_dict = self.area, self.config.to_dict()
-        last = area.last_commit() if resume else None
-        if last is not None:
-            require_complete(area, checkpoint=True)  # never continue a stream whose committed frames are gone
-        area.sweep_uncommitted()
-        if last is not None:
-            payload = parse_checkpoint(area.store.get(last.checkpoint), area.store.url(last.checkpoint), config_dict)
-            check_continuable(payload, area.store.url(last.checkpoint), area.stream_id)
-            self.distiller.load_state_dict(payload["state"]["distiller"])
-            self.runner.load_state_dict(payload["state"]["runner"])
-            area.clear_failure()
-            return last.next_frame_index
-        if init:
-            payload = load_checkpoint(init, config_dict)
-            self.distiller.load_state_dict(payload["state"]["distiller"], weights_only=True)
-            self.began_from = {"uri": init, "chosen_by": init_from,
-                               "weight_digest": weight_digest(self.distiller.student.state_dict())}
-            pretrained = payload.get("pretrain")
-            if isinstance(pretrained, dict):
-                self.began_from["pretrain"] = {key: pretrained.get(key) for key in ("frames", "teacher", "epochs_done")}
-        return 0
-
-    def checkpoint(self, next_frame: int) -> bytes:
-        """The serialised state committed with a segment: distiller and runner, and the next frame index."""
-        state = {"distiller": self.distiller.state_dict(), "runner": self.runner.state_dict()}
-        return checkpoint_bytes(state, self.config.to_dict(), next_frame_index=next_frame)
-
-    def run(self, feed: FrameFeed, start: int) -> None:
-        """Process the frames ``feed`` gives from ``start`` on (background labelling closed at the end)."""
-        self.runner.open()
-        try:
-            feed.feed(self, start)
-        finally:
-            self.runner.close()
-
-    def summary(self, input_uri: str, **extra: Any) -> dict[str, Any]:
-        """Commit what is buffered; the stream's summary (``summary.json``), with ``extra`` fields."""
-        self.writer.flush()
-        summary = self.runner.summary(self.config.classes)
-        summary.update(stream_id=self.area.stream_id, input=input_uri, teacher=self.config.teacher.name, **extra,
-                       mask_compression=self.writer.raw_mask_bytes / max(self.writer.mask_bytes, 1),
-                       storage_retries=self.area.store.retries)
-        last = self.area.last_commit()
-        if last is not None:
-            summary["checkpoint"] = self.area.store.url(last.checkpoint)
-        return summary
-
-    def finish(self, summary: dict[str, Any]) -> None:
-        """Commit the last segment, then mark the stream done with ``summary``; then shrink the last checkpoint
-        to ``storage.final_checkpoint`` (until the summary exists it is whole, so a crash still resumes exactly)."""
-        self.writer.finish(summary)
-        contents = self.config.storage.final_checkpoint
-        last = self.area.last_commit()
-        if contents != "full" and last is not None:
-            self.area.rewrite_checkpoint(last, weights_checkpoint_bytes(
-                self.distiller.student.state_dict(), self.config.to_dict(), contents,
-                next_frame_index=last.next_frame_index))
 
 
 def distill_stream(
@@ -184,36 +83,27 @@ def _distill_leased(spec: StreamLike, area: StreamArea, source: Any, config: Odi
                                options={"seed": options.seed, "frames": options.frames, "fps": options.fps,
                                         "width": options.width, "height": options.height},
                                evaluate=options.evaluate, max_frames=options.max_frames)
-    if resume and not overwrite:  # a finished stream too: its results are of this input, size and student
-        check_resume(area, manifest)
-    if _already_done(area, resume=resume, overwrite=overwrite):
+    session = StreamSession(area, config, evaluate=options.evaluate, segment_frames=options.segment_frames,
+                            commit_every_s=config.storage.commit_every_s, student=student)
+    length = None if not resume else (options.frames if options.frames is not None or not hasattr(source, "__len__")
+                                      else len(source))
+    start = session.prepare(teacher, manifest, resume=resume, overwrite=overwrite, init=options.init,
+                            init_from=options.init_from, length=length, run=run_document(spec.uri, config))
+    if start is None:
         return area.summary()
-    if resume:
-        check_length(area, options.frames if options.frames is not None or not hasattr(source, "__len__")
-                     else len(source))
-    pipeline = StreamPipeline(area, config, teacher if isinstance(teacher, Teacher) else teacher(),
-                              evaluate=options.evaluate, segment_frames=options.segment_frames,
-                              commit_every_s=config.storage.commit_every_s, student=student)
-    start = pipeline.restore(resume=resume, init=options.init, init_from=options.init_from)
-    manifest["init"] = pipeline.began_from  # what the student began from (None: the config's fresh weights)
-    start_run(area.store, run_document(spec.uri, config))
-    area.record_attempt(manifest)
     try:
-        pipeline.run(ArchiveFeed(source, options.max_frames, progress_bar=progress_bar, on_progress=on_progress),
-                     start)
+        with ProgressBar(total_frames(source, options.max_frames), progress_bar, spec.stream_id,
+                         on_progress) as show:
+            session.run(source_frames(source, start, options.max_frames),
+                        total=total_frames(source, options.max_frames), on_progress=show)
         read_stats = getattr(source, "read_stats", None)
         fetched = read_stats() if callable(read_stats) else None
-        summary = pipeline.summary(spec.uri, **({"input_read": fetched} if fetched else {}))
-        pipeline.finish(summary)
+        summary = session.summary(spec.uri, **({"input_read": fetched} if fetched else {}))
+        session.finish(summary)
     except LeaseError:
         raise  # another writer has the stream now: this one writes nothing more to it
     except OdistError as exc:
-        try:
-            area.fail(str(exc))
-        except OdistError as also:  # the store is gone too (an outage): the first error is still the news
-            raise type(exc)(f"{exc.what}; its {FAILED} could not be written either: {also.what}",
-                            exc.fix) from None
-        raise
+        session.fail(exc)
     return summary
 
 
@@ -232,24 +122,6 @@ def prepare_torch(config: OdistConfig) -> None:
                           keys=("device=cpu",))
     if config.threads:
         torch.set_num_threads(config.threads)
-
-
-def _already_done(area: StreamArea, *, resume: bool, overwrite: bool) -> bool:
-    """Apply overwrite / resume to what the stream already has; True when nothing is left to do."""
-    if overwrite:  # before anything is read: a corrupt document must not stop its own replacement
-        area.reset()
-        return False
-    if not resume:
-        if area.has_results():
-            raise OutputError(f"stream {area.stream_id} in {area.store.uri} already has results",
-                              "pass resume=True to continue it, overwrite=True to start over, or another out",
-                              keys=("resume=True", "overwrite=True", "another out"))
-        area.clear_failure()  # a start that failed before its first commit blocks nothing
-        return False
-    if area.summary() is None:  # not done (a corrupt summary is a StorageError); a failure is replaced on resume
-        return False
-    area.clear_failure()  # left by an attempt that failed after writing its summary
-    return True
 
 
 def _describe_source(source: Any, uri: str) -> dict[str, Any]:

@@ -130,7 +130,7 @@ class StreamRunner:
         if result.teacher_labels is not None:
             return result.teacher_labels.classes
         answer = self.evaluator.label([frame])
-        self.distiller.charge_evaluation(answer)
+        self.distiller.ledger.count_evaluation(len(answer.labels), answer.seconds)
         return answer.labels[0].classes
 
     def state_dict(self) -> dict[str, Any]:

@@ -36,3 +36,19 @@ def student_gflops(student: nn.Module, height: int, width: int) -> tuple[float, 
         counted = (count_gflops(twin, height, width), count_gflops(twin, height, width, backward=True))
         _COUNTS[key] = counted
     return counted
+
+
+class FrameFlops:
+    """``student_gflops`` at the size of the frames seen (scaled by ``input_scale``), counted once per size."""
+
+    def __init__(self, student: nn.Module, input_scale: float) -> None:
+        self.student, self.input_scale = student, input_scale
+        self.size: tuple[int, int] = (0, 0)  # (height, width) of the frames seen so far; (0, 0) before the first
+        self.inference, self.update = float("nan"), float("nan")
+
+    def see(self, height: int, width: int) -> None:
+        """Count the student's GFLOPs at this frame size, unless it is the size already counted."""
+        if self.size != (height, width):
+            scaled = max(32, round(height * self.input_scale)), max(32, round(width * self.input_scale))
+            self.size = (height, width)
+            self.inference, self.update = student_gflops(self.student, *scaled)

@@ -1,11 +1,12 @@
 """The fleet's student worker: a Ray actor that distills one stream per call, for as many calls as it gets.
 
-A worker holds no stream between calls: ``process`` opens the stream's source, takes its lease (waiting
-out the lease of a worker that died writing it), resumes it from its last commit (or skips it when it is
-done), distills it and commits segment by segment through ``distill_stream``. Every error of a stream,
-expected or not, is recorded in the stream's ``failed.json`` (but for another writer holding its lease)
-and returned as a ``failed`` outcome, so one bad stream never stops the worker or the job. Only the
-death of the worker's process reaches the driver, which starts a new worker and resumes the stream.
+A worker holds no stream between calls: ``process`` skips a stream that is done, else opens its source,
+takes its lease (waiting out the lease of a worker that died writing it) and runs its ``StreamSession``
+through ``distill_stream``: resumed from its last commit, committed segment by segment, finished. Every
+error of a stream, expected or not, is recorded in the stream's ``failed.json`` (but for another writer
+holding its lease) and returned as a ``failed`` outcome, so one bad stream never stops the worker or the
+job. Only the death of the worker's process reaches the driver, which starts a new worker and resumes
+the stream.
 
 ``progress`` answers while ``process`` runs (the actor runs two calls at a time), so the driver can
 show frames as they are processed.
@@ -117,13 +118,13 @@ class StudentWorker:
 
     def _process(self, spec: StreamLike, job: JobOptions, started: float) -> StreamOutcome:
         from odist.distill.pipeline import StreamOptions, config_for_stream, distill_stream
+        from odist.distill.session import done_summary
         from odist.distill.student_pool import StudentPool
         from odist.models.teachers.choice import prepare_weights
         from odist.storage.layout import StreamArea
         from odist.storage.objectstore import open_store
 
-        area = StreamArea(open_store(job.out), spec.stream_id)
-        done = area.summary()
+        done = done_summary(StreamArea(open_store(job.out), spec.stream_id))  # skipped before its source is opened
         if done is not None:
             return StreamOutcome(spec.stream_id, SKIPPED, summary=done)
         config = config_for_stream(job.config, tuple(getattr(spec, "overrides", ())), getattr(spec, "teacher", None),
@@ -178,15 +179,17 @@ def with_gpu_share(config: OdistConfig, student_gpus: float) -> OdistConfig:
 
 
 def record_failure(out: str, stream_id: str, error: str) -> bool:
-    """Write the stream's ``failed.json``; False when even that is impossible (the store is unreachable)."""
+    """Write the stream's ``failed.json`` (``odist.distill.session.try_record_failure``); False when even that is
+    impossible (the store is unreachable)."""
+    from odist.distill import session
     from odist.storage.layout import StreamArea
     from odist.storage.objectstore import open_store
 
     try:
-        StreamArea(open_store(out), stream_id).fail(error)
+        area = StreamArea(open_store(out), stream_id)
     except OdistError:
         return False
-    return True
+    return session.try_record_failure(area, error)
 
 
 StudentActor = ray.remote(max_concurrency=2, max_restarts=0)(StudentWorker)

@@ -1,8 +1,8 @@
-"""One live camera's student: its ``StreamPipeline`` run by the real-time feed, until stopped; resume.
+"""One live camera's student: a live ``StreamSession`` over the camera's newest frames, until stopped; resume.
 
-``LiveStudent.run`` restores the camera's last commit and runs the pipeline with ``RealTimeFeed``
-(``odist.live.realtime``): the newest decoded frame each time, keyframe labels awaited in the
-background, a commit every ``commit_every_s`` seconds. No Ray in here: the fleet layer places and
+``LiveStudent.run`` prepares the camera's session (restoring its last commit) and runs it over
+``RealTimeFeed`` (``odist.live.realtime``): the newest decoded frame each time, keyframe labels awaited in
+the background, a commit every ``commit_every_s`` seconds. No Ray in here: the fleet layer places and
 restarts it.
 
 Records are those of archive streams, with live meanings: ``timestamp`` is the wall-clock capture time
@@ -21,20 +21,20 @@ from dataclasses import replace
 from typing import Any
 
 from odist.config import OdistConfig
-from odist.distill.distiller import OnlineDistiller
-from odist.distill.pipeline import TeacherSource, config_for_stream, prepare_torch
+from odist.distill.pipeline import config_for_stream, prepare_torch
+from odist.distill.session import StreamSession, TeacherSource
 from odist.errors import LeaseError, OdistError
 from odist.live.cameras import CameraSpec
-from odist.live.realtime import NEVER, RealTimeFeed, live_settings
+from odist.live.realtime import LIVE_RESUME_FIX, NEVER, RealTimeFeed, live_manifest, live_settings
 from odist.live.status import CameraStatus, LatencyWindow
 from odist.models.teachers import Teacher
 from odist.redact import redact
 from odist.run_config import LiveOptions
 from odist.states import CameraState
-from odist.storage.checkpoint import weight_digest
 from odist.storage.documents import LIVE_STATUS
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
+from odist.video.live import LiveSource
 
 __all__ = ["LIVE_STATUS", "NEVER", "LiveOptions", "LiveStudent", "live_settings"]
 log = logging.getLogger(__name__)
@@ -58,11 +58,7 @@ class LiveStudent:
 
     def weights_digest(self) -> str:
         """The student's current ``weight_digest`` ("" before the run starts): the digest a warm start records."""
-        return "" if self.session is None else self.weights_digest_of(self.session.distiller)
-
-    @staticmethod
-    def weights_digest_of(distiller: OnlineDistiller) -> str:
-        return weight_digest(distiller.student.state_dict())
+        return "" if self.session is None else self.session.session.weights_digest()
 
     def status(self) -> CameraStatus:
         with self._lock:
@@ -96,38 +92,58 @@ class LiveStudent:
             self._update(state=CameraState.STOPPED)
             return self.status()
         try:
-            session = self.session = RealTimeFeed(self, area, teacher)
+            feed = self.session = self.start(area, teacher)
         except OdistError as exc:  # e.g. the camera's credentials cannot be read
             self._update(state=CameraState.FAILED, error=str(exc))
             area.fail(str(exc))
             return self.status()
-        session.stop, session.deadline = stop, None if duration_s is None else self.clock() + duration_s
+        deadline = None if duration_s is None else self.clock() + duration_s
         try:
-            session.pipeline.run(session, session.first_index)
+            feed.session.run(feed.frames(stop, deadline), after_each=feed.after_each)
         except OdistError as exc:
             self._update(state=CameraState.FAILED, error=str(exc))
-            self._close(session, failed=str(exc))
+            self._close(feed, failed=str(exc))
             return self.status()
         except BaseException as exc:
             error = redact(f"{type(exc).__name__}: {exc}")
             self._update(state=CameraState.FAILED, error=error)
-            self._close(session, failed=error)
+            self._close(feed, failed=error)
             raise
-        self._close(session)
+        self._close(feed)
         self._update(state=CameraState.STOPPED)
         return self.status()
 
-    def _close(self, session: RealTimeFeed, failed: str | None = None) -> None:
+    def start(self, area: StreamArea, teacher: Teacher) -> RealTimeFeed:
+        """Prepare the camera's session (its last commit restored, a stopped stream reopened) and open its
+        source; the camera is then connecting."""
+        session = StreamSession(area, self.config, live=True, commit_every_s=self.options.commit_every_s,
+                                clock=self.clock, on_commit=lambda: area.publish_live_status(self.status().as_dict()))
+        start = session.prepare(teacher, live_manifest(self.config, self.camera, self.options), resume=True,
+                                resume_fix=LIVE_RESUME_FIX)  # a camera continues only its own frames and student
+        restored_from = start if area.last_commit() is not None else None
+        restored_digest = session.weights_digest() if restored_from is not None else None
+        source = LiveSource(self.camera.connect_url(), live_settings(self.options, self.camera), clock=self.clock)
+        feed = RealTimeFeed(session, source, clock=self.clock, latency=self.latency, report=self._update)
+        self._update(restored_from_frame=restored_from, restored_digest=restored_digest,
+                     frames=session.distiller.ledger.frames, stride=session.distiller.ladder.stride,
+                     state=CameraState.CONNECTING)
+        return feed
+
+    def _close(self, feed: RealTimeFeed, failed: str | None = None) -> None:
         """Stop the source, commit what was processed, and write the summary (or the failure)."""
-        session.close()
+        feed.close()
         if failed is not None:
             self._update(state=CameraState.FAILED, error=failed)
+        session = feed.session
         try:
             session.commit()
             if failed is not None:
-                session.area.fail(failed)
+                session.record_failure(failed)
             elif session.distiller.ledger.frames:
-                session.pipeline.finish(session.summary())
+                status = self.status()
+                session.finish(session.summary(self.camera.shown_url, live=True, dropped_frames=status.dropped,
+                                               reconnects=status.reconnects, latency_p50_ms=status.latency_p50_ms,
+                                               latency_p99_ms=status.latency_p99_ms))
         except OdistError as exc:
             log.error("camera %s: could not commit on stop: %s", self.camera.id, exc)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -254,6 +255,13 @@ def limit_gpu_memory(device: torch.device | str, fraction: float) -> bool:
         notice_once(f"performance.gpu_memory_fraction: cannot cap GPU memory on {device} ({exc})")
         return False
     return True
+
+
+def device_time(device: torch.device) -> float:
+    """A clock reading after ``device``'s queued work is done (what update and inference times use)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter()
 
 
 class StudentMemory:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
-from odist.distill import distiller as distiller_module
+from odist.distill import learning as learning_module
 from odist.distill.distiller import FrameResult, OnlineDistiller
 from odist.distill.metrics import confusion, mean_iou
 from odist.models.teachers import build_teacher
@@ -238,13 +238,13 @@ def test_student_learns_the_scene_from_the_oracle(seed):
 def _loss_calls(monkeypatch) -> list[tuple[int, float]]:
     """Records (batch size, soft-IoU weight) of every update's loss from now on."""
     calls: list[tuple[int, float]] = []
-    loss = distiller_module.distillation_loss
+    loss = learning_module.distillation_loss
 
     def recording(logits, target, weights, iou_weight=0.0):
         calls.append((int(logits.shape[0]), iou_weight))
         return loss(logits, target, weights, iou_weight)
 
-    monkeypatch.setattr(distiller_module, "distillation_loss", recording)
+    monkeypatch.setattr(learning_module, "distillation_loss", recording)
     return calls
 
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from odist.config import load_config
-from odist.distill.learning import _Example, camera_motion, make_example
+from odist.distill.learning import Example, camera_motion, make_example
 from odist.models.teachers.base import Labels
 
 
-def striped(height: int = 48, width: int = 64) -> _Example:
+def striped(height: int = 48, width: int = 64) -> Example:
     """An example whose image is the class map itself (class id x 0.5 in every channel), boxes weighted."""
     classes = np.zeros((height, width), np.uint8)
     classes[:, 16:32] = 1

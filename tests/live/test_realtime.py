@@ -9,7 +9,6 @@ import numpy as np
 
 from odist.config import load_config
 from odist.live.cameras import CameraSpec
-from odist.live.realtime import RealTimeFeed
 from odist.live.student import LiveOptions, LiveStudent
 from odist.storage.layout import StreamArea
 from odist.storage.objectstore import open_store
@@ -22,12 +21,10 @@ CAMERA = CameraSpec("door", "rtsp://viewer:Door-Secret-77@127.0.0.1:9/door", fps
 
 def _commit_a_few_frames(out: str, teacher) -> None:
     """What a first run of the camera leaves: a commit and its stream.json (frames fed by hand, no source)."""
-    owner = LiveStudent(CAMERA, out, CONFIG, teacher, OPTIONS)
-    feed = RealTimeFeed(owner, StreamArea(open_store(out), CAMERA.id), teacher)
+    feed = LiveStudent(CAMERA, out, CONFIG, teacher, OPTIONS).start(StreamArea(open_store(out), CAMERA.id), teacher)
     rng = np.random.default_rng(0)
-    for index in range(3):
-        feed.pipeline.runner.process(Frame(index, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)))
-    feed.commit()
+    feed.session.run([Frame(index, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)) for index in range(3)])
+    feed.session.commit()
     feed.close()
 
 
@@ -51,8 +48,7 @@ def test_a_camera_restarted_with_another_student_or_rate_is_refused_and_stream_j
     assert refused.state == "failed" and "fps 10 fps" in refused.error and "fps 5 fps" in refused.error
 
     # The same camera again continues: stream.json is the first attempt's, each attempt has its record.
-    again = RealTimeFeed(LiveStudent(CAMERA, out, CONFIG, teacher, OPTIONS), StreamArea(open_store(out), "door"),
-                         teacher)
+    again = LiveStudent(CAMERA, out, CONFIG, teacher, OPTIONS).start(StreamArea(open_store(out), "door"), teacher)
     again.close()
     assert area.store.get(area.key("stream.json")) == first
     attempts = area.store.list(area.key("attempts/"))
