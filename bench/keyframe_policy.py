@@ -119,6 +119,14 @@ POLICIES: dict[str, list[str]] = {
     "default-recover-augment": ["distill.cut_ladder=recover", "distill.augment_zoom=0.2"],
     "default-flip": ["distill.flip_threshold=0.3"],
     "default-flip-nodrift": ["distill.flip_threshold=0.3", "distill.drift_threshold=0"],
+    # the flip trigger self-normalised: a reading over 0.3 and over k times the stream's recent median
+    # reading; more updates on the first keyframes of a new view (a cut or a drift keyframe)
+    "default-flip-rel2": ["distill.flip_threshold=0.3", "distill.flip_contrast=2"],
+    "default-flip-rel3": ["distill.flip_threshold=0.3", "distill.flip_contrast=3"],
+    "default-flip-rel2-low": ["distill.flip_threshold=0.2", "distill.flip_contrast=2"],
+    "default-boost": ["distill.boost_updates=16"],
+    "default-boost-flip-rel2": ["distill.boost_updates=16", "distill.flip_threshold=0.3",
+                                "distill.flip_contrast=2"],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}
