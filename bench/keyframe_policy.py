@@ -124,9 +124,8 @@ POLICIES: dict[str, list[str]] = {
     "default-flip-rel2": ["distill.flip_threshold=0.3", "distill.flip_contrast=2"],
     "default-flip-rel3": ["distill.flip_threshold=0.3", "distill.flip_contrast=3"],
     "default-flip-rel2-low": ["distill.flip_threshold=0.2", "distill.flip_contrast=2"],
-    "default-boost": ["distill.boost_updates=16"],
-    "default-boost-flip-rel2": ["distill.boost_updates=16", "distill.flip_threshold=0.3",
-                                "distill.flip_contrast=2"],
+    "default-boost": ["distill.boost_updates=8"],
+    "default-boost4": ["distill.boost_updates=4", "distill.boost_keyframes=1"],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}

@@ -117,8 +117,8 @@ class DistillConfig:
     # times the median of the stream's recent readings (objects that always move raise it), and
     # flip_threshold is its absolute floor. 0 = the threshold alone.
     flip_contrast: float = 0.0
-    # The first boost_keyframes keyframes from a cut or drift keyframe on may take up to boost_updates
-    # updates (0 = off: max_updates, as every keyframe); the cost model charges each one.
+    # The first boost_keyframes keyframes from a cut or drift keyframe on take at least boost_updates
+    # updates, even past the accuracy test (0 = off); the cost model charges each one.
     boost_updates: int = 0
     boost_keyframes: int = 2
     # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"

@@ -199,7 +199,7 @@ class OnlineDistiller:
             self._recall_view(signature, trigger)
         example = make_example(image, labels, self.num_classes, self.config.distill, self.device)
         return KeyframeLearning(self, frame, answer,
-                                self._learn_steps(example, self.policy.update_budget(trigger)), trigger,
+                                self._learn_steps(example, *self.policy.update_budget(trigger)), trigger,
                                 inferred=not new_frame, signature=signature)
 
     def _recall_view(self, signature: np.ndarray, trigger: Trigger | str) -> None:
@@ -234,10 +234,10 @@ class OnlineDistiller:
         return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds,
                            answer.labels[0], before, trigger=Trigger(trigger).value)
 
-    def _learn_steps(self, example: _Example, budget: int
+    def _learn_steps(self, example: _Example, least: int, budget: int
                      ) -> Generator[None, None, tuple[float, float, int, np.ndarray, int]]:
         """SGD steps on the keyframe (plus replay samples and a camera-motion copy of it) until its
-        min-class IoU > threshold or the ``budget`` of updates is spent.
+        min-class IoU > threshold after at least ``least`` updates, or the ``budget`` of updates is spent.
 
         Yields after each update; returns the keyframe's min-class IoU before and after the updates, the
         update count, the final prediction and the batch size (1 + replay samples + the copy).
@@ -264,7 +264,7 @@ class OnlineDistiller:
             predicted = class_map(logits[0])
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes), min_pixels)
             before = accuracy if before is None else before
-            if accuracy > d.accuracy_threshold or updates >= budget:
+            if (accuracy > d.accuracy_threshold and updates >= least) or updates >= budget:
                 break
             loss = distillation_loss(logits, targets, weights, d.iou_loss_weight)
             self.optimizer.zero_grad(set_to_none=True)

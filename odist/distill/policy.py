@@ -36,8 +36,9 @@ paper's loop exactly):
   foreground tests nothing about the student's foreground skill, so the rung holds rather than climbs
   (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one;
 * **boost** (``distill.boost_updates``): the first ``distill.boost_keyframes`` keyframes from a cut or a
-  drift keyframe on may take that many updates instead of ``distill.max_updates`` (a new view is where a
-  label teaches most).
+  drift keyframe on take at least that many updates (up to ``distill.max_updates`` or that many, whichever
+  is more), even when the student passes the keyframe's test earlier: a new view is where a label teaches
+  most.
 
 Every keyframe carries its trigger: ``ladder`` (the stride ran out), ``cut``, ``drift``, ``confidence`` or
 ``flip``.
@@ -161,11 +162,12 @@ class KeyframePolicy:
             return Trigger.CONFIDENCE
         return None
 
-    def update_budget(self, trigger: Trigger | str) -> int:
-        """The most updates a keyframe with ``trigger`` may take (``distill.boost_updates`` after a change)."""
+    def update_budget(self, trigger: Trigger | str) -> tuple[int, int]:
+        """The fewest and the most updates a keyframe with ``trigger`` takes (``distill.boost_updates``
+        on the first keyframes after a change of view; else none and ``distill.max_updates``)."""
         d = self.config
         boosted = d.boost_updates > 0 and (self.boost_left > 0 or trigger in (Trigger.CUT, Trigger.DRIFT))
-        return d.boost_updates if boosted else d.max_updates
+        return (d.boost_updates, max(d.boost_updates, d.max_updates)) if boosted else (0, d.max_updates)
 
     def after_keyframe(self, frame_index: int, trigger: Trigger | str, threshold_met: bool, empty: bool,
                        handled: bool = False) -> int:
