@@ -18,7 +18,12 @@ does; the scoring never enters the speed-ups) under one keyframe policy:
   ``distill.cut_ladder`` reset / recover; ``default-replay``: with one replayed keyframe of the last 4 in
   every update; ``default-augment``: with a camera-motion copy of the keyframe (``distill.augment_zoom=0.2``);
   ``default-recover-augment``: both; ``default-flip``: with the flip trigger at 0.3
-  (``default-flip-nodrift``: and the drift trigger off).
+  (``default-flip-nodrift``: and the drift trigger off); ``default-flip-rel2`` / ``-rel3``: the flip
+  trigger self-normalised (over 0.3 and over 2 / 3 times the stream's recent median reading;
+  ``default-flip-rel2-low``: over 0.2); ``default-boost``: the first two keyframes from a cut or drift
+  keyframe on take at least 8 updates; ``default-boost4``: the cut or drift keyframe itself at least 4
+  (``default-boost4-nodrift``: with the drift trigger off; ``default-boost4-reset``: with the ladder reset
+  on a cut).
 
 Scenarios are the package's (``ptz_tour`` and ``handheld_edited`` film with a moving camera; any name may add
 camera options, ``traffic+pan+shake``); ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth
@@ -119,6 +124,15 @@ POLICIES: dict[str, list[str]] = {
     "default-recover-augment": ["distill.cut_ladder=recover", "distill.augment_zoom=0.2"],
     "default-flip": ["distill.flip_threshold=0.3"],
     "default-flip-nodrift": ["distill.flip_threshold=0.3", "distill.drift_threshold=0"],
+    # the flip trigger self-normalised: a reading over 0.3 and over k times the stream's recent median
+    # reading; at least 8 (4) updates on the first keyframes of a new view (a cut or a drift keyframe)
+    "default-flip-rel2": ["distill.flip_threshold=0.3", "distill.flip_contrast=2"],
+    "default-flip-rel3": ["distill.flip_threshold=0.3", "distill.flip_contrast=3"],
+    "default-flip-rel2-low": ["distill.flip_threshold=0.2", "distill.flip_contrast=2"],
+    "default-boost": ["distill.boost_updates=8"],
+    "default-boost4": ["distill.boost_updates=4", "distill.boost_keyframes=1"],
+    "default-boost4-nodrift": ["distill.boost_updates=4", "distill.boost_keyframes=1", "distill.drift_threshold=0"],
+    "default-boost4-reset": ["distill.boost_updates=4", "distill.boost_keyframes=1", "distill.cut_ladder=reset"],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}

@@ -121,6 +121,14 @@ class DistillConfig:
     # A frame on which the student's foreground has moved this far (1 - IoU) from its foreground on the
     # first frame after the last keyframe is a keyframe. 0 = off.
     flip_threshold: float = 0.0
+    # flip_contrast > 0 makes the flip trigger self-normalised: a reading must also exceed flip_contrast
+    # times the median of the stream's recent readings (objects that always move raise it), and
+    # flip_threshold is its absolute floor. 0 = the threshold alone.
+    flip_contrast: float = 0.0
+    # The first boost_keyframes keyframes from a cut or drift keyframe on take at least boost_updates
+    # updates, even past the accuracy test (0 = off); the cost model charges each one.
+    boost_updates: int = 0
+    boost_keyframes: int = 2
     # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
     # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
     empty_keyframes: str = "hold"
@@ -176,6 +184,10 @@ class DistillConfig:
         check_config(d.cut_ladder in ("reset", "test", "recover"), "distill.cut_ladder",
                      "'reset', 'test' or 'recover'")
         check_config(0 <= d.flip_threshold < 1, "distill.flip_threshold", "0 (off) or a foreground change in (0, 1)")
+        check_config(d.flip_contrast == 0 or d.flip_contrast >= 1, "distill.flip_contrast",
+                     "0 (off) or a factor >= 1 over the recent flip readings")
+        check_config(0 <= d.boost_updates <= 1000 and d.boost_keyframes >= 1, "distill.boost_updates",
+                     "0 (off) .. 1000 updates, on boost_keyframes >= 1 keyframes")
         check_config(0 <= d.augment_zoom <= 1, "distill.augment_zoom", "0 (off) or a zoom range in (0, 1], e.g. 0.2")
         check_config(0 <= d.drift_threshold <= 2, "distill.drift_threshold",
                      "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")

@@ -198,7 +198,8 @@ class OnlineDistiller:
             signature = scene_signature(frame.image)
             self._recall_view(signature, trigger)
         example = make_example(image, labels, self.num_classes, self.config.distill, self.device)
-        return KeyframeLearning(frame, answer, self._learn_steps(example), trigger, inferred=not new_frame,
+        steps = self._learn_steps(example, *self.policy.update_budget(trigger))
+        return KeyframeLearning(frame, answer, steps, trigger, inferred=not new_frame,
                                 signature=signature)
 
     def advance(self, learning: KeyframeLearning) -> FrameResult | None:
@@ -235,9 +236,10 @@ class OnlineDistiller:
         return FrameResult(frame.index, prediction, True, updates, stride, accuracy, seconds, answer.seconds,
                            answer.labels[0], before, trigger=Trigger(trigger).value)
 
-    def _learn_steps(self, example: Example) -> Generator[None, None, Outcome]:
+    def _learn_steps(self, example: Example, least: int, budget: int) -> Generator[None, None, Outcome]:
         """``update_steps`` on the keyframe plus replay samples and a camera-motion copy of it, at the current
-        learning rate; the keyframe then joins the replay buffer."""
+        learning rate, with at least ``least`` and at most ``budget`` updates; the keyframe then joins the replay
+        buffer."""
         d = self.config.distill
         for group in self.optimizer.param_groups:
             group["lr"] = self.learning_rate()
@@ -245,7 +247,8 @@ class OnlineDistiller:
         if d.augment_zoom > 0:
             batch.append(camera_motion(example, d.augment_zoom, self._rng))
         outcome = yield from update_steps(batch, self.student, self._logits, self.optimizer, self._scaler, d,
-                                          self.num_classes, channels_last=self.acceleration.channels_last)
+                                          self.num_classes, channels_last=self.acceleration.channels_last,
+                                          least=least, budget=budget)
         if d.replay_buffer_size > 0:
             self._replay.append(example)
         return outcome

@@ -111,14 +111,17 @@ class KeyframeLearning:
 def update_steps(batch: list[Example], student: torch.nn.Module,
                  forward: Callable[[torch.Tensor, torch.Size], torch.Tensor], optimizer: torch.optim.Optimizer,
                  scaler: torch.amp.GradScaler, d: DistillConfig, num_classes: int, *,
-                 channels_last: bool = False) -> Generator[None, None, Outcome]:
-    """SGD steps on ``batch`` (the keyframe first) until the keyframe's min-class IoU > threshold or the budget
-    is spent. ``forward(images, size)`` gives float32 logits at ``size``.
+                 channels_last: bool = False, least: int = 0, budget: int | None = None
+                 ) -> Generator[None, None, Outcome]:
+    """SGD steps on ``batch`` (the keyframe first) until the keyframe's min-class IoU > threshold after at least
+    ``least`` updates, or the ``budget`` of updates (default ``d.max_updates``) is spent. ``forward(images,
+    size)`` gives float32 logits at ``size``.
 
     Yields after each update; returns the keyframe's min-class IoU before and after the updates, the update
     count, the final prediction and the batch size.
     """
     example = batch[0]
+    budget = d.max_updates if budget is None else budget
     images = torch.cat([e.image for e in batch])
     if channels_last:  # cat may return a plain contiguous batch
         images = to_channels_last(images)
@@ -131,12 +134,12 @@ def update_steps(batch: list[Example], student: torch.nn.Module,
         if not student.training:  # inference between two steps (a live student) switches it to eval
             student.train()  # (the whole tree: walking its hundred modules costs per step otherwise)
         # The forward after the last allowed update only scores it: no graph to keep for a backward pass.
-        with torch.set_grad_enabled(updates < d.max_updates):
+        with torch.set_grad_enabled(updates < budget):
             logits = forward(images, targets.shape[-2:])
         predicted = class_map(logits[0])
         accuracy = min_class_iou(confusion(predicted, example.target, num_classes), min_pixels)
         before = accuracy if before is None else before
-        if accuracy > d.accuracy_threshold or updates >= d.max_updates:
+        if (accuracy > d.accuracy_threshold and updates >= least) or updates >= budget:
             break
         loss = distillation_loss(logits, targets, weights, d.iou_loss_weight)
         optimizer.zero_grad(set_to_none=True)

@@ -27,10 +27,18 @@ paper's loop exactly):
   from its foreground on the first frame read after the last keyframe (1 - IoU of the two; no reading
   while their union covers less than ``MIN_FLIP_PIXELS`` of the frame) is a keyframe. Of the cheap
   signals measured (``bench/moving_shots.py``) this one predicts best how far the student's accuracy has
-  fallen since it was taught: the student's own answer drifting means the view moved under it;
+  fallen since it was taught: the student's own answer drifting means the view moved under it. With
+  ``distill.flip_contrast`` the threshold is a floor and a reading must also pass that many times the
+  median of the stream's last ``MOTION_WINDOW`` readings (no firing before ``MIN_FLIP_READINGS``): where
+  objects move all the time the readings are high throughout and the trigger keeps quiet; a view that
+  changes under a calm stream stands out;
 * **empty keyframes** (``distill.empty_keyframes="hold"``): a keyframe whose teacher labels hold no
   foreground tests nothing about the student's foreground skill, so the rung holds rather than climbs
-  (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one.
+  (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one;
+* **boost** (``distill.boost_updates``): the first ``distill.boost_keyframes`` keyframes from a cut or a
+  drift keyframe on take at least that many updates (up to ``distill.max_updates`` or that many, whichever
+  is more), even when the student passes the keyframe's test earlier: a new view is where a label teaches
+  most.
 
 Every keyframe carries its trigger: ``ladder`` (the stride ran out), ``cut``, ``drift``, ``confidence`` or
 ``flip``.
@@ -54,6 +62,7 @@ from odist.video.frame import Frame
 
 MOTION_WINDOW = 30  # recent frame-to-frame jumps that measure the stream's own motion (about a second)
 MIN_FLIP_PIXELS = 0.002  # of the frame: a smaller union of two foregrounds gives no flip reading
+MIN_FLIP_READINGS = 8  # a self-normalised flip waits for this many readings: the stream's typical value
 
 
 class Trigger(str, Enum):
@@ -81,6 +90,8 @@ class KeyframePolicy:
     cut_seen: bool = False  # a jump was observed and has not yet been taken as a keyframe
     confidence_reference: float | None = None  # the student's confidence on the first frame after it
     flip_reference: torch.Tensor | None = None  # the student's foreground on the first frame after it
+    flips: deque[float] = field(default_factory=lambda: deque(maxlen=MOTION_WINDOW))  # recent flip readings
+    boost_left: int = 0  # keyframes still boosted after the last cut or drift keyframe
     empty_streak: int = 0
     recover_rung: int | None = None  # the rung before a cut the student did not handle (cut_ladder "recover")
     _signature: np.ndarray | None = field(default=None, repr=False)  # of the frame being decided
@@ -151,6 +162,13 @@ class KeyframePolicy:
             return Trigger.CONFIDENCE
         return None
 
+    def update_budget(self, trigger: Trigger | str) -> tuple[int, int]:
+        """The fewest and the most updates a keyframe with ``trigger`` takes (``distill.boost_updates``
+        on the first keyframes after a change of view; else none and ``distill.max_updates``)."""
+        d = self.config
+        boosted = d.boost_updates > 0 and (self.boost_left > 0 or trigger in (Trigger.CUT, Trigger.DRIFT))
+        return (d.boost_updates, max(d.boost_updates, d.max_updates)) if boosted else (0, d.max_updates)
+
     def after_keyframe(self, frame_index: int, trigger: Trigger | str, threshold_met: bool, empty: bool,
                        handled: bool = False) -> int:
         """Move the ladder after a keyframe's updates and schedule the next one; returns the new stride.
@@ -160,6 +178,8 @@ class KeyframePolicy:
         """
         self.confidence_reference = None  # taken again on the next frame inferred
         self.flip_reference = None
+        changed = trigger in (Trigger.CUT, Trigger.DRIFT)
+        self.boost_left = self.config.boost_keyframes - 1 if changed else max(self.boost_left - 1, 0)
         self.empty_streak = self.empty_streak + 1 if empty and threshold_met else 0
         handled = handled and not empty  # labels with no foreground test nothing
         if trigger == Trigger.CUT and self.config.cut_ladder == "reset":
@@ -201,7 +221,13 @@ class KeyframePolicy:
         union = int((foreground | reference).sum())
         if union < MIN_FLIP_PIXELS * foreground.numel():
             return False
-        return 1 - int((foreground & reference).sum()) / union > self.config.flip_threshold
+        flip = 1 - int((foreground & reference).sum()) / union
+        contrast = self.config.flip_contrast
+        if contrast <= 0:
+            return flip > self.config.flip_threshold
+        level = float(np.median(self.flips)) if len(self.flips) >= MIN_FLIP_READINGS else math.inf
+        self.flips.append(flip)
+        return flip > self.config.flip_threshold and flip > contrast * level
 
     def _is_jump(self, jump: float) -> bool:
         level = float(np.median(self.motion)) if self.motion else 0.0
@@ -240,6 +266,8 @@ class KeyframePolicy:
             "cut_seen": self.cut_seen,
             "confidence_reference": self.confidence_reference,
             "flip_reference": self.flip_reference,
+            "flips": list(self.flips),
+            "boost_left": self.boost_left,
             "empty_streak": self.empty_streak,
             "recover_rung": self.recover_rung,
         }
@@ -254,6 +282,8 @@ class KeyframePolicy:
         self.cut_seen = bool(state.get("cut_seen", False))
         self.confidence_reference = state.get("confidence_reference")
         self.flip_reference = state.get("flip_reference")
+        self.flips = deque((float(x) for x in state.get("flips", [])), maxlen=MOTION_WINDOW)
+        self.boost_left = int(state.get("boost_left", 0))
         self.empty_streak = int(state.get("empty_streak", 0))
         rung = state.get("recover_rung")
         self.recover_rung = None if rung is None else int(rung)

@@ -193,8 +193,10 @@ def _serialised(state: dict) -> dict:
 
 @pytest.mark.parametrize("learning", [[], ["distill.cut_ladder=recover", "distill.augment_zoom=0.2",
                                              "distill.replay_buffer_size=3", "distill.replay_samples=1",
-                                             "distill.flip_threshold=0.3"]],
-                         ids=["triggers", "recover-augment-replay-flip"])
+                                             "distill.flip_threshold=0.3"],
+                                      ["distill.flip_threshold=0.3", "distill.flip_contrast=2",
+                                       "distill.boost_updates=12"]],
+                         ids=["triggers", "recover-augment-replay-flip", "relative-flip-boost"])
 def test_state_round_trip_with_the_triggers_on_continues_exactly(learning):
     frames = list(SyntheticSource("edited", width=96, height=64, frames=150, seed=1))
     cfg = config(*SMALL, CUT, "distill.confidence_drop=0.1", "distill.empty_keyframes=hold",
