@@ -97,7 +97,7 @@ def test_the_boost_covers_the_first_keyframes_after_a_cut_or_drift_only():
 
 def test_a_boosted_keyframe_learns_past_the_test_and_the_ledger_charges_its_updates(monkeypatch):
     # the student passes every keyframe's test at once, so only the boost makes it update
-    monkeypatch.setattr("odist.distill.distiller.min_class_iou", lambda confusion, min_pixels: 1.0)
+    monkeypatch.setattr("odist.distill.learning.min_class_iou", lambda confusion, min_pixels: 1.0)
 
     def stream(trigger: Trigger, *overrides: str) -> OnlineDistiller:
         distiller = OnlineDistiller(config("student.width=0.25", "distill.max_updates=2", *overrides), Person())
