@@ -116,12 +116,18 @@ def config_for_stream(base: OdistConfig, overrides: tuple[str, ...] = (), teache
 
 
 def prepare_torch(config: OdistConfig) -> None:
-    """Check the configured device and apply ``threads`` before a stream starts."""
+    """Check the configured device and apply ``threads`` before a stream starts (and before its lease is taken).
+
+    It also builds a throwaway optimiser: torch's first one imports ``torch._dynamo``, seconds on a busy
+    machine that mostly hold the GIL; done while the stream's lease is held, that would keep the lease's
+    heartbeat thread from renewing it for longer than a short ``storage.lease_ttl_s`` trusts it.
+    """
     if config.device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {config.device} requested but this torch sees no CUDA GPU", "set device=cpu",
                           keys=("device=cpu",))
     if config.threads:
         torch.set_num_threads(config.threads)
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)])
 
 
 def _describe_source(source: Any, uri: str) -> dict[str, Any]:

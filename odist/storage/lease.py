@@ -132,8 +132,12 @@ class StreamLease:
         return None
 
     def _beat(self) -> None:
-        """Renew the lease every ``heartbeat_s`` until released, or until it can no longer be trusted."""
-        while not self._stop.wait(self.settings.heartbeat_s):
+        """Renew the lease every ``heartbeat_s`` until released, or until it can no longer be trusted.
+
+        Renewals are sent ``heartbeat_s`` apart, counted from when the previous one was sent: a slow renewal
+        does not push the next one a whole period further towards the end of the lease."""
+        sent = self._renewed
+        while not self._stop.wait(max(sent + self.settings.heartbeat_s - time.monotonic(), 0.0)):
             if time.monotonic() - self._renewed > SAFE * self.settings.ttl_s:
                 self.lost = self.lost or "its renewals failed"
                 return

@@ -93,3 +93,26 @@ def test_a_killed_writers_stream_is_taken_over_once_its_lease_expires(tmp_path):
     frames = read_stream_table(area).column("frame_index").to_pylist()
     assert frames == list(range(40))  # every frame once: the killed attempt's, then the taker's
     assert area.store.list(area.key("lease/")) == []
+
+
+PREPARED_THEN_LEARNING = """
+import sys
+from odist.config import load_config
+from odist.distill.learning import make_optimizer, new_student
+from odist.distill.pipeline import prepare_torch
+config = load_config(overrides=["student.width=0.25", "threads=1"], environ={})
+prepare_torch(config)
+before = set(sys.modules)
+make_optimizer(new_student(config), config.distill)
+print(sorted(set(sys.modules) - before))
+"""
+
+
+@pytest.mark.integration
+def test_a_stream_learns_without_importing_anything_once_torch_is_prepared():
+    """``prepare_torch`` runs before the stream's lease is taken: a student's optimiser built under the lease
+    imports no module (torch's first one would import ``torch._dynamo``, seconds that hold the GIL and keep
+    the lease's heartbeat from renewing it)."""
+    done = subprocess.run([sys.executable, "-c", PREPARED_THEN_LEARNING], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

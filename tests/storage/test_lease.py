@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from odist.errors import LeaseError
+from odist.errors import LeaseError, StorageError
 from odist.storage.layout import StreamArea
-from odist.storage.lease import LeaseSettings, StreamLease
+from odist.storage.lease import SAFE, LeaseSettings, StreamLease
 
 PREFIX = "streams/stream_id=cam/"
 FAST = LeaseSettings(ttl_s=1.5, heartbeat_s=0.15)
@@ -93,3 +93,67 @@ def test_a_stream_area_checks_its_lease_before_every_write(store):
             write()
     assert StreamArea(store, "cam").commits() == [] and not store.exists(f"{PREFIX}failed.json")
     successor.release()
+
+
+# -- the heartbeat, on a clock that moves only when the holder waits or renews ----------------------------
+
+class Clock:
+    """``time.monotonic`` and ``time.time`` for the lease module, read by the tests."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1.7e9 + self.now
+
+
+class SlowStore:
+    """A store whose every put (a renewal) takes ``put_s`` on ``clock``, and fails when ``down``."""
+
+    def __init__(self, clock: Clock, put_s: float, down: bool = False) -> None:
+        self.clock, self.put_s, self.down, self.sent = clock, put_s, down, []
+
+    def put(self, key: str, data: bytes) -> None:
+        self.sent.append(self.clock.now)
+        self.clock.now += self.put_s
+        if self.down:
+            raise StorageError("the store cannot be reached", "try again later")
+
+
+class Waits:
+    """The holder's stop event: waiting moves ``clock``; it is set once ``store`` saw ``renewals`` renewals."""
+
+    def __init__(self, clock: Clock, store: SlowStore, renewals: int) -> None:
+        self.clock, self.store, self.renewals = clock, store, renewals
+
+    def wait(self, timeout: float) -> bool:
+        self.clock.now += timeout
+        return len(self.store.sent) >= self.renewals
+
+
+def beating(monkeypatch, put_s: float, down: bool = False, renewals: int = 1000) -> tuple[StreamLease, SlowStore]:
+    """A holder of generation 1, renewed just now, that ran its heartbeat until ``renewals`` or it gave up."""
+    clock = Clock()
+    monkeypatch.setattr("odist.storage.lease.time", clock)
+    store = SlowStore(clock, put_s, down)
+    holder = lease(store, LeaseSettings(ttl_s=1.5, heartbeat_s=0.25))
+    holder.generation, holder._renewed, holder._stop = 1, clock.now, Waits(clock, store, renewals)
+    holder._beat()
+    return holder, store
+
+
+def test_renewals_are_sent_a_heartbeat_apart_however_long_each_takes(monkeypatch):
+    holder, store = beating(monkeypatch, put_s=0.2, renewals=6)
+    assert store.sent == pytest.approx([100.25, 100.5, 100.75, 101.0, 101.25, 101.5])
+    holder.check()  # renewed all along
+
+
+def test_a_holder_whose_renewals_fail_stops_before_its_lease_expires(monkeypatch):
+    holder, store = beating(monkeypatch, put_s=0.05, down=True)
+    assert holder.lost == "its renewals failed"
+    assert len(store.sent) >= 3 and store.sent[-1] < 100 + SAFE * 1.5  # it kept trying, then gave up in time
+    with pytest.raises(LeaseError, match=r"lost its writer lease \(its renewals failed\)"):
+        holder.check()
