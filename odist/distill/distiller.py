@@ -251,18 +251,18 @@ class OnlineDistiller:
             images = to_channels_last(images)
         targets = torch.stack([e.target for e in batch])
         weights = torch.stack([e.weights for e in batch])
-        updates = 0
+        updates, budget = 0, self.update_budget()
         before = None
         min_pixels = round(d.min_class_fraction * example.target.numel())
         while True:
             self.student.train()  # inference between two steps (a live student) switches it to eval
             # The forward after the last allowed update only scores it: no graph to keep for a backward pass.
-            with torch.set_grad_enabled(updates < d.max_updates):
+            with torch.set_grad_enabled(updates < budget):
                 logits = self._logits(images, targets.shape[-2:])
             predicted = class_map(logits[0])
             accuracy = min_class_iou(confusion(predicted, example.target, self.num_classes), min_pixels)
             before = accuracy if before is None else before
-            if accuracy > d.accuracy_threshold or updates >= d.max_updates:
+            if accuracy > d.accuracy_threshold or updates >= budget:
                 break
             loss = distillation_loss(logits, targets, weights, d.iou_loss_weight)
             self.optimizer.zero_grad(set_to_none=True)
@@ -348,6 +348,12 @@ class OnlineDistiller:
         d = self.config.distill
         early = self.warm_started and self.ledger.keyframes < d.warm_start_lr_keyframes
         return d.lr * d.warm_start_lr_scale if early else d.lr
+
+    def update_budget(self) -> int:
+        """The next keyframe's most updates: ``distill.max_updates``, or ``early_max_updates`` on the first
+        ``early_keyframes`` keyframes of the stream (counted by the ledger, so a resume continues the count)."""
+        d = self.config.distill
+        return d.early_max_updates if self.ledger.keyframes < d.early_keyframes else d.max_updates
 
     def state_dict(self) -> dict:
         """Everything needed to continue this stream exactly: weights, optimiser, ladder, ledger."""
