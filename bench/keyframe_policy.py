@@ -24,7 +24,10 @@ Scenarios are the package's (``ptz_tour`` and ``handheld_edited`` film with a mo
 camera options, ``traffic+pan+shake``); ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth
 (``bench/_pan.py``). ``drift`` is the paper plus the drift trigger alone; ``ladder-64``, ``ladder-128`` and
 ``ladder-256``: the shipped defaults with the ladder 8..64, 8..128 and 8..256 (``ladder-256-gated``: 128 and
-256 only after keyframes the student got right before its updates). Cut keyframes are counted
+256 only after keyframes the student got right before its updates; ``ladder-256-settle`` /
+``ladder-256-settle3``: 128 and 256 only after 2 / 3 passing keyframes in a row on the rung below;
+``ladder-256-early``: the first 4 keyframes with up to 24 updates each; ``ladder-256-settle-early``: both;
+``default-early``: the shipped ladder with the early budget). Cut keyframes are counted
 against the scenario's real cuts (``cuts``).
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by

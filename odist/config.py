@@ -126,11 +126,11 @@ class DistillConfig:
     # Climbing onto a rung at or above settle_from (0 = off) needs settle_passes passing keyframes in a row
     # on the rung below, so a long ladder's top rungs wait for a student that keeps passing.
     settle_from: int = 0
-    settle_passes: int = 2
+    settle_passes: int = 2  # passing keyframes in a row on the rung below before a climb onto settle_from
     # The first early_keyframes keyframes of a stream (0 = off) may take up to early_max_updates updates
     # each (the cost model charges every one): a new camera's student learns its view sooner.
     early_keyframes: int = 0
-    early_max_updates: int = 24
+    early_max_updates: int = 24  # updates per keyframe at most on the first early_keyframes keyframes
     view_threshold: float = 0.1  # signatures of one view lie within this distance (the view bank)
     # A stream that begins from a checkpoint (--init, a manifest init, --warm-start fleet) starts its ladder
     # on warm_start_rung (0 = the lowest), and its first warm_start_lr_keyframes keyframes learn at
