@@ -27,7 +27,7 @@ camera options, ``traffic+pan+shake``); ``NAME-pan`` is ``NAME`` seen by a camer
 256 only after keyframes the student got right before its updates; ``ladder-256-settle`` /
 ``ladder-256-settle3``: 128 and 256 only after 2 / 3 passing keyframes in a row on the rung below;
 ``ladder-256-early``: the first 4 keyframes with up to 24 updates each; ``ladder-256-settle-early``: both;
-``default-early``: the shipped ladder with the early budget). Cut keyframes are counted
+``default-early``: the shipped ladder with the early budget; ``default-early-16``: with 16 updates). Cut keyframes are counted
 against the scenario's real cuts (``cuts``).
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by
@@ -121,6 +121,7 @@ POLICIES: dict[str, list[str]] = {
     "ladder-256-early": [*LONG, *EARLY],
     "ladder-256-settle-early": [*LONG, "distill.settle_from=4", "distill.settle_passes=2", *EARLY],
     "default-early": EARLY,
+    "default-early-16": ["distill.early_keyframes=4", "distill.early_max_updates=16"],
     # Issue 32 items 2 and 3, each a change to the shipped defaults: the ladder after a cut, each label
     # teaching more (a replay of recent keyframes, a camera-motion copy of the keyframe).
     "default-reset": ["distill.cut_ladder=reset"],
