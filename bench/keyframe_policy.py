@@ -27,8 +27,8 @@ camera options, ``traffic+pan+shake``); ``NAME-pan`` is ``NAME`` seen by a camer
 256 only after keyframes the student got right before its updates; ``ladder-256-settle`` /
 ``ladder-256-settle3``: 128 and 256 only after 2 / 3 passing keyframes in a row on the rung below;
 ``ladder-256-early``: the first 4 keyframes with up to 24 updates each; ``ladder-256-settle-early``: both;
-``default-early``: the shipped ladder with the early budget; ``default-early-16``: with 16 updates). Cut keyframes are counted
-against the scenario's real cuts (``cuts``).
+``default-early``: the shipped ladder with the early budget; ``default-early-16``: with 16 updates).
+Cut keyframes are counted against the scenario's real cuts (``cuts``).
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by
 trigger and empty keyframes, each as the mean over seeds with its standard deviation. Runs are spread
