@@ -29,8 +29,11 @@ Scenarios are the package's (``ptz_tour`` and ``handheld_edited`` film with a mo
 camera options, ``traffic+pan+shake``); ``NAME-pan`` is ``NAME`` seen by a camera panning back and forth
 (``bench/_pan.py``). ``drift`` is the paper plus the drift trigger alone; ``ladder-64``, ``ladder-128`` and
 ``ladder-256``: the shipped defaults with the ladder 8..64, 8..128 and 8..256 (``ladder-256-gated``: 128 and
-256 only after keyframes the student got right before its updates). Cut keyframes are counted
-against the scenario's real cuts (``cuts``).
+256 only after keyframes the student got right before its updates; ``ladder-256-settle`` /
+``ladder-256-settle3``: 128 and 256 only after 2 / 3 passing keyframes in a row on the rung below;
+``ladder-256-early``: the first 4 keyframes with up to 24 updates each; ``ladder-256-settle-early``: both;
+``default-early``: the shipped ladder with the early budget; ``default-early-16``: with 16 updates).
+Cut keyframes are counted against the scenario's real cuts (``cuts``).
 
 Reported per (scenario, policy): mIoU, foreground mIoU, cost-model and FLOPs speed-ups, keyframes by
 trigger and empty keyframes, each as the mean over seeds with its standard deviation. Runs are spread
@@ -85,6 +88,8 @@ PAPER = ["distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confid
 KEYFRAME_CUT = ["distill.cut_rule=keyframe", "distill.cut_threshold=0.1", "distill.cut_ladder=reset"]
 JUMP_CUT = ["distill.cut_rule=jump", "distill.cut_threshold=0.1"]
 OTHERS = ["distill.confidence_drop=0.1", "distill.empty_keyframes=hold"]
+LONG = ["distill.strides=[8,16,32,64,128,256]"]
+EARLY = ["distill.early_keyframes=4", "distill.early_max_updates=24"]
 POLICIES: dict[str, list[str]] = {
     "paper": PAPER,
     "cut": [*PAPER, *KEYFRAME_CUT],
@@ -113,6 +118,15 @@ POLICIES: dict[str, list[str]] = {
     "ladder-256": ["distill.strides=[8,16,32,64,128,256]"],
     "ladder-256-gated": ["distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4"],
     "default": [],
+    # Issue 32 item 4: settled cameras. The ladder 8..256 with a climb onto 128 and 256 only after two
+    # (three) passing keyframes in a row on the rung below; the first 4 keyframes of a stream with up to 24
+    # updates each instead of 8; both.
+    "ladder-256-settle": [*LONG, "distill.settle_from=4", "distill.settle_passes=2"],
+    "ladder-256-settle3": [*LONG, "distill.settle_from=4", "distill.settle_passes=3"],
+    "ladder-256-early": [*LONG, *EARLY],
+    "ladder-256-settle-early": [*LONG, "distill.settle_from=4", "distill.settle_passes=2", *EARLY],
+    "default-early": EARLY,
+    "default-early-16": ["distill.early_keyframes=4", "distill.early_max_updates=16"],
     # Issue 32 items 2 and 3, each a change to the shipped defaults: the ladder after a cut, each label
     # teaching more (a replay of recent keyframes, a camera-motion copy of the keyframe).
     "default-reset": ["distill.cut_ladder=reset"],

@@ -139,6 +139,14 @@ class DistillConfig:
     # Climbing onto a rung at or above this index needs a keyframe the student got right before its
     # updates (0 = off: the ladder's test alone), so a long ladder's top rungs wait for a settled student.
     handled_climb_from: int = 0
+    # Climbing onto a rung at or above settle_from (0 = off) needs settle_passes passing keyframes in a row
+    # on the rung below, so a long ladder's top rungs wait for a student that keeps passing.
+    settle_from: int = 0
+    settle_passes: int = 2  # passing keyframes in a row on the rung below before a climb onto settle_from
+    # The first early_keyframes keyframes of a stream (0 = off) may take up to early_max_updates updates
+    # each (the cost model charges every one): a new camera's student learns its view sooner.
+    early_keyframes: int = 0
+    early_max_updates: int = 24  # updates per keyframe at most on the first early_keyframes keyframes
     view_threshold: float = 0.1  # signatures of one view lie within this distance (the view bank)
     # A stream that begins from a checkpoint (--init, a manifest init, --warm-start fleet) starts its ladder
     # on warm_start_rung (0 = the lowest), and its first warm_start_lr_keyframes keyframes learn at
@@ -197,6 +205,11 @@ class DistillConfig:
                      "'climb' (the paper's) or 'hold'")
         check_config(0 <= d.handled_climb_from < len(d.strides), "distill.handled_climb_from",
                      f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
+        check_config(0 <= d.settle_from < len(d.strides), "distill.settle_from",
+                     f"0 (off) or a rung of distill.strides, 1 .. {len(d.strides) - 1}")
+        check_config(d.settle_passes >= 1, "distill.settle_passes", "1 or more passing keyframes in a row")
+        check_config(d.early_keyframes >= 0, "distill.early_keyframes", "0 (off) or a keyframe count")
+        check_config(0 <= d.early_max_updates <= 1000, "distill.early_max_updates", "0..1000 updates per keyframe")
         check_config(0 <= d.view_bank_size <= 64, "distill.view_bank_size", "0 (off) .. 64 snapshots")
         check_config(not d.view_bank_size or d.cut_threshold > 0, "distill.view_bank_size",
                      "0 unless distill.cut_threshold is set (a cut recalls a view)")

@@ -198,7 +198,8 @@ class OnlineDistiller:
             signature = scene_signature(frame.image)
             self._recall_view(signature, trigger)
         example = make_example(image, labels, self.num_classes, self.config.distill, self.device)
-        steps = self._learn_steps(example, *self.policy.update_budget(trigger))
+        least, most = self.policy.update_budget(trigger)
+        steps = self._learn_steps(example, least, max(most, self.early_max_updates()))
         return KeyframeLearning(frame, answer, steps, trigger, inferred=not new_frame,
                                 signature=signature)
 
@@ -312,6 +313,13 @@ class OnlineDistiller:
         d = self.config.distill
         early = self.warm_started and self.ledger.keyframes < d.warm_start_lr_keyframes
         return d.lr * d.warm_start_lr_scale if early else d.lr
+
+    def early_max_updates(self) -> int:
+        """The next keyframe's most updates as the stream's age allows: ``early_max_updates`` on the first
+        ``early_keyframes`` keyframes of the stream (counted by the ledger, so a resume continues the count), else
+        ``distill.max_updates``."""
+        d = self.config.distill
+        return d.early_max_updates if self.ledger.keyframes < d.early_keyframes else d.max_updates
 
     def state_dict(self) -> dict:
         """Everything needed to continue this stream exactly: weights, optimiser, ladder, ledger."""

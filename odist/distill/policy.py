@@ -32,6 +32,9 @@ paper's loop exactly):
   median of the stream's last ``MOTION_WINDOW`` readings (no firing before ``MIN_FLIP_READINGS``): where
   objects move all the time the readings are high throughout and the trigger keeps quiet; a view that
   changes under a calm stream stands out;
+* **settling** (``distill.settle_from``): a climb onto that rung or above needs ``distill.settle_passes``
+  passing keyframes in a row on the rung below, so a long ladder's top rungs wait for a student that keeps
+  passing rather than one that passed once;
 * **empty keyframes** (``distill.empty_keyframes="hold"``): a keyframe whose teacher labels hold no
   foreground tests nothing about the student's foreground skill, so the rung holds rather than climbs
   (a failed test still drops it); after ``distill.empty_patience`` empty keyframes in a row it climbs one;
@@ -94,6 +97,7 @@ class KeyframePolicy:
     boost_left: int = 0  # keyframes still boosted after the last cut or drift keyframe
     empty_streak: int = 0
     recover_rung: int | None = None  # the rung before a cut the student did not handle (cut_ladder "recover")
+    pass_streak: int = 0  # passing keyframes in a row on the current rung (distill.settle_from)
     _signature: np.ndarray | None = field(default=None, repr=False)  # of the frame being decided
 
     @classmethod
@@ -184,7 +188,9 @@ class KeyframePolicy:
         handled = handled and not empty  # labels with no foreground test nothing
         if trigger == Trigger.CUT and self.config.cut_ladder == "reset":
             self.ladder.rung = 0
+            self.pass_streak = 0
         elif trigger == Trigger.CUT and not handled:
+            self.pass_streak = 0
             if self.config.cut_ladder == "recover":
                 self.recover_rung = max(self.ladder.rung, self.recover_rung or 0)
             self.ladder.rung = 0
@@ -202,6 +208,7 @@ class KeyframePolicy:
         ``distill.handled_climb_from`` unless the student handled the keyframe before its updates."""
         gate = self.config.handled_climb_from
         gated = bool(gate) and threshold_met and not handled and self.ladder.rung + 1 >= gate
+        gated = self._settling(threshold_met) or gated
         hold = gated or (self.config.empty_keyframes == "hold" and self.empty_streak > 0)
         patience = self.config.empty_patience
         if gated or (hold and not (patience and self.empty_streak >= patience)):
@@ -210,6 +217,17 @@ class KeyframePolicy:
             self.ladder.after_keyframe(frame_index, threshold_met)
             if hold:
                 self.empty_streak = 0
+
+    def _settling(self, threshold_met: bool) -> bool:
+        """Whether a pass must wait on its rung: a climb onto ``distill.settle_from`` or above needs
+        ``distill.settle_passes`` passing keyframes in a row on the rung below (a failure restarts the count)."""
+        self.pass_streak = self.pass_streak + 1 if threshold_met else 0
+        start = self.config.settle_from
+        if start and threshold_met and self.ladder.rung + 1 >= start and self.pass_streak < self.config.settle_passes:
+            return True
+        if threshold_met:
+            self.pass_streak = 0  # it climbs: the count starts again on the new rung
+        return False
 
     def _flipped(self, foreground: torch.Tensor | None) -> bool:
         if foreground is None or not self.needs_foreground:
@@ -270,6 +288,7 @@ class KeyframePolicy:
             "boost_left": self.boost_left,
             "empty_streak": self.empty_streak,
             "recover_rung": self.recover_rung,
+            "pass_streak": self.pass_streak,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -287,6 +306,7 @@ class KeyframePolicy:
         self.empty_streak = int(state.get("empty_streak", 0))
         rung = state.get("recover_rung")
         self.recover_rung = None if rung is None else int(rung)
+        self.pass_streak = int(state.get("pass_streak", 0))
 
 
 def _array(value: list | torch.Tensor | None) -> np.ndarray | None:
