@@ -15,18 +15,22 @@ from odist.storage.lease import LeaseSettings
 from odist.storage.objectstore import open_store
 from odist.video.manifest import StreamSpec
 
-CONFIG = load_config(None, ["student.width=0.25", "threads=1", "storage.lease_ttl_s=1.5",
-                            "storage.lease_heartbeat_s=0.25"])
+# The workers that write keep the default lease (30 s): a loaded machine delaying a short lease's renewals could
+# stop them. A worker waits out a dead writer's lease by that lease's own ttl, so the dead one's is short.
+CONFIG = load_config(None, ["student.width=0.25", "threads=1"])
+# A worker that must be refused only waits (storage.lease_ttl_s + storage.lease_heartbeat_s) before it gives up.
+SHORT_WAIT = load_config(None, ["student.width=0.25", "threads=1", "storage.lease_ttl_s=1.5",
+                                "storage.lease_heartbeat_s=0.25"])
 OPTIONS = StreamOptions(frames=8, width=64, height=48)
 
 
-def held_lease(out: str, stream_id: str):
-    return StreamArea(open_store(out), stream_id).writer_lease(LeaseSettings(1.5, 0.25)).acquire()
+def held_lease(out: str, stream_id: str, settings: LeaseSettings):
+    return StreamArea(open_store(out), stream_id).writer_lease(settings).acquire()
 
 
 def test_a_resubmitted_stream_waits_out_a_dead_workers_lease(tmp_path, one_torch_thread):
     out = str(tmp_path / "run")
-    dead = held_lease(out, "s")
+    dead = held_lease(out, "s", LeaseSettings(1.5, 0.25))
     dead._stop.set()  # as a SIGKILL leaves it: no more renewals, the lease stays
     dead._thread.join()
     outcome = StudentWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
@@ -36,9 +40,10 @@ def test_a_resubmitted_stream_waits_out_a_dead_workers_lease(tmp_path, one_torch
 
 def test_a_stream_another_writer_holds_fails_alone_without_touching_it(tmp_path, one_torch_thread):
     out = str(tmp_path / "run")
-    other = held_lease(out, "s")
+    other = held_lease(out, "s", LeaseSettings())  # live, renewing a lease a delayed renewal cannot lose
     try:
-        outcome = StudentWorker().process(StreamSpec("synthetic:static_easy", "s"), JobOptions(out, CONFIG, OPTIONS))
+        outcome = StudentWorker().process(StreamSpec("synthetic:static_easy", "s"),
+                                          JobOptions(out, SHORT_WAIT, OPTIONS))
     finally:
         other.release()
     assert outcome.status == "failed" and "is being written by another odist" in outcome.error

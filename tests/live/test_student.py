@@ -127,15 +127,17 @@ def test_an_unreachable_camera_fails_alone_with_its_error(tmp_path, bright_teach
 def test_a_camera_another_writer_holds_fails_alone_until_its_lease_is_free(tmp_path):
     from odist.storage.lease import LeaseSettings
 
+    # The student's short lease only shortens how long it waits for a crashed predecessor's lease (1.75 s); the
+    # other writer keeps the default one (30 s), so that a loaded machine delaying its renewals cannot free it.
     config = load_config(overrides=["student.width=0.25", "threads=1", "storage.lease_ttl_s=1.5",
                                     "storage.lease_heartbeat_s=0.25"], environ={})
     out = str(tmp_path / "run")
-    other = StreamArea(open_store(out), "cam").writer_lease(LeaseSettings(1.5, 0.25)).acquire()
+    other = StreamArea(open_store(out), "cam").writer_lease(LeaseSettings()).acquire()
     try:
         student = LiveStudent(CameraSpec("cam", "udp://127.0.0.1:9"), out, config,
                               lambda: pytest.fail("no teacher is built for a stream this camera cannot write"),
                               OPTIONS)
-        status = run_for(student, 5)  # it waits out a crashed predecessor's lease (1.75 s), not a live one
+        status = run_for(student, 5)  # it waits out a crashed predecessor's lease, not a live one
     finally:
         other.release()
     assert status.state == "failed" and "is being written by another odist" in status.error
