@@ -147,6 +147,8 @@ POLICIES: dict[str, list[str]] = {
     "default-boost4": ["distill.boost_updates=4", "distill.boost_keyframes=1"],
     "default-boost4-nodrift": ["distill.boost_updates=4", "distill.boost_keyframes=1", "distill.drift_threshold=0"],
     "default-boost4-reset": ["distill.boost_updates=4", "distill.boost_keyframes=1", "distill.cut_ladder=reset"],
+    "early16-boost4-reset": ["distill.early_keyframes=4", "distill.early_max_updates=16", "distill.boost_updates=4",
+                             "distill.boost_keyframes=1", "distill.cut_ladder=reset"],
 }
 # The edited scenario runs at its own length (15 s: about seven shots), the others at --frames.
 OWN_LENGTH = {"edited": 450}
