@@ -160,6 +160,12 @@ class DistillConfig:
                      "non-negative sizes")
         check_config(d.replay_samples <= d.replay_buffer_size, "distill.replay_samples",
                      "at most distill.replay_buffer_size samples per update")
+        self._validate_policy()
+        return self
+
+    def _validate_policy(self) -> None:
+        """Check the keyframe policy's keys: triggers, ladder moves, view bank and warm start."""
+        d = self
         check_config(0 <= d.cut_threshold <= 2, "distill.cut_threshold",
                      "0 (off) or a scene-signature distance in (0, 2], e.g. 0.1")
         check_config(d.cut_rule in ("jump", "keyframe"), "distill.cut_rule", "'jump' or 'keyframe' (the rule before)")
@@ -196,4 +202,3 @@ class DistillConfig:
                      f"a positive factor (1 = distill.lr) keeping distill.lr x the factor at most {MAX_LR:g}")
         check_config(d.warm_start_lr_keyframes >= 0, "distill.warm_start_lr_keyframes", "0 (none) or a keyframe count")
         check_config(d.freeze_after_keyframes >= 0, "distill.freeze_after_keyframes", "0 (never) or a keyframe count")
-        return self
