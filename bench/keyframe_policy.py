@@ -118,6 +118,8 @@ POLICIES: dict[str, list[str]] = {
     "ladder-256": ["distill.strides=[8,16,32,64,128,256]"],
     "ladder-256-gated": ["distill.strides=[8,16,32,64,128,256]", "distill.handled_climb_from=4"],
     "default": [],
+    # the shipped default before the early budget, the boost on a new view and the ladder reset on a cut
+    "before": ["distill.early_keyframes=0", "distill.boost_updates=0", "distill.cut_ladder=test"],
     # Issue 32 item 4: settled cameras. The ladder 8..256 with a climb onto 128 and 256 only after two
     # (three) passing keyframes in a row on the rung below; the first 4 keyframes of a stream with up to 24
     # updates each instead of 8; both.

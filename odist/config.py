@@ -1,6 +1,7 @@
 """The one typed configuration tree, with the paper's defaults (except ``student.fine_skips``,
-``distill.iou_loss_weight`` and the keyframe policy: the cut and confidence triggers and empty keyframes
-holding the rung; ``PAPER_KEYFRAME_POLICY`` gives back the paper's loop).
+``distill.iou_loss_weight`` and the keyframe policy: the cut, drift and confidence triggers, empty keyframes
+holding the rung, more updates on a stream's first keyframes and on a new view's; ``PAPER_KEYFRAME_POLICY``
+gives back the paper's loop).
 
 Sources, in increasing precedence: defaults < a YAML/JSON file (``--config``) < environment
 variables ``ODIST__SECTION__KEY=value`` < command-line ``--set section.key=value``.
@@ -33,6 +34,7 @@ ENV_PREFIX = "ODIST__"
 PAPER_KEYFRAME_POLICY: tuple[str, ...] = (
     "distill.cut_threshold=0", "distill.drift_threshold=0", "distill.confidence_drop=0", "distill.flip_threshold=0",
     "distill.empty_keyframes=climb", "distill.strides=[8,16,32,64]", "distill.view_bank_size=0",
+    "distill.boost_updates=0", "distill.early_keyframes=0",
 )
 
 

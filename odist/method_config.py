@@ -86,7 +86,7 @@ class DistillConfig:
     # on any keyframe; it does not: the lowest rung, and the next keyframe after the lowest stride);
     # "recover": as "test", and the first later keyframe the student handles before its updates climbs
     # straight back to the rung held before the cut.
-    cut_ladder: str = "test"
+    cut_ladder: str = "reset"
     # A frame whose signature lies this far from the last keyframe's is a keyframe; the ladder moves as
     # on a ladder keyframe (no restart). 0 = off.
     drift_threshold: float = 0.1
@@ -101,9 +101,10 @@ class DistillConfig:
     # flip_threshold is its absolute floor. 0 = the threshold alone.
     flip_contrast: float = 0.0
     # The first boost_keyframes keyframes from a cut or drift keyframe on take at least boost_updates
-    # updates, even past the accuracy test (0 = off); the cost model charges each one.
-    boost_updates: int = 0
-    boost_keyframes: int = 2
+    # updates, even past the accuracy test (0 = off); the cost model charges each one. A new view is where a
+    # label teaches most (measured with the early budget and cut_ladder "reset": docs/benchmarks/keyframe-policy.md).
+    boost_updates: int = 4
+    boost_keyframes: int = 1
     # On a keyframe whose teacher labels hold no foreground: "climb" as on any other (the paper) or "hold"
     # the rung; with "hold", the rung climbs after empty_patience empty keyframes in a row (0 = never).
     empty_keyframes: str = "hold"
@@ -120,8 +121,8 @@ class DistillConfig:
     settle_passes: int = 2  # passing keyframes in a row on the rung below before a climb onto settle_from
     # The first early_keyframes keyframes of a stream (0 = off) may take up to early_max_updates updates
     # each (the cost model charges every one): a new camera's student learns its view sooner.
-    early_keyframes: int = 0
-    early_max_updates: int = 24  # updates per keyframe at most on the first early_keyframes keyframes
+    early_keyframes: int = 4
+    early_max_updates: int = 16  # updates per keyframe at most on the first early_keyframes keyframes
     view_threshold: float = 0.1  # signatures of one view lie within this distance (the view bank)
     # A stream that begins from a checkpoint (--init, a manifest init, --warm-start fleet) starts its ladder
     # on warm_start_rung (0 = the lowest), and its first warm_start_lr_keyframes keyframes learn at

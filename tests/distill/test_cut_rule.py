@@ -136,14 +136,14 @@ def test_drift_asks_for_a_keyframe_without_restarting_the_ladder():
 
 
 def test_a_cut_the_student_does_not_handle_probes_at_the_lowest_stride():
-    p = policy()
+    p = policy("distill.cut_ladder=test")
     p.ladder.rung = 3
     assert p.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=False, handled=False) == 8
     assert p.ladder.next_keyframe == 108
 
 
 def test_a_cut_onto_a_view_the_student_handles_climbs():
-    p = policy()
+    p = policy("distill.cut_ladder=test")
     p.ladder.rung = 2
     assert p.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=False, handled=True) == 64
     reset = policy("distill.cut_ladder=reset")
@@ -160,7 +160,7 @@ def test_recover_climbs_back_to_the_rung_before_the_cut_once_the_student_handles
     assert p.ladder.next_keyframe == 188 and p.recover_rung is None
     # once back, the ladder moves one rung at a time again
     assert p.after_keyframe(188, Trigger.LADDER, threshold_met=False, empty=False, handled=False) == 32
-    test = policy()  # "test" climbs one rung at a time after the probe
+    test = policy("distill.cut_ladder=test")  # "test" climbs one rung at a time after the probe
     test.ladder.rung = 3
     test.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=False, handled=False)
     assert test.after_keyframe(108, Trigger.LADDER, threshold_met=True, empty=False, handled=True) == 16
@@ -176,13 +176,14 @@ def test_recover_waits_through_keyframes_with_no_foreground():
 
 
 def test_an_empty_cut_keyframe_tests_nothing():
-    p = policy()
+    p = policy("distill.cut_ladder=test")
     p.ladder.rung = 2
     assert p.after_keyframe(100, Trigger.CUT, threshold_met=True, empty=True, handled=True) == 8
 
 
 def test_a_cut_back_to_a_view_the_bank_knows_climbs_the_ladder():
-    cfg = config(*SMALL, "distill.cut_threshold=0.1", "distill.view_bank_size=2", "distill.max_updates=20")
+    cfg = config(*SMALL, "distill.cut_threshold=0.1", "distill.view_bank_size=2", "distill.max_updates=20",
+                 "distill.cut_ladder=test")
     distiller = OnlineDistiller(cfg, Person())
     one, two = view(1)[0].image, view(2)[0].image
     for i in range(40):
