@@ -8,7 +8,8 @@ holds the student's measured seconds and counted GFLOPs of its inference and of 
 gives each one's GFLOP/s and its share of the GEMM peak, and the pipeline's rate over the microbenchmark's.
 ``--set`` overrides apply to both (e.g. ``performance.amp=bf16``; the peak is then bf16's).
 
-``--clock cpu`` (the default) times the microbenchmark, and the distiller's own clock (``OnlineDistiller.now``),
+``--clock cpu`` (the default) times the microbenchmark, and the distiller's clock
+(``device_time`` in ``odist.distill.distiller``),
 and the peak, by the calling thread's CPU time: with one torch thread all the work runs there, and a loaded
 machine then inflates none of them. ``--clock wall`` keeps wall time (for a quiet machine or several threads).
 
@@ -41,7 +42,6 @@ from student_cpu import frame_and_input
 
 import odist
 from odist.config import load_config
-from odist.distill.distiller import OnlineDistiller
 from odist.distill.learning import class_map, new_student
 from odist.distill.loss import distillation_loss, foreground_weights
 from odist.models.flops import count_gflops
@@ -119,7 +119,7 @@ def microbenchmark(config: Any, width: int, height: int, repeats: int, clock: An
 def pipeline(args: argparse.Namespace, width: int, height: int) -> dict[str, Any]:
     """``odist distill`` of a synthetic stream: the ledger's student seconds and GFLOPs."""
     with tempfile.TemporaryDirectory(prefix="student-efficiency-") as tmp, \
-            mock.patch.object(OnlineDistiller, "now", staticmethod(CLOCKS[args.clock])):
+            mock.patch("odist.distill.distiller.device_time", lambda device: CLOCKS[args.clock]()):
         s = odist.distill(f"synthetic:{args.scenario}", tmp, overwrite=True, overrides=[
             *args.overrides, f"threads={args.threads}", f"source.width={width}", f"source.height={height}",
             f"source.frames={args.frames}"])
