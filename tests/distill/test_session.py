@@ -18,7 +18,8 @@ from odist.storage.objectstore import open_store
 from odist.storage.reader import read_stream_table
 from odist.video.frame import Frame
 
-CONFIG = load_config(overrides=["student.width=0.25", "threads=1", "distill.max_updates=1"], environ={})
+CONFIG = load_config(overrides=["student.width=0.25", "threads=1", "distill.max_updates=1", "distill.early_keyframes=0",
+                                "distill.boost_updates=0"], environ={})
 FRAMES = 10
 SEGMENT = 4  # an archive commits every SEGMENT frames
 TICK_S, COMMIT_S = 0.5, 2.0  # a live frame arrives every TICK_S seconds; it commits every COMMIT_S
