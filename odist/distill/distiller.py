@@ -198,8 +198,7 @@ class OnlineDistiller:
             signature = scene_signature(frame.image)
             self._recall_view(signature, trigger)
         example = make_example(image, labels, self.num_classes, self.config.distill, self.device)
-        least, most = self.policy.update_budget(trigger)
-        steps = self._learn_steps(example, least, max(most, self.early_max_updates()))
+        steps = self._learn_steps(example, *self._update_budget(trigger))
         return KeyframeLearning(frame, answer, steps, trigger, inferred=not new_frame,
                                 signature=signature)
 
@@ -313,6 +312,14 @@ class OnlineDistiller:
         d = self.config.distill
         early = self.warm_started and self.ledger.keyframes < d.warm_start_lr_keyframes
         return d.lr * d.warm_start_lr_scale if early else d.lr
+
+    def _update_budget(self, trigger: Trigger | str) -> tuple[int, int]:
+        """The fewest and the most updates a keyframe takes: the policy's boost and the early budget on top of
+        ``distill.max_updates``; none at all when that is 0 (a frozen student stays frozen)."""
+        if self.config.distill.max_updates == 0:
+            return 0, 0
+        least, most = self.policy.update_budget(trigger)
+        return least, max(most, self.early_max_updates())
 
     def early_max_updates(self) -> int:
         """The next keyframe's most updates as the stream's age allows: ``early_max_updates`` on the first
