@@ -1,8 +1,8 @@
-import io
 
 import numpy as np
 import pytest
 import torch
+from policy_states import serialised
 
 from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
 from odist.distill import learning as learning_module
@@ -280,13 +280,6 @@ def test_updates_use_the_configured_soft_iou_weight(frames, monkeypatch, overrid
 # -- state ----------------------------------------------------------------------------------------
 
 
-def _serialised(state: dict) -> dict:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
-
-
 @pytest.mark.parametrize("replay", [[], ["distill.replay_buffer_size=3", "distill.replay_samples=2"]])
 def test_state_round_trip_continues_the_stream_exactly(frames, replay):
     cfg = config(*SMALL, *replay)
@@ -294,7 +287,7 @@ def test_state_round_trip_continues_the_stream_exactly(frames, replay):
     first = OnlineDistiller(cfg, teacher)
     run(first, frames[:20])
     second = OnlineDistiller(cfg, teacher)
-    second.load_state_dict(_serialised(first.state_dict()))
+    second.load_state_dict(serialised(first.state_dict()))
     assert second.ladder == first.ladder
     assert second.ledger == first.ledger
     a, b = run(first, frames[20:40]), run(second, frames[20:40])
@@ -313,7 +306,7 @@ def test_weights_only_load_keeps_a_fresh_ladder_and_ledger(frames):
     first = OnlineDistiller(cfg, teacher)
     run(first, frames[:20])
     second = OnlineDistiller(cfg, teacher)
-    second.load_state_dict(_serialised(first.state_dict()), weights_only=True)
+    second.load_state_dict(serialised(first.state_dict()), weights_only=True)
     assert second.ladder.rung == 0 and second.ladder.is_keyframe(0)
     assert second.ledger.frames == 0
     for name, value in weights_of(second).items():

@@ -1,10 +1,10 @@
 """The keyframe policy: cut, confidence and empty-keyframe rules on top of the stride ladder."""
 
-import io
 
 import numpy as np
 import pytest
 import torch
+from policy_states import assert_same_state, serialised
 
 from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
 from odist.distill.distiller import OnlineDistiller
@@ -174,23 +174,6 @@ def test_empty_keyframes_are_counted_and_do_not_climb_in_a_stream():
     assert climbing.ledger.empty_keyframes == 0
 
 
-def assert_same_state(mine: dict, theirs: dict) -> None:
-    """Two policy states are equal, tensors (or None in their place) compared by value."""
-    assert mine.keys() == theirs.keys()
-    for key, value in theirs.items():
-        if isinstance(value, torch.Tensor) or isinstance(mine[key], torch.Tensor):
-            assert (value is None) == (mine[key] is None) and (value is None or torch.equal(mine[key], value)), key
-        else:
-            assert mine[key] == value, key
-
-
-def _serialised(state: dict) -> dict:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
-
-
 @pytest.mark.parametrize("learning", [[], ["distill.cut_ladder=recover", "distill.augment_zoom=0.2",
                                              "distill.replay_buffer_size=3", "distill.replay_samples=1",
                                              "distill.flip_threshold=0.3"],
@@ -206,7 +189,7 @@ def test_state_round_trip_with_the_triggers_on_continues_exactly(learning):
     for f in frames[:70]:
         first.step(f)
     second = OnlineDistiller(cfg, teacher)
-    second.load_state_dict(_serialised(first.state_dict()))
+    second.load_state_dict(serialised(first.state_dict()))
     a = [first.step(f) for f in frames[70:]]
     b = [second.step(f) for f in frames[70:]]
     assert any(r.trigger == "cut" for r in a)
@@ -311,7 +294,7 @@ def test_a_fixed_camera_climbs_past_64_when_the_ladder_is_longer_and_resumes_the
     head = [first.step(f) for f in frames[:80]]
     assert first.ladder.stride == 64
     second = OnlineDistiller(cfg, Scripted(a_small_person))
-    second.load_state_dict(_serialised(first.state_dict()))
+    second.load_state_dict(serialised(first.state_dict()))
     a = [first.step(f) for f in frames[80:]]
     b = [second.step(f) for f in frames[80:]]
     keyframes = [r.index for r in head + a if r.keyframe]

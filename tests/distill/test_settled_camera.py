@@ -1,10 +1,9 @@
 """Settled cameras: a long ladder's top rungs after passes in a row, and more updates on a stream's first keyframes."""
 
-import io
 
 import numpy as np
 import pytest
-import torch
+from policy_states import assert_same_state, serialised
 
 from odist.config import DEFAULT_CLASSES, PAPER_KEYFRAME_POLICY, load_config
 from odist.distill.distiller import OnlineDistiller
@@ -18,23 +17,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 LONG = "distill.strides=[8,16,32,64,128,256]"
 SETTLE = ("distill.settle_from=4", "distill.settle_passes=2")
-
-
-def _serialised(state: dict) -> dict:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    buffer.seek(0)
-    return torch.load(buffer, weights_only=True)
-
-
-def assert_same_state(mine: dict, theirs: dict) -> None:
-    """Two policy states are equal, tensors (or None in their place) compared by value."""
-    assert mine.keys() == theirs.keys()
-    for key, value in theirs.items():
-        if isinstance(value, torch.Tensor) or isinstance(mine[key], torch.Tensor):
-            assert (value is None) == (mine[key] is None) and (value is None or torch.equal(mine[key], value)), key
-        else:
-            assert mine[key] == value, key
 
 
 def config(*overrides: str):
@@ -66,7 +48,7 @@ def test_the_streak_is_saved_and_a_resumed_policy_climbs_at_the_same_keyframe():
     first = KeyframePolicy.from_config(config(LONG, *SETTLE).distill)
     moves(first, [True] * 4)  # at 64 with one pass counted
     second = KeyframePolicy.from_config(config(LONG, *SETTLE).distill)
-    second.load_state_dict(_serialised(first.state_dict()))
+    second.load_state_dict(serialised(first.state_dict()))
     assert second.pass_streak == first.pass_streak == 1
     assert moves(second, [True]) == moves(first, [True]) == [128]
 
@@ -93,7 +75,7 @@ def test_the_first_keyframes_take_the_early_budget_and_a_resume_continues_the_co
     first = OnlineDistiller(cfg, Noise())
     head = [first.step(f) for f in frames[:10]]  # keyframes 0 and 8
     second = OnlineDistiller(cfg, Noise())
-    second.load_state_dict(_serialised(first.state_dict()))
+    second.load_state_dict(serialised(first.state_dict()))
     a, b = [first.step(f) for f in frames[10:]], [second.step(f) for f in frames[10:]]
     assert [r.updates for r in head + a if r.keyframe] == [10, 10, 10, 8, 8]
     assert [r.updates for r in b if r.keyframe] == [r.updates for r in a if r.keyframe]
@@ -109,7 +91,7 @@ def test_a_resume_with_settling_and_an_early_budget_continues_exactly():
     for f in frames[:20]:
         first.step(f)
     second = OnlineDistiller(cfg, teacher)
-    second.load_state_dict(_serialised(first.state_dict()))
+    second.load_state_dict(serialised(first.state_dict()))
     a, b = [first.step(f) for f in frames[20:]], [second.step(f) for f in frames[20:]]
     assert sum(r.keyframe for r in a) >= 2
     for x, y in zip(a, b, strict=True):
